@@ -1,0 +1,41 @@
+# Inkwell: the commands a user and CI run. Every target bootstraps what it needs first.
+SWIFT ?= swift
+PYTHON := .venv/bin/python
+FIXTURE_SCRIPTS := $(wildcard reference/fixtures/[a-z]*.py)
+FIXTURES := $(patsubst reference/fixtures/%.py,.fixtures/%/.done,$(FIXTURE_SCRIPTS))
+
+.PHONY: all bootstrap build release test fixtures demo bench clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+build: bootstrap
+	$(SWIFT) build
+
+release: bootstrap
+	$(SWIFT) build -c release --product inkwell
+
+# Parity fixtures: made live by the reference libraries from fixed seeds, never committed.
+.fixtures/%/.done: reference/fixtures/%.py reference/fixtures/_common.py reference/requirements.txt
+	@mkdir -p $(@D)
+	$(PYTHON) $< $(@D)
+	@touch $@
+
+fixtures:
+	@scripts/bootstrap.sh --test
+	@$(MAKE) --no-print-directory $(FIXTURES)
+
+test: fixtures
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: release
+	.build/release/inkwell demo
+
+bench: fixtures release
+	$(PYTHON) benchmarks/bench.py --inkwell .build/release/inkwell
+
+clean:
+	rm -rf .build .fixtures

@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+import Foundation
+
+// libtorch comes from `.libtorch`, a link that scripts/bootstrap.sh points at the venv's torch
+// (or at $LIBTORCH). Everything below is resolved from that one place.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let libtorch = "\(root)/.libtorch"
+let hasCUDA = FileManager.default.fileExists(atPath: "\(libtorch)/lib/libtorch_cuda.so")
+
+// `--no-as-needed` keeps libtorch_cuda in the binary's needed list although nothing references it
+// by symbol: without it the CUDA backend never registers and a GPU machine silently runs on CPU.
+var torchLinkFlags = ["-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib",
+                      "-Xlinker", "--no-as-needed", "-ltorch", "-ltorch_cpu", "-lc10"]
+if hasCUDA { torchLinkFlags += ["-ltorch_cuda", "-lc10_cuda"] }
+torchLinkFlags += ["-Xlinker", "--as-needed"]
+
+let package = Package(
+    name: "Inkwell",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "inkwell", targets: ["inkwell"]),
+        .library(name: "Torch", targets: ["Torch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CTorch",
+            cxxSettings: [
+                .unsafeFlags(["-I\(libtorch)/include", "-I\(libtorch)/include/torch/csrc/api/include",
+                              "-D_GLIBCXX_USE_CXX11_ABI=1", "-O2", "-Wno-deprecated-declarations"]),
+            ],
+            linkerSettings: [.unsafeFlags(torchLinkFlags)]
+        ),
+        .target(name: "Torch", dependencies: ["CTorch"]),
+        .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
+        .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs"]),
+        .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging"]),
+        .executableTarget(
+            name: "inkwell",
+            dependencies: ["Torch", "Imaging", "StableDiffusion", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion", "TestSupport"]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,101 @@
+// Conversions, in-place updates, autograd and the optimizer kernels.
+#include <ATen/core/grad_mode.h>
+
+#include "internal.h"
+
+using namespace ctorch;
+
+extern "C" {
+
+// MARK: - Conversion and in-place updates
+
+ct_error *ct_to(ct_tensor t, int32_t dtype, int32_t device_type, int32_t device_index, bool copy, ct_tensor *out) {
+  return guard([&] {
+    const at::Tensor &x = unwrap(t);
+    auto type = dtype < 0 ? x.scalar_type() : static_cast<at::ScalarType>(dtype);
+    auto dev = device_type < 0 ? x.device() : device(device_type, device_index);
+    *out = wrap(x.to(dev, type, /*non_blocking=*/false, copy));
+  });
+}
+ct_error *ct_to_channels_last(ct_tensor t, ct_tensor *out) {
+  return guard([&] { *out = wrap(unwrap(t).contiguous(at::MemoryFormat::ChannelsLast)); });
+}
+ct_error *ct_copy_(ct_tensor dst, ct_tensor src) {
+  return guard([&] { at::NoGradGuard no_grad; dst->tensor.copy_(unwrap(src)); });
+}
+ct_error *ct_zero_(ct_tensor t) {
+  return guard([&] { at::NoGradGuard no_grad; t->tensor.zero_(); });
+}
+ct_error *ct_fill_(ct_tensor t, double value) {
+  return guard([&] { at::NoGradGuard no_grad; t->tensor.fill_(value); });
+}
+ct_error *ct_mul_scalar_(ct_tensor t, double s) {
+  return guard([&] { at::NoGradGuard no_grad; t->tensor.mul_(s); });
+}
+ct_error *ct_add_(ct_tensor t, ct_tensor other, double alpha) {
+  return guard([&] { at::NoGradGuard no_grad; t->tensor.add_(unwrap(other), alpha); });
+}
+
+// MARK: - Autograd
+
+ct_error *ct_set_requires_grad(ct_tensor t, bool requires_grad) {
+  return guard([&] { t->tensor.set_requires_grad(requires_grad); });
+}
+bool ct_requires_grad(ct_tensor t) { return t->tensor.requires_grad(); }
+bool ct_is_leaf(ct_tensor t) { return t->tensor.is_leaf(); }
+ct_error *ct_backward(ct_tensor t, ct_tensor grad, bool retain_graph) {
+  return guard([&] {
+    c10::optional<at::Tensor> g = optional(grad);
+    t->tensor.backward(g.has_value() ? *g : at::Tensor(), retain_graph);
+  });
+}
+ct_error *ct_grad(ct_tensor t, ct_tensor *out) {
+  return guard([&] {
+    const at::Tensor &g = t->tensor.grad();
+    *out = g.defined() ? wrap(g) : nullptr;
+  });
+}
+ct_error *ct_zero_grad(ct_tensor t) {
+  return guard([&] { t->tensor.mutable_grad().reset(); });
+}
+ct_error *ct_detach(ct_tensor t, ct_tensor *out) {
+  return guard([&] { *out = wrap(unwrap(t).detach()); });
+}
+
+// MARK: - Optimizer kernels
+
+ct_error *ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const ct_tensor *exp_avgs,
+                          const ct_tensor *exp_avg_sqs, const ct_tensor *steps, int64_t n, double lr,
+                          double beta1, double beta2, double weight_decay, double eps) {
+  return guard([&] {
+    at::NoGradGuard no_grad;
+    at::_fused_adamw_(unwrap_list(params, n), unwrap_list(grads, n), unwrap_list(exp_avgs, n),
+                      unwrap_list(exp_avg_sqs, n), /*max_exp_avg_sqs=*/{}, unwrap_list(steps, n), lr, beta1, beta2,
+                      weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false);
+  });
+}
+
+// Same arithmetic as torch.nn.utils.clip_grad_norm_ (foreach path): per-tensor norms, the norm of
+// those, then one multiply by min(max_norm / (total + 1e-6), 1).
+ct_error *ct_clip_grad_norm_(const ct_tensor *params, int64_t n, double max_norm, double norm_type,
+                             ct_tensor *total_norm) {
+  return guard([&] {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> grads;
+    for (int64_t i = 0; i < n; ++i) {
+      const at::Tensor &g = params[i]->tensor.grad();
+      if (g.defined()) grads.push_back(g);
+    }
+    if (grads.empty()) {
+      *total_norm = wrap(at::zeros({}, at::kFloat));
+      return;
+    }
+    auto norms = at::_foreach_norm(grads, norm_type);
+    auto total = at::linalg_vector_norm(at::stack(norms), norm_type);
+    auto coef = at::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
+    at::_foreach_mul_(grads, coef);
+    *total_norm = wrap(total);
+  });
+}
+
+}  // extern "C"

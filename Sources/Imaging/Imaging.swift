@@ -1,0 +1,1 @@
+// Imaging: decode PNG/JPEG/WebP through the system libraries, encode PNG, Image ⇄ Tensor.

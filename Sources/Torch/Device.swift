@@ -1,0 +1,57 @@
+// Where tensors live. `Device.best` picks CUDA when present; INKWELL_DEVICE overrides.
+import CTorch
+import Foundation
+
+public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
+    case cpu
+    case cuda(Int)
+
+    public static var cudaAvailable: Bool { ct_cuda_is_available() }
+    public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
+
+    /// CUDA device 0 when one is usable, else the CPU. `INKWELL_DEVICE=cpu|cuda|cuda:N` overrides.
+    public static var best: Device {
+        if let forced = ProcessInfo.processInfo.environment["INKWELL_DEVICE"], let device = Device(name: forced) {
+            return device
+        }
+        return cudaAvailable ? .cuda(0) : .cpu
+    }
+
+    /// Parses "cpu", "cuda", "cuda:1".
+    public init?(name: String) {
+        let lower = name.lowercased()
+        if lower == "cpu" { self = .cpu; return }
+        if lower == "cuda" || lower == "gpu" { self = .cuda(0); return }
+        if lower.hasPrefix("cuda:"), let n = Int(lower.dropFirst(5)), n >= 0 { self = .cuda(n); return }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .cpu: return "cpu"
+        case .cuda(let n): return "cuda:\(n)"
+        }
+    }
+
+    var type: Int32 {
+        if case .cuda = self { return 1 }
+        return 0
+    }
+    var index: Int32 {
+        if case .cuda(let n) = self { return Int32(n) }
+        return 0
+    }
+
+    /// Waits for queued GPU work (for timing); a no-op on CPU.
+    public func synchronize() throws {
+        if case .cuda(let n) = self { try check(ct_cuda_synchronize(Int32(n))) }
+    }
+}
+
+/// libtorch's intra-op thread count (`torch.set_num_threads`).
+public enum Threads {
+    public static var count: Int {
+        get { Int(ct_get_num_threads()) }
+        set { ct_set_num_threads(Int32(newValue)) }
+    }
+}
