@@ -29,7 +29,7 @@ fixtures:
 
 test: fixtures
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 demo: release
 	.build/release/inkwell demo

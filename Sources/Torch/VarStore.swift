@@ -1,0 +1,153 @@
+// Parameters registered under the exact dotted keys of the reference state dict, so loading a
+// file is a lookup (`down_blocks.0.attentions.0.proj_in.weight`), never a rename table.
+import Foundation
+
+/// How a new parameter is filled. `.none` leaves memory uninitialised for models whose weights
+/// are loaded right after construction (initialising SD1.5's 860M UNet parameters costs seconds).
+public enum Initializer: Sendable {
+    case none
+    case zeros
+    case ones
+    case uniform(Double, Double)
+    case normal(mean: Double, std: Double)
+    /// torch.nn's `kaiming_uniform_(w, a)`: U(−b, b), b = gain·√(3 / fanIn), gain = √(2 / (1 + a²)).
+    case kaimingUniform(a: Double, fanIn: Int)
+}
+
+public struct StateDictError: Error, CustomStringConvertible {
+    public var missing: [String] = []
+    public var unexpected: [String] = []
+    /// key, expected shape, found shape
+    public var misShaped: [(String, [Int], [Int])] = []
+    public var source: String = "state dict"
+
+    public var isEmpty: Bool { missing.isEmpty && unexpected.isEmpty && misShaped.isEmpty }
+
+    public var description: String {
+        var lines = ["\(source) does not match the model:"]
+        if !missing.isEmpty { lines.append("  missing keys (\(missing.count)):"); lines += missing.map { "    \($0)" } }
+        if !unexpected.isEmpty { lines.append("  unexpected keys (\(unexpected.count)):"); lines += unexpected.map { "    \($0)" } }
+        if !misShaped.isEmpty {
+            lines.append("  mis-shaped keys (\(misShaped.count)):")
+            lines += misShaped.map { "    \($0.0): model \($0.1), file \($0.2)" }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+public final class VarStore {
+    public let device: Device
+    public let dtype: DType
+    /// Initialisation is skipped entirely (for models loaded from files right away).
+    public let initialize: Bool
+    /// Draws initial values; nil uses libtorch's default generator, as torch.nn modules do.
+    public let generator: Generator?
+    public private(set) var keys: [String] = []
+    private var tensors: [String: Tensor] = [:]
+
+    public init(device: Device = .cpu, dtype: DType = .float32, initialize: Bool = true, generator: Generator? = nil) {
+        self.device = device
+        self.dtype = dtype
+        self.initialize = initialize
+        self.generator = generator
+    }
+
+    public var root: VarPath { VarPath(store: self, components: []) }
+
+    /// Registers a new parameter; duplicate keys are a programming error in a model definition.
+    public func parameter(_ key: String, shape: [Int], initializer: Initializer, dtype: DType? = nil,
+                          trainable: Bool = false) throws -> Tensor {
+        guard tensors[key] == nil else { throw TorchError.invalidArgument("parameter '\(key)' registered twice") }
+        let t = try Tensor.empty(shape, dtype: dtype ?? self.dtype, device: device)
+        if initialize { try fill(t, initializer) }
+        if trainable { try t.requiresGrad(true) }
+        tensors[key] = t
+        keys.append(key)
+        return t
+    }
+
+    func fill(_ t: Tensor, _ initializer: Initializer) throws {
+        switch initializer {
+        case .none: break
+        case .zeros: try t.zero_()
+        case .ones: try t.fill_(1)
+        case .uniform(let lo, let hi): try t.uniform_(lo, hi, generator: generator)
+        case .normal(let mean, let std): try t.normal_(mean: mean, std: std, generator: generator)
+        case .kaimingUniform(let a, let fanIn):
+            let bound = (2.0 / (1 + a * a)).squareRoot() * (3.0 / Double(fanIn)).squareRoot()
+            try t.uniform_(-bound, bound, generator: generator)
+        }
+    }
+
+    public subscript(key: String) -> Tensor? { tensors[key] }
+    public var count: Int { keys.count }
+    /// (key, tensor) in registration order.
+    public var named: [(String, Tensor)] { keys.compactMap { k in tensors[k].map { (k, $0) } } }
+    public var parameterCount: Int { tensors.values.reduce(0) { $0 + $1.count } }
+
+    // MARK: Trainability
+
+    /// Turns gradient tracking on for the keys `predicate` selects and off for all others.
+    public func setTrainable(where predicate: (String) -> Bool) throws {
+        for (k, t) in named { try t.requiresGrad(predicate(k)) }
+    }
+    public func freezeAll() throws { try setTrainable { _ in false } }
+    public var trainable: [(String, Tensor)] { named.filter { $0.1.requiresGrad } }
+
+    // MARK: Loading and saving
+
+    /// Copies `state` into the registered parameters (converting dtype and device). With
+    /// `strict`, every missing, unexpected and mis-shaped key is reported in one error before
+    /// anything is copied.
+    public func load(_ state: [String: Tensor], strict: Bool = true, source: String = "state dict") throws {
+        var report = StateDictError(source: source)
+        for key in keys {
+            guard let value = state[key] else { report.missing.append(key); continue }
+            if let t = tensors[key], t.shape != value.shape { report.misShaped.append((key, t.shape, value.shape)) }
+        }
+        report.unexpected = state.keys.filter { tensors[$0] == nil }.sorted()
+        if !report.misShaped.isEmpty || (strict && !report.isEmpty) { throw report }
+        try noGrad {
+            for key in keys {
+                guard let value = state[key], let t = tensors[key] else { continue }
+                try t.copy_(value)
+            }
+        }
+    }
+
+    /// Loads a safetensors file into the registered parameters.
+    public func load(safetensors url: URL, strict: Bool = true) throws {
+        let file = try SafetensorsFile(url: url)
+        try load(file.tensors(), strict: strict, source: url.path)
+    }
+
+    /// The parameters by key (shared with the model, not copies).
+    public func stateDict() -> [String: Tensor] { tensors }
+
+    public func save(to url: URL, metadata: [String: String]? = nil) throws {
+        try Safetensors.save(tensors, metadata: metadata, to: url)
+    }
+}
+
+/// A position in a model's key tree: `vs.root / "down_blocks" / 0 / "resnets"`.
+public struct VarPath {
+    public let store: VarStore
+    public let components: [String]
+
+    public static func / (path: VarPath, name: String) -> VarPath {
+        VarPath(store: path.store, components: path.components + [name])
+    }
+    public static func / (path: VarPath, index: Int) -> VarPath { path / String(index) }
+
+    /// The dotted key of `name` under this path.
+    public func key(_ name: String) -> String { (components + [name]).joined(separator: ".") }
+    public var prefix: String { components.joined(separator: ".") }
+
+    public func parameter(_ name: String, shape: [Int], initializer: Initializer, trainable: Bool = false) throws -> Tensor {
+        try store.parameter(key(name), shape: shape, initializer: initializer, trainable: trainable)
+    }
+    /// A non-trainable state tensor (for example `position_ids`) registered like a parameter.
+    public func buffer(_ name: String, shape: [Int], initializer: Initializer, dtype: DType) throws -> Tensor {
+        try store.parameter(key(name), shape: shape, initializer: initializer, dtype: dtype)
+    }
+}
