@@ -1,0 +1,11 @@
+// The `inkwell` command line: parses arguments, calls the libraries, prints.
+import ArgumentParser
+
+@main
+struct Inkwell: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inkwell",
+        abstract: "Fine-tune Stable Diffusion 1.x with LoRA and generate images with it.",
+        subcommands: [Info.self]
+    )
+}

@@ -1,0 +1,40 @@
+// A progress line with rate and ETA on a terminal; plain periodic log lines otherwise.
+import Foundation
+
+final class ProgressLine {
+    private let total: Int
+    private let label: String
+    private let unit: String
+    private let start = Date()
+    private let interactive = isatty(STDOUT_FILENO) != 0
+    private var lastPrinted = Date.distantPast
+
+    init(total: Int, label: String, unit: String = "it") {
+        self.total = total
+        self.label = label
+        self.unit = unit
+    }
+
+    /// Reports that `done` of `total` items are finished; `detail` is appended (loss, lr, ...).
+    func update(_ done: Int, detail: String = "") {
+        let now = Date()
+        let elapsed = now.timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(format: "%@ %d/%d  %.2f %@/s  ETA %@  %@", label, done, total, rate, unit,
+                          Self.clock(eta), detail)
+        if interactive {
+            let text = "\r\u{1B}[K" + line + (done == total ? "\n" : "")
+            FileHandle.standardOutput.write(Data(text.utf8))
+        } else if done == total || now.timeIntervalSince(lastPrinted) >= 5 {
+            print(line)
+            lastPrinted = now
+        }
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+                         : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}

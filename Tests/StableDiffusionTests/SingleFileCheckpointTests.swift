@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+import TestSupport
+import Torch
+@testable import StableDiffusion
+
+@Suite struct SingleFileCheckpointTests {
+    private func expectSameStateDict(_ actual: [String: Tensor], _ expected: [String: Tensor], _ what: String) throws {
+        #expect(Set(actual.keys) == Set(expected.keys), "\(what): key sets differ: \(Set(actual.keys).symmetricDifference(expected.keys).sorted().prefix(8))")
+        for (key, value) in expected {
+            guard let got = actual[key] else { continue }
+            try expectEqual(got, value, "\(what) \(key)")
+        }
+    }
+
+    @Test func ldmCheckpointConvertsToTheDiffusersStateDicts() throws {
+        let url = try Fixtures.url("single_file", "ldm.safetensors")
+        let checkpoint = try SingleFileCheckpoint(url: url, unetLayersPerBlock: 2, vaeBlockCount: 2)
+        #expect(checkpoint.unknown.isEmpty, "unknown keys: \(checkpoint.unknown)")
+        #expect(checkpoint.ignored == ["alphas_cumprod", "cond_stage_model.transformer.text_model.embeddings.position_ids",
+                                       "model_ema.decay"])
+        try expectSameStateDict(checkpoint.unet, try Fixtures.tensors("single_file", "unet"), "unet")
+        try expectSameStateDict(checkpoint.vae, try Fixtures.tensors("single_file", "vae"), "vae")
+        try expectSameStateDict(checkpoint.textEncoder, try Fixtures.tensors("single_file", "text_encoder"), "text encoder")
+    }
+
+    @Test func unknownKeysAreReportedNotDropped() throws {
+        let state: [String: Tensor] = [
+            "model.diffusion_model.input_blocks.1.7.weight": try Tensor.zeros([1]),
+            "lora_unet_down_blocks_0.alpha": try Tensor.zeros([]),
+            "model.diffusion_model.out.2.weight": try Tensor.zeros([1]),
+        ]
+        let checkpoint = try SingleFileCheckpoint(ldm: state)
+        #expect(checkpoint.unknown == ["lora_unet_down_blocks_0.alpha", "model.diffusion_model.input_blocks.1.7.weight"])
+        #expect(Array(checkpoint.unet.keys) == ["conv_out.weight"])
+    }
+
+    @Test func pickledCheckpointsAreRefusedWithAConversionHint() throws {
+        let dir = try temporaryDirectory()
+        let ckpt = dir.appendingPathComponent("v1-5-pruned.ckpt")
+        try Data([0x50, 0x4B, 0x03, 0x04]).write(to: ckpt)
+        let disguised = dir.appendingPathComponent("model.safetensors")
+        try Data([0x80, 0x02, 0x7D, 0x71]).write(to: disguised)
+        for url in [ckpt, disguised] {
+            do {
+                _ = try SingleFileCheckpoint(url: url)
+                Issue.record("\(url.lastPathComponent) was not refused")
+            } catch let error as SingleFileCheckpoint.PickleRefused {
+                #expect(error.description.contains(url.path))
+                #expect(error.description.contains("safetensors"))
+            }
+        }
+    }
+}
