@@ -34,8 +34,9 @@ test: fixtures
 demo: release
 	.build/release/inkwell demo
 
-bench: fixtures release
-	$(PYTHON) benchmarks/bench.py --inkwell .build/release/inkwell
+bench: bootstrap
+	$(SWIFT) build -c release --product inkwell-bench
+	$(PYTHON) benchmarks/bench.py --bench .build/release/inkwell-bench
 
 clean:
 	rm -rf .build .fixtures

@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "inkwell", targets: ["inkwell"]),
+        .executable(name: "inkwell-bench", targets: ["InkwellBench"]),
         .library(name: "Torch", targets: ["Torch"]),
     ],
     dependencies: [
@@ -42,6 +43,7 @@ let package = Package(
             name: "inkwell",
             dependencies: ["Torch", "Imaging", "StableDiffusion", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "InkwellBench", dependencies: ["Torch"], path: "Benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),

@@ -1,0 +1,68 @@
+// inkwell-bench: times representative work in Inkwell and prints one JSON object per case.
+// benchmarks/bench.py runs the same cases in PyTorch in the same run and prints the ratios.
+import Foundation
+import Torch
+
+/// Median seconds per call of `body` after warm-up, over at least `minSeconds` or 5 calls.
+func measure(_ body: () throws -> Void, device: Device, minSeconds: Double = 1.0) throws -> Double {
+    for _ in 0..<3 { try body() }
+    try device.synchronize()
+    var samples: [Double] = []
+    let start = Date()
+    while samples.count < 5 || Date().timeIntervalSince(start) < minSeconds {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try body()
+        try device.synchronize()
+        samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        if samples.count >= 1000 { break }
+    }
+    return samples.sorted()[samples.count / 2]
+}
+
+struct Case {
+    let name: String
+    let setup: (Device) throws -> () throws -> Void
+}
+
+let cases: [Case] = [
+    Case(name: "matmul 512x512x512") { d in
+        let a = try Tensor.randn([512, 512], device: d), b = try Tensor.randn([512, 512], device: d)
+        return { _ = try a.matmul(b) }
+    },
+    Case(name: "conv2d 3x3 64->64 @64x64") { d in
+        let x = try Tensor.randn([1, 64, 64, 64], device: d), w = try Tensor.randn([64, 64, 3, 3], device: d)
+        return { _ = try F.conv2d(x, weight: w, padding: 1) }
+    },
+    Case(name: "group_norm 32 groups [1,320,32,32]") { d in
+        let x = try Tensor.randn([1, 320, 32, 32], device: d)
+        let w = try Tensor.ones([320], device: d), b = try Tensor.zeros([320], device: d)
+        return { _ = try F.groupNorm(x, groups: 32, weight: w, bias: b) }
+    },
+    Case(name: "sdpa [1,8,1024,40]") { d in
+        let q = try Tensor.randn([1, 8, 1024, 40], device: d)
+        return { _ = try F.scaledDotProductAttention(q, q, q) }
+    },
+    Case(name: "elementwise chain (silu(x)*y+1) [1M]") { d in
+        let x = try Tensor.randn([1 << 20], device: d), y = try Tensor.randn([1 << 20], device: d)
+        return { _ = try x.silu() * y + 1 }
+    },
+    Case(name: "small ops x100 (host overhead)") { d in
+        let x = try Tensor.randn([8, 8], device: d)
+        return { for _ in 0..<100 { _ = try x + x } }
+    },
+]
+
+let args = CommandLine.arguments
+let device: Device = args.contains("--cuda") ? .cuda(0) : .cpu
+if let i = args.firstIndex(of: "--threads"), i + 1 < args.count, let n = Int(args[i + 1]) { Threads.count = n }
+let only = args.firstIndex(of: "--case").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
+
+for c in cases where only == nil || c.name == only {
+    do {
+        let run = try c.setup(device)
+        let seconds = try measure(run, device: device)
+        print("{\"name\": \"\(c.name)\", \"seconds\": \(seconds)}")
+    } catch {
+        print("{\"name\": \"\(c.name)\", \"error\": \"\(error)\"}")
+    }
+}
