@@ -69,31 +69,51 @@ ct_error *ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const
                           double beta1, double beta2, double weight_decay, double eps) {
   return guard([&] {
     at::NoGradGuard no_grad;
+    auto step_list = unwrap_list(steps, n);
+    // The kernel only reads the step counts (for bias correction); torch.optim increments them
+    // first, so step 1 is the first update.
+    at::_foreach_add_(step_list, 1);
     at::_fused_adamw_(unwrap_list(params, n), unwrap_list(grads, n), unwrap_list(exp_avgs, n),
-                      unwrap_list(exp_avg_sqs, n), /*max_exp_avg_sqs=*/{}, unwrap_list(steps, n), lr, beta1, beta2,
+                      unwrap_list(exp_avg_sqs, n), /*max_exp_avg_sqs=*/{}, step_list, lr, beta1, beta2,
                       weight_decay, eps, /*amsgrad=*/false, /*maximize=*/false);
   });
 }
 
-// Same arithmetic as torch.nn.utils.clip_grad_norm_ (foreach path): per-tensor norms, the norm of
-// those, then one multiply by min(max_norm / (total + 1e-6), 1).
+// Same arithmetic as torch.nn.utils.clip_grad_norm_ (foreach path): per-tensor norms for each
+// (device, dtype) group, the norm of those on the first gradient's device, then one multiply by
+// min(max_norm / (total + 1e-6), 1).
 ct_error *ct_clip_grad_norm_(const ct_tensor *params, int64_t n, double max_norm, double norm_type,
                              ct_tensor *total_norm) {
   return guard([&] {
     at::NoGradGuard no_grad;
-    std::vector<at::Tensor> grads;
+    std::vector<std::vector<at::Tensor>> groups;  // _foreach kernels take one device and dtype
+    at::Device first_device = at::kCPU;
     for (int64_t i = 0; i < n; ++i) {
       const at::Tensor &g = params[i]->tensor.grad();
-      if (g.defined()) grads.push_back(g);
+      if (!g.defined()) continue;
+      if (groups.empty()) first_device = g.device();
+      std::vector<at::Tensor> *match = nullptr;
+      for (auto &group : groups) {
+        if (group.front().device() == g.device() && group.front().scalar_type() == g.scalar_type()) match = &group;
+      }
+      if (match) {
+        match->push_back(g);
+      } else {
+        groups.push_back({g});
+      }
     }
-    if (grads.empty()) {
+    if (groups.empty()) {
       *total_norm = wrap(at::zeros({}, at::kFloat));
       return;
     }
-    auto norms = at::_foreach_norm(grads, norm_type);
+    std::vector<at::Tensor> norms;
+    for (const auto &group : groups) {
+      for (const auto &norm : at::_foreach_norm(group, norm_type)) norms.push_back(norm.to(first_device));
+    }
     auto total = at::linalg_vector_norm(at::stack(norms), norm_type);
-    auto coef = at::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
-    at::_foreach_mul_(grads, coef);
+    // Python's `max_norm / t` is `t.reciprocal() * max_norm`, which rounds differently from a division.
+    auto coef = at::clamp(at::reciprocal(total + 1e-6) * max_norm, c10::nullopt, 1.0);
+    for (auto &group : groups) at::_foreach_mul_(group, coef.to(group.front().device()));
     *total_norm = wrap(total);
   });
 }

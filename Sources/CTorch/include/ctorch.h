@@ -249,8 +249,8 @@ ct_error *ct_detach(ct_tensor t, ct_tensor *out);
 // MARK: - Optimizer kernels
 
 // One AdamW step over n parameters with ATen's fused kernel (torch.optim.AdamW(fused=True)).
-// `steps` are float32 scalar tensors, incremented by the kernel. Parameters without a gradient
-// must not be passed.
+// `steps` are float32 scalar tensors on the parameters' device, incremented before the update.
+// All tensors share one device and dtype; parameters without a gradient must not be passed.
 ct_error *ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const ct_tensor *exp_avgs,
                           const ct_tensor *exp_avg_sqs, const ct_tensor *steps, int64_t n,
                           double lr, double beta1, double beta2, double weight_decay, double eps);
