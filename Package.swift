@@ -39,15 +39,19 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs"]),
         .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging"]),
+        .target(name: "LoRA", dependencies: ["Torch"]),
+        .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["Torch", "Imaging", "StableDiffusion", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch"], path: "Benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion", "TestSupport"]),
+        .testTarget(name: "LoRATests", dependencies: ["LoRA", "StableDiffusion", "TestSupport"]),
+        .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -1,0 +1,1 @@
+// Captioning: BLIP image captioning (ViT + BERT decoder), BertTokenizer, caption variants.
