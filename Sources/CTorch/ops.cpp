@@ -1,4 +1,6 @@
 // Elementwise math, neural-network functions, shape ops and reductions.
+#include <cmath>
+
 #include "internal.h"
 
 using namespace ctorch;
@@ -107,7 +109,14 @@ ct_error *ct_binary(ct_binary_op op, ct_tensor a, ct_tensor b, ct_tensor *out) {
 }
 ct_error *ct_binary_scalar(ct_binary_op op, ct_tensor a, double s, bool scalar_first, ct_tensor *out) {
   return guard([&] {
-    *out = wrap(scalar_first ? scalar_binary(op, s, unwrap(a)) : binary_scalar(op, unwrap(a), s));
+    const at::Tensor &t = unwrap(a);
+    // C has one scalar type; a whole number next to an integer or bool tensor acts as a Python int
+    // (int64 stays int64, as in `t * 2`), any other value as a Python float (`t * 2.5` promotes).
+    bool whole = std::trunc(s) == s && std::fabs(s) <= 9007199254740992.0;  // 2^53: exact in a double
+    at::Scalar scalar = whole && at::isIntegralType(t.scalar_type(), /*includeBool=*/true)
+                            ? at::Scalar(static_cast<int64_t>(s))
+                            : at::Scalar(s);
+    *out = wrap(scalar_first ? scalar_binary(op, scalar, t) : binary_scalar(op, t, scalar));
   });
 }
 ct_error *ct_where(ct_tensor condition, ct_tensor a, ct_tensor b, ct_tensor *out) {
@@ -264,6 +273,9 @@ ct_error *ct_stack(const ct_tensor *tensors, int64_t n, int64_t dim, ct_tensor *
 }
 ct_error *ct_slice(ct_tensor t, int64_t dim, int64_t start, int64_t end, int64_t step, ct_tensor *out) {
   return guard([&] { *out = wrap(unwrap(t).slice(dim, start, end, step)); });
+}
+ct_error *ct_narrow(ct_tensor t, int64_t dim, int64_t start, int64_t length, ct_tensor *out) {
+  return guard([&] { *out = wrap(unwrap(t).narrow(dim, start, length)); });
 }
 ct_error *ct_select(ct_tensor t, int64_t dim, int64_t index, ct_tensor *out) {
   return guard([&] { *out = wrap(unwrap(t).select(dim, index)); });

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "internal.h"
@@ -13,6 +14,13 @@ namespace ctorch {
 ct_error *make_error(int32_t code, const char *message) {
   auto *e = static_cast<ct_error *>(std::malloc(sizeof(ct_error)));
   if (e == nullptr) return nullptr;
+  // The CPU allocator reports a failed allocation as a plain c10::Error (CAFFE_ENFORCE in
+  // alloc_cpu.cpp), not c10::OutOfMemoryError: classify it by its message so that running out of
+  // host memory is the same catchable case as running out of device memory.
+  if (code == CT_ERR_TORCH && message != nullptr &&
+      std::strstr(message, "DefaultCPUAllocator: can't allocate memory") != nullptr) {
+    code = CT_ERR_OUT_OF_MEMORY;
+  }
   e->code = code;
   e->message = strdup(message != nullptr ? message : "");
   return e;
@@ -129,7 +137,14 @@ ct_error *ct_full(const int64_t *shape, int64_t ndim, double value, int32_t dtyp
 }
 ct_error *ct_arange(double start, double end, double step, int32_t dtype, int32_t device_type,
                     int32_t device_index, ct_tensor *out) {
-  return guard([&] { *out = wrap(at::arange(start, end, step, options(dtype, device_type, device_index))); });
+  return guard([&] {
+    // ATen computes an integer arange's length with the step cast to the integer type: a fractional
+    // step below 1 would divide by zero there (SIGFPE, the process dies), so refuse it here.
+    auto type = static_cast<at::ScalarType>(dtype);
+    TORCH_CHECK(!at::isIntegralType(type, /*includeBool=*/true) || std::fabs(step) >= 1.0,
+                "arange: step ", step, " is 0 in the integer dtype ", type, "; use a floating dtype");
+    *out = wrap(at::arange(start, end, step, options(dtype, device_type, device_index)));
+  });
 }
 ct_error *ct_linspace(double start, double end, int64_t steps, int32_t dtype, int32_t device_type,
                       int32_t device_index, ct_tensor *out) {

@@ -6,8 +6,13 @@ extension Tensor {
     public var isLeaf: Bool { ct_is_leaf(handle) }
 
     /// Marks a leaf tensor as a parameter whose gradient is accumulated into `grad`.
+    /// As in PyTorch, only a leaf's flag can be turned off (use `detach()` for a result without history).
     @discardableResult
     public func requiresGrad(_ flag: Bool) throws -> Tensor {
+        guard flag || isLeaf else {
+            throw TorchError.invalidArgument(
+                "you can only change requires_grad flags of leaf variables; use detach() to get a tensor without history")
+        }
         try check(ct_set_requires_grad(handle, flag))
         return self
     }
@@ -20,7 +25,7 @@ extension Tensor {
     /// The accumulated gradient, nil before any backward pass reached this tensor.
     public var grad: Tensor? {
         var out: ct_tensor?
-        guard ct_grad(handle, &out) == nil, let out else { return nil }
+        guard (try? check(ct_grad(handle, &out))) != nil, let out else { return nil }
         return Tensor(handle: out)
     }
 

@@ -30,9 +30,10 @@ extension Tensor {
     public func slice(dim: Int, start: Int = 0, end: Int? = nil, step: Int = 1) throws -> Tensor {
         try produce { ct_slice(handle, Int64(dim), Int64(start), Int64(end ?? Int(Int64.max)), Int64(step), $0) }
     }
-    /// `torch.narrow`: `length` elements from `start` along `dim`.
+    /// `torch.narrow`: `length` elements from `start` (negative counts from the end) along `dim`;
+    /// unlike a slice, a range that does not fit is an error.
     public func narrow(dim: Int, start: Int, length: Int) throws -> Tensor {
-        try slice(dim: dim, start: start, end: start + length)
+        try produce { ct_narrow(handle, Int64(dim), Int64(start), Int64(length), $0) }
     }
     /// `self.select(dim, index)`: removes `dim`.
     public func select(dim: Int, index: Int) throws -> Tensor {
@@ -45,22 +46,26 @@ extension Tensor {
         try produce { ct_gather(handle, Int64(dim), index.handle, $0) }
     }
 
-    /// `torch.chunk`: `chunks` pieces of ceil(size / chunks), the last one possibly smaller.
+    /// `torch.chunk`: pieces of ceil(size / chunks), the last one possibly smaller (so possibly
+    /// fewer than `chunks` pieces); an empty dimension gives `chunks` empty pieces.
     public func chunk(_ chunks: Int, dim: Int = 0) throws -> [Tensor] {
-        guard chunks > 0 else { throw TorchError.invalidArgument("chunk count must be positive, got \(chunks)") }
-        let n = size(dim)
-        let step = (n + chunks - 1) / chunks
-        return try split(size: Swift.max(step, 1), dim: dim)
+        guard chunks > 0 else { throw TorchError.invalidArgument("chunk expects `chunks` to be greater than 0, got: \(chunks)") }
+        let n = try checkedSize(dim)
+        if n == 0 { return try split(sizes: [Int](repeating: 0, count: chunks), dim: dim) }
+        return try split(size: (n + chunks - 1) / chunks, dim: dim)
     }
-    /// `torch.split` with one size: pieces of `size`, the last possibly smaller.
+    /// `torch.split` with one size: pieces of `size`, the last possibly smaller; an empty dimension
+    /// gives one empty piece.
     public func split(size: Int, dim: Int = 0) throws -> [Tensor] {
         guard size > 0 else { throw TorchError.invalidArgument("split size must be positive, got \(size)") }
-        let n = self.size(dim)
+        let n = try checkedSize(dim)
+        if n == 0 { return [try narrow(dim: dim, start: 0, length: 0)] }
         return try stride(from: 0, to: n, by: size).map { try narrow(dim: dim, start: $0, length: Swift.min(size, n - $0)) }
     }
     /// `torch.split` with explicit sizes that must add up to the dimension.
     public func split(sizes: [Int], dim: Int = 0) throws -> [Tensor] {
-        guard sizes.reduce(0, +) == size(dim) else {
+        let n = try checkedSize(dim)
+        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == n else {
             throw TorchError.invalidArgument("split sizes \(sizes) do not add up to dimension \(dim) of \(shape)")
         }
         var start = 0

@@ -22,9 +22,23 @@ public final class Tensor: CustomStringConvertible {
         values.withUnsafeMutableBufferPointer { ct_strides(handle, $0.baseAddress, n) }
         return values.map(Int.init)
     }
+    /// The size of dimension `dim` (negative counts from the end). `dim` must be in range: this is
+    /// for code that knows the rank; ops taking a dim from outside throw for a bad one instead.
     public func size(_ dim: Int) -> Int {
         let s = shape
         return s[dim < 0 ? dim + s.count : dim]
+    }
+
+    /// The size of dimension `dim`, or libtorch's "Dimension out of range" as a thrown error.
+    func checkedSize(_ dim: Int) throws -> Int {
+        let s = shape
+        let wrapped = dim < 0 ? dim + s.count : dim
+        guard s.indices.contains(wrapped) else {
+            let low = -Swift.max(s.count, 1), high = Swift.max(s.count, 1) - 1
+            throw TorchError.invalidArgument(
+                "Dimension out of range (expected to be in range of [\(low), \(high)], but got \(dim))")
+        }
+        return s[wrapped]
     }
     public var count: Int { Int(ct_numel(handle)) }
     public var dtype: DType {
@@ -46,7 +60,7 @@ public final class Tensor: CustomStringConvertible {
     /// PyTorch's printout of the tensor.
     public var description: String {
         var out: UnsafeMutablePointer<CChar>?
-        guard ct_to_string(handle, &out) == nil, let out else { return "Tensor(\(shape), \(dtype))" }
+        guard (try? check(ct_to_string(handle, &out))) != nil, let out else { return "Tensor(\(shape), \(dtype))" }
         defer { ct_string_free(out) }
         return String(cString: out)
     }
@@ -61,8 +75,9 @@ extension Tensor {
     /// Copies a Swift array into a new CPU tensor of the element's dtype.
     public convenience init<T: TensorElement>(_ values: [T], shape: [Int]? = nil) throws {
         let dims = shape ?? [values.count]
-        guard dims.reduce(1, *) == values.count else {
-            throw TorchError.invalidArgument("shape \(dims) needs \(dims.reduce(1, *)) values, got \(values.count)")
+        let needed = try elementCount(dims)
+        guard needed == values.count else {
+            throw TorchError.invalidArgument("shape \(dims) needs \(needed) values, got \(values.count)")
         }
         let handle = try values.withUnsafeBytes { raw in
             try Tensor.makeHandle { out in
@@ -94,7 +109,8 @@ extension Tensor {
     public static func borrowing(
         _ buffer: UnsafeRawBufferPointer, shape: [Int], dtype: DType, owner: AnyObject
     ) throws -> Tensor {
-        guard shape.reduce(1, *) * dtype.size == buffer.count else {
+        let (bytes, overflow) = try elementCount(shape).multipliedReportingOverflow(by: dtype.size)
+        guard !overflow, bytes == buffer.count else {
             throw TorchError.invalidArgument("\(buffer.count) bytes do not hold \(shape) of \(dtype)")
         }
         let context = Unmanaged.passRetained(owner).toOpaque()
@@ -144,10 +160,17 @@ extension Tensor {
     public static func zeros(like t: Tensor) throws -> Tensor { try zeros(t.shape, dtype: t.dtype, device: t.device) }
     public static func ones(like t: Tensor) throws -> Tensor { try ones(t.shape, dtype: t.dtype, device: t.device) }
 
-    /// `torch.arange(start, end, step)`; the dtype defaults to int64 like PyTorch's for integer bounds.
-    public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .int64,
+    /// `torch.arange(start, end, step)`. Without a dtype, like PyTorch: int64 when start, end and step
+    /// are whole numbers, float32 otherwise.
+    public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType? = nil,
                               device: Device = .cpu) throws -> Tensor {
-        try produce { ct_arange(start, end, step, dtype.rawValue, device.type, device.index, $0) }
+        let whole = [start, end, step].allSatisfy { $0.rounded() == $0 }
+        let type = dtype ?? (whole ? .int64 : .float32)
+        return try produce { ct_arange(start, end, step, type.rawValue, device.type, device.index, $0) }
+    }
+    /// `torch.arange(end)`: 0, 1, ..., up to but excluding `end`.
+    public static func arange(_ end: Double, dtype: DType? = nil, device: Device = .cpu) throws -> Tensor {
+        try arange(0, end, step: 1, dtype: dtype, device: device)
     }
     public static func linspace(_ start: Double, _ end: Double, steps: Int, dtype: DType = .float32,
                                 device: Device = .cpu) throws -> Tensor {
@@ -193,6 +216,19 @@ extension Tensor {
         try check(ct_item_int64(handle, &v))
         return Int(v)
     }
+}
+
+/// The number of elements of `shape`; throws for a negative size or a product that overflows, which
+/// would otherwise trap (an absurd shape is user input, not a programmer error).
+func elementCount(_ shape: [Int]) throws -> Int {
+    var count = 1
+    for size in shape {
+        guard size >= 0 else { throw TorchError.invalidArgument("negative dimension \(size) in shape \(shape)") }
+        let (product, overflow) = count.multipliedReportingOverflow(by: size)
+        guard !overflow else { throw TorchError.invalidArgument("shape \(shape) has too many elements") }
+        count = product
+    }
+    return count
 }
 
 @inline(__always)

@@ -125,7 +125,8 @@ typedef enum ct_binary_op {
 
 ct_error *ct_unary(ct_unary_op op, ct_tensor a, ct_tensor *out);
 ct_error *ct_binary(ct_binary_op op, ct_tensor a, ct_tensor b, ct_tensor *out);
-// a (op) s, or s (op) a when `scalar_first`.
+// a (op) s, or s (op) a when `scalar_first`. Type promotion follows PyTorch's for a Python number:
+// with an integer or bool tensor a whole `s` acts as an int (int64 stays int64), otherwise as a float.
 ct_error *ct_binary_scalar(ct_binary_op op, ct_tensor a, double s, bool scalar_first,
                            ct_tensor *out);
 ct_error *ct_where(ct_tensor condition, ct_tensor a, ct_tensor b, ct_tensor *out);
@@ -191,6 +192,8 @@ ct_error *ct_cat(const ct_tensor *tensors, int64_t n, int64_t dim, ct_tensor *ou
 ct_error *ct_stack(const ct_tensor *tensors, int64_t n, int64_t dim, ct_tensor *out);
 ct_error *ct_slice(ct_tensor t, int64_t dim, int64_t start, int64_t end, int64_t step,
                    ct_tensor *out);
+// torch.narrow: `length` elements from `start` (negative counts from the end); checked, not clamped.
+ct_error *ct_narrow(ct_tensor t, int64_t dim, int64_t start, int64_t length, ct_tensor *out);
 ct_error *ct_select(ct_tensor t, int64_t dim, int64_t index, ct_tensor *out);
 ct_error *ct_index_select(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor *out);
 ct_error *ct_gather(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor *out);
