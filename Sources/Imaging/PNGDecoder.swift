@@ -1,0 +1,190 @@
+// PNG pixels: inflate the IDAT stream (zlib), undo the row filters, de-interlace Adam7, and reduce every
+// colour type and bit depth to 8-bit samples the way Pillow's `Image.open(p).convert("RGBA")` does,
+// quirks included (see `expand`). libpng is not used for reading: its full API reports errors by
+// longjmp, and its simplified API applies gamma and rounds 16-bit samples, which Pillow does not.
+
+enum PNGDecoder {
+    /// (x0, y0, dx, dy) of the seven Adam7 passes; a non-interlaced image is the one pass (0, 0, 1, 1).
+    static let adam7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+    struct Pass {
+        var x0, y0, dx, dy: Int
+        var width, height: Int
+        /// Where its first filter byte is in the inflated data.
+        var offset: Int
+    }
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int) throws -> (Image, PNGFile) {
+        let png = try PNGFile(bytes, file: file)
+        let h = png.header
+        func corrupt(_ why: String) -> ImageError { ImageError(file: file, reason: .corrupt(why)) }
+        func truncated(_ why: String) -> ImageError { ImageError(file: file, reason: .truncated(why)) }
+
+        // The decompression-bomb check comes before any allocation that depends on the header.
+        let (pixelCount, overflow) = h.width.multipliedReportingOverflow(by: h.height)
+        guard !overflow, pixelCount <= maxPixels else {
+            throw ImageError(file: file, reason: .tooLarge(width: h.width, height: h.height, limit: maxPixels))
+        }
+        guard !png.idat.isEmpty else {
+            throw png.truncation.map(truncated) ?? corrupt("no IDAT chunk")
+        }
+        if h.colorType == 3 {
+            guard let palette = png.palette else { throw corrupt("palette image without a PLTE chunk") }
+            guard palette.count % 3 == 0, palette.count <= 768 else { throw corrupt("PLTE chunk of \(palette.count) bytes") }
+        }
+
+        var passes: [Pass] = []
+        var total = 0
+        for (x0, y0, dx, dy) in h.interlaced ? adam7 : [(0, 0, 1, 1)] {
+            let pw = h.width > x0 ? (h.width - x0 + dx - 1) / dx : 0
+            let ph = h.height > y0 ? (h.height - y0 + dy - 1) / dy : 0
+            passes.append(Pass(x0: x0, y0: y0, dx: dx, dy: dy, width: pw, height: ph, offset: total))
+            guard pw > 0 && ph > 0 else { continue }
+            // Only a caller's huge `maxPixels` lets this overflow; refuse rather than trap.
+            let (bytes, overflow1) = ph.multipliedReportingOverflow(by: 1 + h.rowBytes(pw))
+            let (sum, overflow2) = total.addingReportingOverflow(bytes)
+            guard !overflow1, !overflow2 else {
+                throw ImageError(file: file, reason: .tooLarge(width: h.width, height: h.height, limit: maxPixels))
+            }
+            total = sum
+        }
+
+        var raw = [UInt8](repeating: 0, count: total)
+        let outcome = raw.withUnsafeMutableBufferPointer { Zlib.inflate(bytes, pieces: png.idat, into: $0) }
+        if outcome.produced < total {
+            let shortBy = "\(outcome.produced) of \(total) bytes of image data"
+            if let error = outcome.error {
+                throw png.truncated ? truncated("\(shortBy); zlib: \(error)") : corrupt("compressed image data: \(error)")
+            }
+            if outcome.streamEnded { throw corrupt("the compressed stream ends after \(shortBy)") }
+            throw truncated(png.truncation.map { "\(shortBy); \($0)" } ?? "only \(shortBy)")
+        }
+
+        let channels = outputChannels(png, bytes)
+        var pixels = [UInt8](repeating: 0, count: pixelCount * channels)
+        try raw.withUnsafeMutableBufferPointer { data in
+            try pixels.withUnsafeMutableBufferPointer { out in
+                for pass in passes where pass.width > 0 && pass.height > 0 {
+                    try unfilter(data, pass: pass, header: h, corrupt)
+                    expand(data, pass: pass, png: png, bytes: bytes, channels: channels, into: out)
+                }
+            }
+        }
+        return (Image(unchecked: h.width, h.height, channels, pixels), png)
+    }
+
+    /// Grey and RGB gain an alpha channel from a tRNS key, palette images from a tRNS table.
+    static func outputChannels(_ png: PNGFile, _ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        let trns = png.transparency?.count ?? -1
+        switch png.header.colorType {
+        case 0: return trns >= 2 ? 2 : 1
+        case 2: return trns >= 6 ? 4 : 3
+        case 3: return trns >= 0 ? 4 : 3
+        case 4: return 2
+        default: return 4
+        }
+    }
+
+    /// Undoes the five PNG row filters in place (filter byte + row bytes, row by row).
+    static func unfilter(_ data: UnsafeMutableBufferPointer<UInt8>, pass: Pass, header: PNGHeader,
+                         _ corrupt: (String) -> ImageError) throws {
+        let n = header.rowBytes(pass.width), bpp = header.filterStride
+        for y in 0..<pass.height {
+            let row = pass.offset + y * (n + 1) + 1
+            let prev = row - (n + 1)  // only read when y > 0
+            switch data[row - 1] {
+            case 0:
+                break
+            case 1:
+                for i in bpp..<max(bpp, n) { data[row + i] &+= data[row + i - bpp] }
+            case 2:
+                if y > 0 { for i in 0..<n { data[row + i] &+= data[prev + i] } }
+            case 3:
+                for i in 0..<n {
+                    let a = i >= bpp ? Int(data[row + i - bpp]) : 0
+                    let b = y > 0 ? Int(data[prev + i]) : 0
+                    data[row + i] &+= UInt8((a + b) >> 1)
+                }
+            case 4:
+                for i in 0..<n {
+                    let a = i >= bpp ? Int(data[row + i - bpp]) : 0
+                    let b = y > 0 ? Int(data[prev + i]) : 0
+                    let c = i >= bpp && y > 0 ? Int(data[prev + i - bpp]) : 0
+                    let p = a + b - c
+                    let pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                    data[row + i] &+= UInt8(pa <= pb && pa <= pc ? a : (pb <= pc ? b : c))
+                }
+            case let f:
+                throw corrupt("unknown filter type \(f) in row \(y)")
+            }
+        }
+    }
+
+    /// Reduces one pass's unfiltered rows to 8-bit output samples, placed at their final positions.
+    /// Pillow's behaviour, which this matches:
+    /// - 16-bit RGB, RGBA and grey+alpha keep the high byte; 16-bit grey ("I;16") is clipped to 255, so
+    ///   any value ≥ 256 becomes white (Pillow's I;16 → L/RGB conversion clips rather than scales).
+    /// - 1/2/4-bit grey is scaled (×255, ×85, ×17); palette indices past PLTE are black.
+    /// - A tRNS key is compared with the 8-bit sample after that reduction, against the key's low byte
+    ///   (for 1-bit grey, against 255 if the key is non-zero).
+    static func expand(_ data: UnsafeMutableBufferPointer<UInt8>, pass: Pass, png: PNGFile,
+                       bytes: UnsafeBufferPointer<UInt8>, channels: Int, into out: UnsafeMutableBufferPointer<UInt8>) {
+        let h = png.header
+        let n = h.rowBytes(pass.width), depth = h.bitDepth, spp = h.samplesPerPixel
+        let trns = png.transparency
+        for j in 0..<pass.height {
+            let row = pass.offset + j * (n + 1) + 1
+            let y = pass.y0 + j * pass.dy
+            // The i-th sample of the row (c-th channel), as stored: for 16-bit the high byte.
+            @inline(__always) func sample(_ i: Int, _ c: Int) -> Int {
+                switch depth {
+                case 8: return Int(data[row + i * spp + c])
+                case 16: return Int(data[row + (i * spp + c) * 2])
+                default:
+                    let bit = i * depth
+                    return Int(data[row + (bit >> 3)] >> (8 - depth - (bit & 7))) & ((1 << depth) - 1)
+                }
+            }
+            for i in 0..<pass.width {
+                let o = (y * h.width + pass.x0 + i * pass.dx) * channels
+                switch h.colorType {
+                case 0:
+                    let g: Int
+                    switch depth {
+                    case 16: g = min(Int(data[row + 2 * i]) << 8 | Int(data[row + 2 * i + 1]), 255)
+                    case 8: g = sample(i, 0)
+                    default: g = sample(i, 0) * (255 / ((1 << depth) - 1))
+                    }
+                    out[o] = UInt8(g)
+                    if channels == 2, let t = trns {
+                        let key = Int(bytes[t.lowerBound]) << 8 | Int(bytes[t.lowerBound + 1])
+                        let key8 = depth == 1 ? (key != 0 ? 255 : 0) : key & 0xFF
+                        out[o + 1] = g == key8 ? 0 : 255
+                    }
+                case 2:
+                    var opaque = false
+                    for c in 0..<3 {
+                        let v = sample(i, c)
+                        out[o + c] = UInt8(v)
+                        if channels == 4, let t = trns, v != Int(bytes[t.lowerBound + 2 * c + 1]) { opaque = true }
+                    }
+                    if channels == 4 { out[o + 3] = opaque ? 255 : 0 }
+                case 3:
+                    let index = sample(i, 0)
+                    if let p = png.palette, 3 * index + 2 < p.count {
+                        for c in 0..<3 { out[o + c] = bytes[p.lowerBound + 3 * index + c] }
+                    }  // else stays black, as Pillow's zero-padded palette
+                    if channels == 4 {
+                        out[o + 3] = trns.map { index < $0.count ? bytes[$0.lowerBound + index] : 255 } ?? 255
+                    }
+                case 4:
+                    let g = UInt8(sample(i, 0))
+                    out[o] = g
+                    out[o + 1] = UInt8(sample(i, 1))
+                default:
+                    for c in 0..<4 { out[o + c] = UInt8(sample(i, c)) }
+                }
+            }
+        }
+    }
+}
