@@ -25,6 +25,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .target(
@@ -38,7 +39,7 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CTorch"]),
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs"]),
-        .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging"]),
+        .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "LoRA", dependencies: ["Torch"]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
         .executableTarget(
