@@ -12,10 +12,10 @@ import Torch
 @Suite struct SchedulerTests {
     static let cases = [
         "pndm_sd15", "pndm_prk", "pndm_linspace_vpred", "pndm_trailing",
-        "ddim_sd15", "ddim_eta", "ddim_trailing_vpred_zsnr", "ddim_linspace_cosine_clip",
+        "ddim_sd15", "ddim_eta", "ddim_trailing_vpred_zsnr", "ddim_linspace_cosine_clip", "ddim_trained_betas_null_clip",
         "ddpm_sd15", "ddpm_small_log", "ddpm_large_trailing_sample",
         "euler_sd15", "euler_leading_vpred", "euler_trailing", "euler_karras", "euler_karras_bounds",
-        "euler_a_sd15", "euler_a_leading_vpred", "euler_a_trailing_zsnr",
+        "euler_a_sd15", "euler_a_leading_vpred", "euler_a_500_steps", "euler_a_trailing_zsnr",
         "dpm_sd15", "dpm_sd15_10", "dpm_karras", "dpm_karras_vpred", "dpm_leading", "dpm_trailing_heun",
         "dpm_order3", "dpm_sde", "dpm_sde_karras_order3_heun", "dpm_cosine_clipped", "dpm_cosine_karras",
     ]
@@ -62,8 +62,21 @@ import Torch
         }
         #expect(scheduler.initNoiseSigma == (try f.get("init_noise_sigma").item()), "\(name) init_noise_sigma")
 
-        let generator = try meta.seed.map { try Generator(seed: $0) }
         var x = try f.get("sample")
+        let noise = try f.get("add_noise.noise"), ts = scheduler.timesteps
+        try expectEqual(try scheduler.addNoise(x, noise: noise, timesteps: [ts[2], ts[4]]),
+                        try f.get("add_noise.lookup"), "\(name) add_noise")
+        if let expected = f["add_noise.begin3"] {
+            let fresh = try #require(try config.makeScheduler(kind) as? IndexedScheduler)
+            try fresh.setTimesteps(meta.steps)
+            fresh.beginIndex = 3
+            try expectEqual(try fresh.addNoise(x, noise: noise, timesteps: [ts[3], ts[3]]), expected,
+                            "\(name) add_noise from begin index")
+        } else {
+            #expect(!(scheduler is IndexedScheduler))
+        }
+
+        let generator = try meta.seed.map { try Generator(seed: $0) }
         for (i, t) in scheduler.timesteps.enumerated() {
             let scaled = try scheduler.scaleModelInput(x, timestep: t)
             try expectEqual(scaled, try f.get("scaled.\(i)"), "\(name) scaled.\(i)")

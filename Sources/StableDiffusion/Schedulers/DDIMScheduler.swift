@@ -94,6 +94,10 @@ public final class DDIMScheduler: Scheduler {
     public func addNoise(_ original: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
         try schedule.addNoise(original, noise: noise, timesteps: timesteps)
     }
+    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor {
+        let ids = try timesteps.map { try integerTimestep($0, "DDIMScheduler", limit: schedule.numTrainTimesteps) }
+        return try schedule.addNoise(original, noise: noise, timesteps: Tensor(ids))
+    }
     public func velocity(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
         try schedule.velocity(sample, noise: noise, timesteps: timesteps)
     }

@@ -4,7 +4,7 @@
 import Foundation
 import Torch
 
-public final class DPMSolverMultistepScheduler: Scheduler {
+public final class DPMSolverMultistepScheduler: IndexedScheduler {
     public enum AlgorithmType: String, Sendable {
         case dpmsolverPlusPlus = "dpmsolver++"
         case sdeDpmsolverPlusPlus = "sde-dpmsolver++"
@@ -177,6 +177,16 @@ public final class DPMSolverMultistepScheduler: Scheduler {
         lowerOrderNums = Swift.min(lowerOrderNums + 1, solverOrder)
         stepIndex = i + 1
         return try prev.to(x0.dtype)
+    }
+
+    /// α_t·x + σ_t·ε at each timestep's σ (diffusers' `add_noise`, in `original`'s dtype); an unknown
+    /// timestep means the last step, as in `step`.
+    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor {
+        let indices = try noiseLevelIndices(timesteps, schedule: self.timesteps, stepIndex: stepIndex,
+                                            beginIndex: beginIndex) { _ in self.timesteps.count - 1 }
+        let sigma = try batchColumn(indices.map { sigmaValues[$0] }, like: original)
+        let alphaT = try 1 / (sigma.pow(2) + 1).pow(0.5)
+        return try alphaT * original + (sigma * alphaT) * noise
     }
 
     private func history(_ back: Int) throws -> Tensor {

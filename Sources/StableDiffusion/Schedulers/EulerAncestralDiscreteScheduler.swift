@@ -3,7 +3,7 @@
 import Foundation
 import Torch
 
-public final class EulerAncestralDiscreteScheduler: Scheduler {
+public final class EulerAncestralDiscreteScheduler: IndexedScheduler {
     public let config: SchedulerConfig
     public let schedule: NoiseSchedule
     public let predictionType: PredictionType
@@ -91,5 +91,14 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
         prev = try prev + noise * Double(sigmaUp)
         stepIndex = i + 1
         return try prev.to(modelOutput.dtype)
+    }
+
+    /// x + ε·σ (diffusers' `add_noise` of the σ schedulers).
+    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor {
+        let indices = try noiseLevelIndices(timesteps, schedule: self.timesteps, stepIndex: stepIndex,
+                                            beginIndex: beginIndex) { t in
+            throw SchedulerError.invalidState("EulerAncestralDiscreteScheduler: timestep \(t) is not in the schedule")
+        }
+        return try original + noise * batchColumn(indices.map { sigmaValues[$0] }, like: original)
     }
 }

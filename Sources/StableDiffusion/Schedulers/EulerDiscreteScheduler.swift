@@ -3,7 +3,7 @@
 import Foundation
 import Torch
 
-public final class EulerDiscreteScheduler: Scheduler {
+public final class EulerDiscreteScheduler: IndexedScheduler {
     public let config: SchedulerConfig
     public let schedule: NoiseSchedule
     public let predictionType: PredictionType
@@ -126,5 +126,14 @@ public final class EulerDiscreteScheduler: Scheduler {
         let prev = try x + derivative * Double(dt)
         stepIndex = i + 1
         return try prev.to(modelOutput.dtype)
+    }
+
+    /// x + ε·σ (diffusers' `add_noise` of the σ schedulers).
+    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor {
+        let indices = try noiseLevelIndices(timesteps, schedule: self.timesteps, stepIndex: stepIndex,
+                                            beginIndex: beginIndex) { t in
+            throw SchedulerError.invalidState("EulerDiscreteScheduler: timestep \(t) is not in the schedule")
+        }
+        return try original + noise * batchColumn(indices.map { sigmaValues[$0] }, like: original)
     }
 }

@@ -162,6 +162,11 @@ public final class PNDMScheduler: Scheduler {
         return prev
     }
 
+    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor {
+        let ids = try timesteps.map { try integerTimestep($0, "PNDMScheduler", limit: schedule.numTrainTimesteps) }
+        return try schedule.addNoise(original, noise: noise, timesteps: Tensor(ids))
+    }
+
     /// `_get_prev_sample`: formula (9) of the PNDM paper, in float32 scalars.
     private func previousSample(_ sample: Tensor, _ t: Int, _ prevT: Int, _ modelOutput: Tensor) throws -> Tensor {
         let acp = schedule.alphasCumprodValues

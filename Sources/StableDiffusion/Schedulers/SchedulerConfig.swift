@@ -60,6 +60,47 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        // diffusers passes an explicit null on to the class, where a boolean option reads it as false
+        // (`clip_sample: null` does not clip, although the default is true); other nulls mean "default".
+        func flag(_ key: CodingKeys) throws -> Bool? {
+            c.contains(key) ? try c.decodeIfPresent(Bool.self, forKey: key) ?? false : nil
+        }
+        className = try c.decodeIfPresent(String.self, forKey: .className)
+        numTrainTimesteps = try c.decodeIfPresent(Int.self, forKey: .numTrainTimesteps)
+        betaStart = try c.decodeIfPresent(Double.self, forKey: .betaStart)
+        betaEnd = try c.decodeIfPresent(Double.self, forKey: .betaEnd)
+        betaSchedule = try c.decodeIfPresent(String.self, forKey: .betaSchedule)
+        trainedBetas = try c.decodeIfPresent([Double].self, forKey: .trainedBetas)
+        predictionType = try c.decodeIfPresent(String.self, forKey: .predictionType)
+        timestepSpacing = try c.decodeIfPresent(String.self, forKey: .timestepSpacing)
+        stepsOffset = try c.decodeIfPresent(Int.self, forKey: .stepsOffset)
+        rescaleBetasZeroSnr = try flag(.rescaleBetasZeroSnr)
+        thresholding = try flag(.thresholding)
+        clipSample = try flag(.clipSample)
+        clipSampleRange = try c.decodeIfPresent(Double.self, forKey: .clipSampleRange)
+        setAlphaToOne = try flag(.setAlphaToOne)
+        skipPrkSteps = try flag(.skipPrkSteps)
+        varianceType = try c.decodeIfPresent(String.self, forKey: .varianceType)
+        useKarrasSigmas = try flag(.useKarrasSigmas)
+        useExponentialSigmas = try flag(.useExponentialSigmas)
+        useBetaSigmas = try flag(.useBetaSigmas)
+        useLuLambdas = try flag(.useLuLambdas)
+        useFlowSigmas = try flag(.useFlowSigmas)
+        sigmaMin = try c.decodeIfPresent(Double.self, forKey: .sigmaMin)
+        sigmaMax = try c.decodeIfPresent(Double.self, forKey: .sigmaMax)
+        interpolationType = try c.decodeIfPresent(String.self, forKey: .interpolationType)
+        timestepType = try c.decodeIfPresent(String.self, forKey: .timestepType)
+        finalSigmasType = try c.decodeIfPresent(String.self, forKey: .finalSigmasType)
+        solverOrder = try c.decodeIfPresent(Int.self, forKey: .solverOrder)
+        algorithmType = try c.decodeIfPresent(String.self, forKey: .algorithmType)
+        solverType = try c.decodeIfPresent(String.self, forKey: .solverType)
+        lowerOrderFinal = try flag(.lowerOrderFinal)
+        eulerAtFinal = try flag(.eulerAtFinal)
+        lambdaMinClipped = try c.decodeIfPresent(Double.self, forKey: .lambdaMinClipped)
+    }
+
     /// Decodes JSON as Python's `json` writes it (which includes `-Infinity` for `lambda_min_clipped`).
     public init(json data: Data, source: String = "scheduler config") throws {
         let decoder = JSONDecoder()
@@ -153,6 +194,16 @@ public protocol Scheduler: AnyObject {
     /// stochastic samplers (DDPM, DDIM with eta > 0, Euler ancestral, SDE-DPM-Solver++); the others
     /// ignore it.
     func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor
+    /// diffusers' `add_noise` on the inference schedule (img2img): `original` [B, ...] noised to the level
+    /// of `timesteps[b]` (values of `timesteps`, one per batch item).
+    func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor
+}
+
+/// The σ-schedule schedulers that track their position by a step index (diffusers' `step_index` /
+/// `set_begin_index`): img2img sets `beginIndex` to start mid-schedule.
+public protocol IndexedScheduler: Scheduler {
+    var stepIndex: Int? { get }
+    var beginIndex: Int? { get set }
 }
 
 extension Scheduler {
@@ -220,6 +271,21 @@ func randnTensor(_ shape: [Int], generator: Generator?, device: Device, dtype: D
 func indexForTimestep(_ timestep: Double, in timesteps: [Double]) -> Int? {
     let matches = timesteps.indices.filter { timesteps[$0] == timestep }
     return matches.count > 1 ? matches[1] : matches.first
+}
+
+/// The σ of each batch item as diffusers' sigma-based `add_noise` picks them: by timestep lookup unless a
+/// begin index is set, then the current step index if stepping has started, else the begin index.
+func noiseLevelIndices(_ timesteps: [Double], schedule: [Double], stepIndex: Int?, beginIndex: Int?,
+                       missing: (Double) throws -> Int) throws -> [Int] {
+    guard let beginIndex else {
+        return try timesteps.map { try indexForTimestep($0, in: schedule) ?? missing($0) }
+    }
+    return Array(repeating: stepIndex ?? beginIndex, count: timesteps.count)
+}
+
+/// `values` as a [B, 1, 1, ...] tensor in `x`'s dtype and device, to broadcast over a batch.
+func batchColumn(_ values: [Float], like x: Tensor) throws -> Tensor {
+    try Tensor(values).to(x.device, dtype: x.dtype).reshape([values.count] + Array(repeating: 1, count: Swift.max(x.rank - 1, 0)))
 }
 
 /// An integer timestep (DDPM/DDIM/PNDM index the schedule with it).
