@@ -76,7 +76,8 @@ public struct CLIPTextConfig: Codable, Equatable, Sendable {
     /// The checks transformers' `validate_architecture` makes, plus the ones this model relies on.
     public func validate(source: String = "CLIPTextConfig") throws {
         guard hiddenSize > 0, numAttentionHeads > 0, hiddenSize % numAttentionHeads == 0 else {
-            throw CLIPTextModelError.invalidConfig(source, "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(numAttentionHeads)")
+            throw CLIPTextModelError.invalidConfig(
+                source, "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(numAttentionHeads)")
         }
         guard vocabSize > 0, intermediateSize > 0, numHiddenLayers >= 0, maxPositionEmbeddings > 0 else {
             throw CLIPTextModelError.invalidConfig(source, "sizes must be positive")
@@ -295,11 +296,13 @@ public final class CLIPTextModel {
     private func encoder(_ inputIds: Tensor, attentionMask: Tensor?, layerCount: Int,
                          keepAll: Bool) throws -> ([Tensor], Tensor) {
         guard inputIds.rank == 2, !inputIds.dtype.isFloatingPoint, inputIds.dtype != .bool else {
-            throw CLIPTextModelError.invalidInput("input ids must be a [batch, length] integer tensor, got \(inputIds.shape) \(inputIds.dtype)")
+            throw CLIPTextModelError.invalidInput(
+                "input ids must be a [batch, length] integer tensor, got \(inputIds.shape) \(inputIds.dtype)")
         }
         let batch = inputIds.size(0), length = inputIds.size(1)
         guard length <= config.maxPositionEmbeddings else {
-            throw CLIPTextModelError.invalidInput("sequence length \(length) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+            throw CLIPTextModelError.invalidInput(
+                "sequence length \(length) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
         }
         let device = tokenEmbedding.weight.device
         let ids = try inputIds.to(device, dtype: .int64)

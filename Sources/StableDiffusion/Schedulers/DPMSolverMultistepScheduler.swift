@@ -210,7 +210,8 @@ public final class DPMSolverMultistepScheduler: IndexedScheduler {
 
     /// `multistep_dpm_solver_second_order_update`.
     private func secondOrder(_ x: Tensor, _ i: Int, _ noise: Tensor?) throws -> Tensor {
-        let t = try alphaSigma(sigmaValues[i + 1]), s0 = try alphaSigma(sigmaValues[i]), s1 = try alphaSigma(sigmaValues[i - 1])
+        let t = try alphaSigma(sigmaValues[i + 1]), s0 = try alphaSigma(sigmaValues[i])
+        let s1 = try alphaSigma(sigmaValues[i - 1])
         let lt = try lambda(t), l0 = try lambda(s0), l1 = try lambda(s1)
         let m0 = try history(0), m1 = try history(1)
         let h = lt - l0, h0 = l0 - l1

@@ -74,7 +74,9 @@ public final class EulerAncestralDiscreteScheduler: IndexedScheduler {
         let x0: Tensor
         switch predictionType {
         case .epsilon: x0 = try x - modelOutput * Double(sigma)
-        case .sample: throw SchedulerError.unsupported("EulerAncestralDiscreteScheduler", "prediction_type", "sample", ["epsilon", "v_prediction"])
+        case .sample:
+            throw SchedulerError.unsupported("EulerAncestralDiscreteScheduler", "prediction_type", "sample",
+                                             ["epsilon", "v_prediction"])
         case .vPrediction:
             let c = try -sigma / sqrt32(sigma * sigma + 1)
             x0 = try modelOutput * Double(c) + x / Double(sigma * sigma + 1)
