@@ -23,6 +23,9 @@ release: bootstrap
 	$(PYTHON) $< $(@D)
 	@touch $@
 
+# The pipeline fixture reuses the real CLIP tokenizer folder the tokenizer fixture writes.
+.fixtures/pipeline/.done: .fixtures/clip_tokenizer/.done
+
 fixtures:
 	@scripts/bootstrap.sh --test
 	@$(MAKE) --no-print-directory $(FIXTURES)

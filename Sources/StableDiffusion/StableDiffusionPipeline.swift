@@ -1,0 +1,132 @@
+// Text-to-image with classifier-free guidance, step for step diffusers' pipelines/stable_diffusion/
+// pipeline_stable_diffusion.py `StableDiffusionPipeline.__call__` (encode_prompt, prepare_latents, the
+// denoising loop, VAE decode, postprocess), so the same weights, prompt, seed and scheduler give the
+// same image.
+import Foundation
+import Torch
+
+public struct GenerationOptions: Sendable {
+    public var prompt: String
+    public var negativePrompt: String = ""
+    public var steps: Int = 30
+    public var guidanceScale: Double = 7.5
+    public var width: Int = 512
+    public var height: Int = 512
+    public var seed: UInt64 = 0
+    /// Images per prompt, drawn together from one generator as diffusers does.
+    public var batch: Int = 1
+    /// nil: the model's own scheduler (PNDM for SD1.5).
+    public var scheduler: SchedulerKind?
+    /// Karras sigmas for the schedulers that support them (Euler, DPM++ 2M).
+    public var karrasSigmas: Bool = false
+    /// DDIM's η (0: deterministic).
+    public var eta: Double = 0
+    /// diffusers' `clip_skip`: layers skipped from the end of the text encoder (A1111's "Clip skip" − 1).
+    public var clipSkip: Int = 0
+
+    public init(prompt: String) { self.prompt = prompt }
+}
+
+public final class StableDiffusionPipeline {
+    public let tokenizer: CLIPTokenizer
+    public let textEncoder: CLIPTextModel
+    public let unet: UNet2DConditionModel
+    public let vae: AutoencoderKL
+    public let schedulerConfig: SchedulerConfig
+    public let device: Device
+    /// The dtype of the UNet and text encoder (the VAE may run in float32, see `force_upcast`).
+    public let dtype: DType
+
+    public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel, vae: AutoencoderKL,
+                schedulerConfig: SchedulerConfig, device: Device, dtype: DType) {
+        self.tokenizer = tokenizer
+        self.textEncoder = textEncoder
+        self.unet = unet
+        self.vae = vae
+        self.schedulerConfig = schedulerConfig
+        self.device = device
+        self.dtype = dtype
+    }
+
+    /// Latent-space downsampling of the VAE (8 for SD1.x).
+    public var vaeScaleFactor: Int { 1 << (vae.config.blockOutChannels.count - 1) }
+
+    /// The scheduler an options value asks for, built from the model's scheduler config.
+    public func makeScheduler(_ options: GenerationOptions) throws -> any Scheduler {
+        var config = schedulerConfig
+        if options.karrasSigmas { config.useKarrasSigmas = true }
+        let scheduler = try config.makeScheduler(options.scheduler)
+        if let ddim = scheduler as? DDIMScheduler { ddim.eta = options.eta }
+        return scheduler
+    }
+
+    /// Prompt embeddings as `encode_prompt` makes them: padded to the tokenizer's length, truncated,
+    /// no attention mask; `clipSkip` applies to the prompt only, as in diffusers.
+    func encode(_ text: String, count: Int, clipSkip: Int) throws -> Tensor {
+        let ids = try tokenizer.inputIds([text]).to(device)
+        let embeddings = clipSkip > 0 ? try textEncoder.promptEmbeddings(ids, clipSkip: clipSkip)
+                                      : try textEncoder(ids).lastHiddenState
+        return try embeddings.to(dtype).repeated([count, 1, 1])
+    }
+
+    /// Generates `options.batch` images: a [B, 3, H, W] float tensor in [0, 1] on the CPU. `progress`
+    /// is told (step, total) after each step and may return false to cancel (throws `Cancelled`).
+    public func callAsFunction(_ options: GenerationOptions, progress: ((Int, Int) -> Bool)? = nil) throws -> Tensor {
+        try decode(latents(options, progress: progress))
+    }
+
+    /// The denoised latents (diffusers' `output_type="latent"`), in the pipeline's dtype.
+    public func latents(_ options: GenerationOptions, progress: ((Int, Int) -> Bool)? = nil) throws -> Tensor {
+        let factor = vaeScaleFactor
+        guard options.width > 0, options.height > 0, options.width % factor == 0, options.height % factor == 0 else {
+            throw TorchError.invalidArgument("width and height must be positive multiples of \(factor), got \(options.width)x\(options.height)")
+        }
+        guard options.steps > 0, options.batch > 0 else {
+            throw TorchError.invalidArgument("steps and batch must be positive, got \(options.steps) and \(options.batch)")
+        }
+        return try noGrad {
+            let guided = options.guidanceScale > 1
+            var context = try encode(options.prompt, count: options.batch, clipSkip: options.clipSkip)
+            if guided {
+                let negative = try encode(options.negativePrompt, count: options.batch, clipSkip: 0)
+                context = try Tensor.cat([negative, context])
+            }
+
+            let scheduler = try makeScheduler(options)
+            try scheduler.setTimesteps(options.steps)
+            let generator = try Generator(seed: options.seed)
+            let shape = [options.batch, unet.config.inChannels, options.height / factor, options.width / factor]
+            var latents = try Tensor.randn(shape, dtype: dtype, generator: generator).to(device)
+            latents = try latents * scheduler.initNoiseSigma
+
+            let timesteps = scheduler.timesteps
+            for (i, t) in timesteps.enumerated() {
+                let input = try scheduler.scaleModelInput(guided ? Tensor.cat([latents, latents]) : latents, timestep: t)
+                var noise = try unet(input, timestep: try Tensor(scalar: t).to(scheduler.timestepDType).to(device),
+                                     encoderHiddenStates: context)
+                if guided {
+                    let halves = try noise.chunk(2)
+                    noise = try halves[0] + (halves[1] - halves[0]) * options.guidanceScale
+                }
+                latents = try scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: generator)
+                if let progress, !progress(i + 1, timesteps.count) { throw Cancelled() }
+            }
+            return latents
+        }
+    }
+
+    /// Latents → images in [0, 1] (`vae.decode(latents / scaling_factor)`, then `(x / 2 + 0.5).clamp(0, 1)`).
+    public func decode(_ latents: Tensor) throws -> Tensor {
+        try noGrad { try decodeRecorded(latents) }
+    }
+
+    func decodeRecorded(_ latents: Tensor) throws -> Tensor {
+        let vaeType = vae.store.dtype
+        let images = try vae.decode(latents.to(vaeType) / vae.scalingFactor)
+        return try (images / 2 + 0.5).clamp(min: 0, max: 1).to(.cpu, dtype: .float32)
+    }
+
+    public struct Cancelled: Error, CustomStringConvertible {
+        public var description: String { "generation cancelled" }
+    }
+}
