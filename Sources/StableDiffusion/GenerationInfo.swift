@@ -104,7 +104,7 @@ public struct GenerationInfo: Equatable, Sendable {
     }
 
     /// Whole numbers print without a fraction ("7"), others as Python's repr would ("7.5").
-    static func number(_ x: Double) -> String {
+    public static func number(_ x: Double) -> String {
         x == x.rounded() && Swift.abs(x) < 1e15 ? String(Int(x)) : String(x)
     }
 

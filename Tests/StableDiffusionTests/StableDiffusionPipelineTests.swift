@@ -75,3 +75,53 @@ private struct Cases: Decodable {
         }
     }
 }
+
+@Suite struct TextToImageJobTests {
+    /// The written PNGs hold the pipeline's pixels, and Pillow reads the A1111 parameters back.
+    @Test func writesPNGsWithA1111ParametersThatPillowReads() throws {
+        let pipe = try StableDiffusionPipeline.load(.diffusersFolder(try Fixtures.url("pipeline", "model")),
+                                                    device: .cpu, dtype: .float32)
+        var options = GenerationOptions(prompt: "tattoo stencil, koi: ink, \"bold\"")
+        options.negativePrompt = "color"
+        options.steps = 3
+        options.width = 32
+        options.height = 32
+        options.batch = 2
+        options.seed = 11
+        let dir = try temporaryDirectory()
+        var job = TextToImageJob(options: options, sampler: .dpmpp2mKarras, outputDirectory: dir)
+        job.modelName = "tiny"
+        job.modelHash = "0123456789"
+        let urls = try job.run(pipe)
+        #expect(urls.map(\.lastPathComponent) == ["11-0.png", "11-1.png"])
+        // A second run never overwrites the first one's files.
+        #expect(try job.run(pipe).map(\.lastPathComponent) == ["11-0_2.png", "11-1_2.png"])
+
+        options.scheduler = .dpmSolverMultistep
+        options.karrasSigmas = true
+        let pixels = try (pipe(options) * 255).round().to(.uint8).permute([0, 2, 3, 1]).contiguous()
+        for (index, url) in urls.enumerated() {
+            let json = try runReference("fixtures/images.py", ["--png-info", url.path])
+            let info = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+            let text = (info?["text"] as? [String: String])?["parameters"]
+            #expect(text == job.info(index: index, defaultSampler: nil).text)
+            #expect(text?.contains("Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 11, Size: 32x32, Model hash: 0123456789, Model: tiny") == true)
+            #expect(info?["mode"] as? String == "RGB")
+            // Pillow's RGBA bytes of the file equal the pipeline's pixels (alpha 255).
+            let rgba = try #require(info?["rgba"] as? String)
+            let rgb = try pixels.select(dim: 0, index: index).toArray(UInt8.self)
+            var expected = ""
+            for i in stride(from: 0, to: rgb.count, by: 3) {
+                expected += String(format: "%02x%02x%02xff", rgb[i], rgb[i + 1], rgb[i + 2])
+            }
+            #expect(rgba == expected)
+        }
+    }
+
+    @Test func samplerNamesMapToSchedulersAndA1111Names() {
+        #expect(Sampler.dpmpp2mKarras.schedulerKind == .dpmSolverMultistep && Sampler.dpmpp2mKarras.karras)
+        #expect(Sampler.eulerA.a1111.sampler == "Euler a")
+        #expect(Sampler.pndm.a1111.sampler == "PLMS")
+        #expect(Sampler(kind: .pndm) == .pndm)
+    }
+}

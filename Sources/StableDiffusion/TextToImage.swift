@@ -1,0 +1,67 @@
+// Generating to files: runs the pipeline and writes one PNG per image with its parameters in
+// A1111's `parameters` text chunk (prompt, sampler, steps, CFG scale, seed, size, model hash).
+import Foundation
+import Imaging
+import Torch
+
+public struct TextToImageJob {
+    public var options: GenerationOptions
+    public var sampler: Sampler?
+    /// The model's display name and A1111 model hash (nil when the hash is not wanted).
+    public var modelName: String?
+    public var modelHash: String?
+    /// (alias, LoRA hash, scale) of every LoRA applied, for the `Lora hashes` key.
+    public var loras: [(String, String, Double)] = []
+    public var outputDirectory: URL
+
+    public init(options: GenerationOptions, sampler: Sampler?, outputDirectory: URL) {
+        self.options = options
+        self.sampler = sampler
+        self.outputDirectory = outputDirectory
+    }
+
+    /// The infotext of the image at `index` in the batch.
+    public func info(index: Int, defaultSampler: Sampler?) -> GenerationInfo {
+        let names = (sampler ?? defaultSampler)?.a1111 ?? (sampler: "Default", schedule: nil)
+        var info = GenerationInfo(prompt: options.prompt, negativePrompt: options.negativePrompt, steps: options.steps,
+                                  sampler: names.sampler, scheduleType: names.schedule, cfgScale: options.guidanceScale,
+                                  seed: options.seed, width: options.width, height: options.height,
+                                  modelHash: modelHash, model: modelName, clipSkip: options.clipSkip + 1)
+        info.loraHashes = loras.map { ($0.0, $0.1) }
+        if options.batch > 1 { info.extra += [("Batch size", String(options.batch)), ("Batch pos", String(index))] }
+        if !loras.isEmpty {
+            info.extra.append(("Inkwell LoRA scales", loras.map { "\($0.0): \(GenerationInfo.number($0.2))" }.joined(separator: ", ")))
+        }
+        info.version = "Inkwell"
+        return info
+    }
+
+    /// Runs the pipeline and writes `<seed>-<n>.png` files; returns their URLs.
+    public func run(_ pipeline: StableDiffusionPipeline, progress: ((Int, Int) -> Bool)? = nil) throws -> [URL] {
+        var options = self.options
+        if let sampler {
+            options.scheduler = sampler.schedulerKind
+            options.karrasSigmas = sampler.karras
+        }
+        let images = try Image.batch(try pipeline(options, progress: progress), range: .unit)
+        let defaultSampler = pipeline.schedulerConfig.className.flatMap(SchedulerKind.init(rawValue:)).flatMap(Sampler.init(kind:))
+        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        return try images.enumerated().map { index, image in
+            let url = nextFreeURL(prefix: "\(options.seed)-\(index)")
+            let text = info(index: index, defaultSampler: defaultSampler).text
+            try image.writePNG(to: url, text: [PNGTextChunk(keyword: "parameters", text: text)])
+            return url
+        }
+    }
+
+    /// `<prefix>.png`, or `<prefix>_2.png`, … so earlier images are never overwritten.
+    func nextFreeURL(prefix: String) -> URL {
+        var url = outputDirectory.appendingPathComponent("\(prefix).png")
+        var n = 2
+        while FileManager.default.fileExists(atPath: url.path) {
+            url = outputDirectory.appendingPathComponent("\(prefix)_\(n).png")
+            n += 1
+        }
+        return url
+    }
+}

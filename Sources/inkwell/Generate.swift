@@ -1,0 +1,78 @@
+// `inkwell generate`: text to image with a Stable Diffusion 1.x model.
+import ArgumentParser
+import Foundation
+import StableDiffusion
+import Torch
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate images from a prompt; each PNG carries its parameters as A1111 writes them.")
+
+    @Option(help: "A diffusers model folder or a single-file .safetensors checkpoint.") var model: String
+    @Option(help: "The prompt.") var prompt: String
+    @Option(name: .customLong("negative-prompt"), help: "What to steer away from.") var negativePrompt = ""
+    @Option(help: "Denoising steps.") var steps = 30
+    @Option(help: "Classifier-free guidance scale (A1111's CFG scale).") var guidance = 7.5
+    @Option(help: "Random seed (images are reproducible from it).") var seed: UInt64 = 0
+    @Option(help: "Image size WxH, multiples of 8.") var size = "512x512"
+    @Option(help: "Sampler: \(Sampler.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's).")
+    var scheduler: String?
+    @Option(help: "Images to generate.") var batch = 1
+    @Option(name: .customLong("clip-skip"), help: "A1111's Clip skip (1 = last layer, 2 = the one before).") var clipSkip = 1
+    @Option(help: "Output folder.") var out = "outputs"
+    @Option(help: "Device: cpu, cuda or cuda:N (default: the best available).") var device: String?
+    @Option(help: "Weights dtype: fp32, fp16 or bf16 (default: fp16 on GPU, fp32 on CPU).") var dtype: String?
+    @Option(help: "Weights variant of a diffusers folder, e.g. fp16.") var variant: String?
+    @Option(help: "Tokenizer folder for a single-file checkpoint (default: tokenizer/ beside it).") var tokenizer: String?
+    @Flag(name: .customLong("no-hash"), help: "Skip hashing the model file for the Model hash field.") var noHash = false
+
+    func run() throws {
+        let dims = size.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard dims.count == 2, dims.allSatisfy({ $0 > 0 && $0 % 8 == 0 }) else {
+            throw ValidationError("--size must be WxH with multiples of 8, got '\(size)'")
+        }
+        let sampler = try scheduler.map { name -> Sampler in
+            guard let s = Sampler(rawValue: name.lowercased()) else {
+                throw ValidationError("--scheduler '\(name)' is not one of \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return s
+        }
+        guard clipSkip >= 1 else { throw ValidationError("--clip-skip must be 1 or more, got \(clipSkip)") }
+        guard steps > 0, batch > 0 else { throw ValidationError("--steps and --batch must be positive") }
+        let target = try parseDevice(device)
+        let weightsType = try dtype.map { name -> DType in
+            guard let t = DType(name: name), t.isFloatingPoint else { throw ValidationError("--dtype must be fp32, fp16 or bf16, got '\(name)'") }
+            return t
+        }
+
+        let source = try ModelSource(path: model)
+        print("loading \(source.url.path) on \(target)…")
+        let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType, variant: variant,
+                                                        tokenizer: tokenizer.map { URL(fileURLWithPath: $0) })
+        var options = GenerationOptions(prompt: prompt)
+        options.negativePrompt = negativePrompt
+        options.steps = steps
+        options.guidanceScale = guidance
+        options.seed = seed
+        options.width = dims[0]
+        options.height = dims[1]
+        options.batch = batch
+        options.clipSkip = clipSkip - 1
+        var job = TextToImageJob(options: options, sampler: sampler, outputDirectory: URL(fileURLWithPath: out))
+        job.modelName = source.displayName
+        if !noHash, case .singleFile(let file) = source { job.modelHash = try FileHash.modelHash(file) }
+
+        let bar = ProgressLine(total: steps, label: "generating")
+        let urls = try job.run(pipeline) { step, _ in
+            bar.update(step)
+            return true
+        }
+        for url in urls { print("wrote \(url.path)") }
+    }
+}
+
+func parseDevice(_ name: String?) throws -> Device {
+    guard let name else { return .best }
+    guard let device = Device(name: name) else { throw ValidationError("--device must be cpu, cuda or cuda:N, got '\(name)'") }
+    return device
+}
