@@ -37,9 +37,11 @@ test: fixtures
 demo: release
 	.build/release/inkwell demo
 
-bench: bootstrap
+bench: fixtures
 	$(SWIFT) build -c release --product inkwell-bench
-	$(PYTHON) benchmarks/bench.py --bench .build/release/inkwell-bench
+	$(PYTHON) benchmarks/make_models.py benchmarks/.models .fixtures/clip_tokenizer/sd15
+	$(PYTHON) benchmarks/bench.py --bench .build/release/inkwell-bench \
+	  --model tiny=.fixtures/pipeline/model:32:20 --model small=benchmarks/.models/small:256:10
 
 clean:
 	rm -rf .build .fixtures

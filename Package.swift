@@ -26,6 +26,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .target(
@@ -42,17 +43,21 @@ let package = Package(
         .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "LoRA", dependencies: ["Torch"]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
+        .target(name: "Training", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning",
+                                                 .product(name: "TOMLKit", package: "TOMLKit"),
+                                                 .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "InkwellBench", dependencies: ["Torch"], path: "Benchmarks/InkwellBench"),
+        .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion"], path: "Benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion", "TestSupport"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "StableDiffusion", "TestSupport"]),
         .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

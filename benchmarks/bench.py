@@ -70,29 +70,68 @@ def cases(device):
     }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bench", required=True, help="path of the inkwell-bench binary")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--cuda", action="store_true")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = "cuda" if args.cuda else "cpu"
+def model_cases(folder, size, steps, device):
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
+    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    pipe = pipe.to(device)
+    f = pipe.vae_scale_factor
+
+    def unet_step():
+        x = torch.randn(2, pipe.unet.config.in_channels, size // f, size // f, device=device)
+        ids = pipe.tokenizer(["a tattoo", ""], padding="max_length", max_length=77, truncation=True,
+                             return_tensors="pt").input_ids.to(device)
+        context = pipe.text_encoder(ids)[0]
+        return lambda: pipe.unet(x, 500, encoder_hidden_states=context)
+
+    def vae_decode():
+        z = torch.randn(1, pipe.vae.config.latent_channels, size // f, size // f, device=device)
+        return lambda: pipe.image_processor.postprocess(
+            pipe.vae.decode(z / pipe.vae.config.scaling_factor).sample, output_type="pt")
+
+    def generate():
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+        return lambda: pipe("minimal line-art tattoo of a rose", num_inference_steps=steps, height=size, width=size,
+                            generator=torch.Generator().manual_seed(0), output_type="pt")
+
+    return {f"unet step {size}px": unet_step, f"vae decode {size}px": vae_decode,
+            f"generate {steps} steps {size}px": generate}
+
+
+def compare(title, torch_cases, cmd, cuda):
     with torch.no_grad():
-        torch_times = {name: measure(make(), args.cuda) for name, make in cases(device).items()}
-    cmd = [args.bench, "--threads", str(args.threads)] + (["--cuda"] if args.cuda else [])
+        torch_times = {name: measure(make(), cuda) for name, make in torch_cases.items()}
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     ink = {}
     for line in out.splitlines():
         row = json.loads(line)
         ink[row["name"]] = row.get("seconds", float("nan"))
-
-    print(f"device: {device}, threads: {args.threads}, torch {torch.__version__}")
+    print(f"\n{title}")
     print(f"{'case':40s} {'PyTorch':>12s} {'Inkwell':>12s} {'Inkwell/PyTorch':>16s}")
     for name, t in torch_times.items():
         i = ink.get(name, float("nan"))
-        print(f"{name:40s} {t * 1e3:10.3f}ms {i * 1e3:10.3f}ms {i / t:15.2f}x")
+        print(f"{name:40s} {t * 1e3:10.2f}ms {i * 1e3:10.2f}ms {i / t:15.2f}x")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", required=True, help="path of the inkwell-bench binary")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--cuda", action="store_true")
+    ap.add_argument("--model", action="append", default=[], help="NAME=FOLDER:SIZE:STEPS, a diffusers folder to time")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = "cuda" if args.cuda else "cpu"
+
+    base = [args.bench, "--threads", str(args.threads)] + (["--cuda"] if args.cuda else [])
+    print(f"device: {device}, threads: {args.threads}, torch {torch.__version__} (median time per call)")
+    compare("ops", cases(device), base, args.cuda)
+    for spec in args.model:
+        name, rest = spec.split("=", 1)
+        folder, size, steps = rest.rsplit(":", 2)
+        compare(f"model {name} ({folder})", model_cases(folder, int(size), int(steps), device),
+                base + ["--model", folder, "--size", size, "--steps", steps], args.cuda)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // inkwell-bench: times representative work in Inkwell and prints one JSON object per case.
 // benchmarks/bench.py runs the same cases in PyTorch in the same run and prints the ratios.
 import Foundation
+import StableDiffusion
 import Torch
 
 /// Median seconds per call of `body` after warm-up, over at least `minSeconds` or 5 calls.
@@ -52,12 +53,52 @@ let cases: [Case] = [
     },
 ]
 
+/// Model-level cases on a diffusers folder: one UNet step (CFG batch of 2), a VAE decode, and a whole
+/// generation, at `size` pixels.
+func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
+    func load(_ d: Device) throws -> StableDiffusionPipeline {
+        try StableDiffusionPipeline.load(.diffusersFolder(URL(fileURLWithPath: folder)), device: d, dtype: .float32)
+    }
+    return [
+        Case(name: "unet step \(size)px") { d in
+            let pipe = try load(d)
+            let f = pipe.vaeScaleFactor
+            let x = try Tensor.randn([2, pipe.unet.config.inChannels, size / f, size / f], device: d)
+            let ids = try pipe.tokenizer.inputIds(["a tattoo", ""]).to(d)
+            let context = try noGrad { try pipe.textEncoder(ids).lastHiddenState }
+            return { _ = try noGrad { try pipe.unet(x, timestep: 500, encoderHiddenStates: context) } }
+        },
+        Case(name: "vae decode \(size)px") { d in
+            let pipe = try load(d)
+            let f = pipe.vaeScaleFactor
+            let z = try Tensor.randn([1, pipe.vae.config.latentChannels, size / f, size / f], device: d)
+            return { _ = try pipe.decode(z) }
+        },
+        Case(name: "generate \(steps) steps \(size)px") { d in
+            let pipe = try load(d)
+            var o = GenerationOptions(prompt: "minimal line-art tattoo of a rose")
+            o.steps = steps
+            o.width = size
+            o.height = size
+            o.scheduler = .dpmSolverMultistep
+            return { _ = try pipe(o) }
+        },
+    ]
+}
+
 let args = CommandLine.arguments
 let device: Device = args.contains("--cuda") ? .cuda(0) : .cpu
 if let i = args.firstIndex(of: "--threads"), i + 1 < args.count, let n = Int(args[i + 1]) { Threads.count = n }
 let only = args.firstIndex(of: "--case").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
 
-for c in cases where only == nil || c.name == only {
+var selected = cases
+if let i = args.firstIndex(of: "--model"), i + 1 < args.count {
+    let size = args.firstIndex(of: "--size").flatMap { $0 + 1 < args.count ? Int(args[$0 + 1]) : nil } ?? 64
+    let steps = args.firstIndex(of: "--steps").flatMap { $0 + 1 < args.count ? Int(args[$0 + 1]) : nil } ?? 20
+    selected = modelCases(folder: args[i + 1], size: size, steps: steps)
+}
+
+for c in selected where only == nil || c.name == only {
     do {
         let run = try c.setup(device)
         let seconds = try measure(run, device: device)

@@ -1,0 +1,1 @@
+// Training: datasets (prepare, captions, split), caches, the LoRA trainer loop, validation, checkpoints.
