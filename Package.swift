@@ -43,12 +43,13 @@ let package = Package(
         .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "LoRA", dependencies: ["Torch"]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
-        .target(name: "Training", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning",
+        .target(name: "Evaluation", dependencies: ["Torch", "Imaging", "StableDiffusion"]),
+        .target(name: "Training", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation",
                                                  .product(name: "TOMLKit", package: "TOMLKit"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion"], path: "Benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "StableDiffusion", "TestSupport"]),
         .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -163,6 +163,12 @@ ct_error *ct_generator_new(int32_t device_type, int32_t device_index, uint64_t s
   });
 }
 void ct_generator_free(ct_generator g) { delete g; }
+ct_error *ct_default_generator(int32_t device_type, int32_t device_index, ct_generator *out) {
+  return guard([&] {
+    at::Generator g = at::globalContext().defaultGenerator(device(device_type, device_index));
+    *out = new ct_generator_s{g};
+  });
+}
 ct_error *ct_generator_set_seed(ct_generator g, uint64_t seed) {
   return guard([&] {
     std::lock_guard<std::mutex> lock(g->generator.mutex());

@@ -13,7 +13,20 @@ public final class Generator {
         handle = out
         self.device = device
     }
+    init(handle: ct_generator, device: Device) {
+        self.handle = handle
+        self.device = device
+    }
     deinit { ct_generator_free(handle) }
+
+    /// The device's default generator: the one `manualSeed` seeds and ops without an explicit
+    /// generator (dropout) draw from. Its state is what a resumable run must save and restore.
+    public static func defaultGenerator(_ device: Device = .cpu) throws -> Generator {
+        var out: ct_generator?
+        try check(ct_default_generator(device.type, device.index, &out))
+        guard let out else { throw TorchError.other("libtorch returned no generator") }
+        return Generator(handle: out, device: device)
+    }
 
     public func manualSeed(_ seed: UInt64) throws { try check(ct_generator_set_seed(handle, seed)) }
 

@@ -91,6 +91,9 @@ ct_error *ct_linspace(double start, double end, int64_t steps, int32_t dtype, in
 ct_error *ct_generator_new(int32_t device_type, int32_t device_index, uint64_t seed,
                            ct_generator *out);
 void ct_generator_free(ct_generator g);
+// A handle to the device's default generator (the one torch.manual_seed seeds and ops without an
+// explicit generator, like dropout, draw from); freeing the handle leaves the generator alive.
+ct_error *ct_default_generator(int32_t device_type, int32_t device_index, ct_generator *out);
 ct_error *ct_generator_set_seed(ct_generator g, uint64_t seed);
 // The generator's full state as a uint8 CPU tensor (torch.Generator.get_state()).
 ct_error *ct_generator_get_state(ct_generator g, ct_tensor *out);

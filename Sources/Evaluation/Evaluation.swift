@@ -1,0 +1,1 @@
+// Evaluation: CLIP model (vision + text towers) for CLIP score, line-art metrics.
