@@ -56,6 +56,9 @@ public final class LoRANetwork {
         // Check every match before creating anything, so a failure leaves the model untouched.
         let bases = try matched.map { (key: $0.key, base: try LoRABaseLayer(key: $0.key, module: $0.module)) }
         for (key, _) in bases where self[component, key] != nil { throw LoRAError.duplicateAdapter(key) }
+        if let (key, base) = bases.first(where: { $0.base.weight.device != store.device }) {
+            throw LoRAError.invalidConfig("network '\(name)' keeps its parameters on \(store.device), but \(key) is on \(base.weight.device)")
+        }
         try modules.freezeAll()
         var created: [LoRAAdapter] = []
         for (key, base) in bases {

@@ -54,9 +54,30 @@ import Torch
         // The adapters are really in the forward pass: a non-zero B changes the output.
         try randomize(network, seed: 9)
         #expect(try maxAbsDiff(try unet.run(inputs), before) > 1e-3)
-        // ... and taking them off restores the base exactly.
+        let adapted = try unet.run(inputs)
+        // ... and taking them off restores the base exactly; putting them back restores the adapted output.
         try network.removeFromModel()
         try expectEqual(try unet.run(inputs), before, "after removeFromModel")
+        network.reattach()
+        try expectEqual(try unet.run(inputs), adapted, "after reattach")
+    }
+
+    @Test func dropoutOnlyInTrainingAndOnlyOnTheAdapterInput() throws {
+        let (store, linear) = try singleLinear("to_v")
+        let x = try Tensor.randn([64, 32], generator: try Generator(seed: 6))
+        let base = try linear(x)
+        let network = LoRANetwork(generator: try Generator(seed: 7))
+        try network.addAdapters(to: store, component: .unet, config: LoRAConfig(rank: 4, dropout: 0.5, targets: ["to_v"]))
+        network.isTraining = true
+        try expectEqual(try noGrad { try linear(x) }, base, "B = 0: dropout never reaches the base output")
+        try randomize(network, seed: 8)
+        network.isTraining = false
+        let evaluation = try noGrad { try linear(x) }
+        let adapter = network.adapters[0]
+        let expected = try base + F.linear(F.linear(x, weight: adapter.down), weight: adapter.up) * adapter.scale
+        try expectClose(evaluation, expected, atol: 1e-6, "no dropout outside training")
+        network.isTraining = true
+        #expect(try maxAbsDiff(try noGrad { try linear(x) }, evaluation) > 1e-3, "dropout is active in training")
     }
 
     @Test func targetsFollowPeftMatching() throws {

@@ -66,6 +66,26 @@ import Torch
         try checkFile("peft_model/adapter_model.safetensors", expected: "peft_model_own", format: .peft, modules: 72)
     }
 
+    /// diffusers' kohya conversion of a text-encoder LoRA made on transformers 5's flattened CLIPTextModel:
+    /// `lora_te1_encoder_layers_0_self_attn_q_proj`, placed on `text_model.encoder.layers.0.self_attn.q_proj`.
+    @Test func textEncoderKohyaFileFromDiffusers() throws {
+        let source = try Fixtures.tensors(loraArea, "te_state")
+        let textEncoder = try textEncoderStandIn()
+        let network = try LoRANetwork.load(Fixtures.url(loraArea, "kohya_te_from_diffusers.safetensors"),
+                                           into: [.textEncoder: textEncoder])
+        #expect(network.adapters.count == 8 && network.components == [.textEncoder])
+        for adapter in network.adapters {
+            #expect(adapter.key.hasPrefix("text_model.encoder.layers."))
+            let peftKey = String(adapter.key.dropFirst("text_model.".count))
+            try expectEqual(adapter.down, try source.get(peftKey + ".lora_A.weight"), "\(peftKey) A")
+            try expectEqual(adapter.up, try source.get(peftKey + ".lora_B.weight"), "\(peftKey) B")
+            #expect(adapter.scale == 1, "alpha = rank in diffusers' conversion")
+        }
+        // The stand-in's layers really carry them.
+        let q = try #require(textEncoder.module(at: "text_model.encoder.layers.1.self_attn.q_proj") as? Linear)
+        #expect(q.adapters.count == 1)
+    }
+
     // MARK: Errors
 
     private static let toQ = "down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"
