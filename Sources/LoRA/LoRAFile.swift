@@ -83,11 +83,11 @@ public struct LoRAFileError: Error, CustomStringConvertible {
             lines += items.prefix(Self.listLimit).map { "    \($0)" }
             if items.count > Self.listLimit { lines.append("    … and \(items.count - Self.listLimit) more") }
         }
-        section("unsupported module types", unsupported.map { "\($0.key): \($0.kind)" })
-        section("modules that match nothing in the model", unmatched)
-        section("mis-shaped tensors", misShaped.map { "\($0.key): model needs \($0.expected), file has \($0.found)" })
-        section("incomplete modules", incomplete)
-        section("unrecognized keys", unrecognized)
+        section("unsupported module types", unsupported.sorted { $0.key < $1.key }.map { "\($0.key): \($0.kind)" })
+        section("modules that match nothing in the model", unmatched.sorted())
+        section("mis-shaped tensors", misShaped.sorted { $0.key < $1.key }.map { "\($0.key): model needs \($0.expected), file has \($0.found)" })
+        section("incomplete modules", incomplete.sorted())
+        section("unrecognized keys", unrecognized.sorted())
         return lines.joined(separator: "\n")
     }
 }

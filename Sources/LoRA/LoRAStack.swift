@@ -1,7 +1,35 @@
 // Several LoRA networks applied at once (`--lora a.safetensors:0.8 --lora b.safetensors:0.5`), each with
 // its own multiplier, and fusing them into the base weights for inference speed. Unfusing restores the
 // exact original weights: the stack keeps a copy of every weight it changed.
+import Foundation
 import Torch
+
+/// One `--lora FILE[:SCALE]` argument.
+public struct LoRAReference: Sendable, Equatable {
+    public var url: URL
+    public var multiplier: Double
+
+    public init(url: URL, multiplier: Double = 1) {
+        self.url = url
+        self.multiplier = multiplier
+    }
+
+    /// "path/to/file.safetensors:0.8"; without a scale (or when the text after the last colon is not a number,
+    /// as in a path with a colon) the whole argument is the path and the scale is 1.
+    public init(parsing argument: String) throws {
+        var path = argument
+        multiplier = 1
+        if let colon = argument.lastIndex(of: ":"), let scale = Double(argument[argument.index(after: colon)...]) {
+            guard scale.isFinite else { throw LoRAError.invalidConfig("'\(argument)': the scale must be a finite number") }
+            path = String(argument[..<colon])
+            multiplier = scale
+        }
+        guard !path.isEmpty, !path.hasSuffix("/") else {
+            throw LoRAError.invalidConfig("'\(argument)' names no file (expected FILE or FILE:SCALE)")
+        }
+        url = URL(fileURLWithPath: path)
+    }
+}
 
 public final class LoRAStack {
     public private(set) var networks: [LoRANetwork]
@@ -10,6 +38,23 @@ public final class LoRAStack {
     public var isFused: Bool { !originals.isEmpty }
 
     public init(_ networks: [LoRANetwork] = []) { self.networks = networks }
+
+    /// Loads every file with its scale into the models (see `LoRANetwork.load`); the first file that does not fit
+    /// stops the load with its error, and the networks loaded before it are taken off the model again.
+    public convenience init(loading references: [LoRAReference], into models: [LoRAComponent: VarStore],
+                            ldmTranslation: LDMKeyTranslation? = nil, dtype: DType? = nil) throws {
+        var loaded: [LoRANetwork] = []
+        do {
+            for reference in references {
+                loaded.append(try LoRANetwork.load(reference.url, into: models, ldmTranslation: ldmTranslation,
+                                                   multiplier: reference.multiplier, dtype: dtype))
+            }
+        } catch {
+            for network in loaded { try? network.removeFromModel() }
+            throw error
+        }
+        self.init(loaded)
+    }
 
     public func append(_ network: LoRANetwork) throws {
         guard !isFused else { throw LoRAError.fused("cannot add network '\(network.name)' while the stack is fused") }

@@ -48,6 +48,11 @@ import Torch
         #expect(text.contains("more"), "a long list is cut, with a count")
     }
 
+    /// `use_rslora` in the metadata: scale alpha / √r (3 / 2 here, not 3 / 4).
+    @Test func peftFileWithRSLoRA() throws {
+        try checkFile("peft_rslora/pytorch_lora_weights.safetensors", expected: "peft_rslora", format: .peft, modules: 48)
+    }
+
     @Test func diffusersLoraDownFile() throws {
         try checkFile("diffusers_new/pytorch_lora_weights.safetensors", expected: "diffusers_new", format: .diffusers, modules: 48)
     }
@@ -97,10 +102,11 @@ import Torch
         let url = try temporaryDirectory().appendingPathComponent("bad.safetensors")
         try Safetensors.save(tensors, to: url)
         let unet = try tinyUNet()
-        expectError(containing: [url.path] + fragments, sourceLocation: sourceLocation) {
+        let text = expectError(containing: [url.path] + fragments, sourceLocation: sourceLocation) {
             _ = try LoRANetwork.load(url, into: [.unet: unet.store, .textEncoder: try textEncoderStandIn()],
                                      ldmTranslation: ldmTranslation)
         }
+        print("[lora error] " + text)
         let adapted = unet.store.modules().filter { (($0.module as? Linear)?.adapters.count ?? 0) > 0 }
         #expect(adapted.isEmpty, "a failed load attached adapters", sourceLocation: sourceLocation)
     }

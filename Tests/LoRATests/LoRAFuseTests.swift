@@ -12,15 +12,18 @@ import Torch
         let inputs = try LoRAInputs()
         let unet = try tinyUNet()
         let originals = try unet.store.named.map { ($0.0, try $0.1.clone()) }
-        // Two networks, one with 1×1-conv and feed-forward adapters, on shared layers, with their own multipliers.
-        let wide = try LoRANetwork.load(Fixtures.url(loraArea, "kohya_from_diffusers.safetensors"), into: [.unet: unet.store],
-                                        multiplier: 0.7)
-        let attention = try LoRANetwork.load(Fixtures.url(loraArea, "diffusers_old.safetensors"), into: [.unet: unet.store],
-                                             multiplier: -0.4)
+        // Two networks, one with 1×1-conv and feed-forward adapters, on shared layers, with their own multipliers,
+        // as `--lora FILE:SCALE` arguments give them.
+        let stack = try LoRAStack(loading: [
+            try LoRAReference(parsing: Fixtures.url(loraArea, "kohya_from_diffusers.safetensors").path + ":0.7"),
+            try LoRAReference(parsing: Fixtures.url(loraArea, "diffusers_old.safetensors").path + ":-0.4"),
+        ], into: [.unet: unet.store])
+        let (wide, attention) = (stack.networks[0], stack.networks[1])
+        #expect(wide.multiplier == 0.7 && attention.multiplier == -0.4)
+        #expect(wide.name == "kohya_from_diffusers" && wide.adapters.allSatisfy { $0.multiplier == 0.7 })
         let unfused = try unet.run(inputs)
         #expect(try maxAbsDiff(unfused, inputs.baseOutput) > 1e-3)
 
-        let stack = LoRAStack([wide, attention])
         try stack.fuse()
         #expect(wide.isFused && attention.isFused)
         try expectCloseReporting(try unet.run(inputs), unfused, atol: unetTolerance, "fused vs unfused")
@@ -51,6 +54,25 @@ import Torch
         try stack.unfuse()
         attention.isEnabled = false
         try expectCloseReporting(onlyWide, try unet.run(inputs), atol: unetTolerance, "multiplier 0 drops a network")
+    }
+
+    @Test func loraArguments() throws {
+        let plain = try LoRAReference(parsing: "styles/ink.safetensors")
+        #expect(plain.url.path.hasSuffix("styles/ink.safetensors") && plain.multiplier == 1)
+        let scaled = try LoRAReference(parsing: "/x/ink.safetensors:-0.25")
+        #expect(scaled.url.path == "/x/ink.safetensors" && scaled.multiplier == -0.25)
+        let colon = try LoRAReference(parsing: "/x/a:b.safetensors")
+        #expect(colon.url.path == "/x/a:b.safetensors" && colon.multiplier == 1)
+        expectError(containing: ["names no file"]) { _ = try LoRAReference(parsing: ":0.5") }
+        expectError(containing: ["finite"]) { _ = try LoRAReference(parsing: "a.safetensors:inf") }
+        // A file that does not fit stops the load and takes the networks loaded before it off the model.
+        let unet = try tinyUNet()
+        let missing = URL(fileURLWithPath: "/nonexistent/lora.safetensors")
+        expectError(containing: ["/nonexistent/lora.safetensors"]) {
+            _ = try LoRAStack(loading: [LoRAReference(url: try Fixtures.url(loraArea, "diffusers_old.safetensors")),
+                                        LoRAReference(url: missing)], into: [.unet: unet.store])
+        }
+        #expect(unet.attentions.allSatisfy { $0.toQ.adapters.isEmpty })
     }
 
     @Test func kohyaMetadataAsKohyaWritesIt() throws {

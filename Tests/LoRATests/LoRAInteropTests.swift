@@ -90,6 +90,10 @@ import Torch
                 #expect(abs(scaling - alpha / Double(adapter.rank) * multiplier) < 1e-12, "\(prefix) scaling \(scaling)")
             }
         }
+        // Inkwell reads its own PEFT file back (alpha_pattern from the metadata) to the same output.
+        let again = try tinyUNet()
+        _ = try LoRANetwork.load(peft, into: [.unet: again.store, .textEncoder: try textEncoderStandIn()])
+        try expectCloseReporting(try again.run(inputs), varied, atol: 1e-6, "Inkwell reading its PEFT file back")
         // kohya's sshs_model_hash, recomputed by the reference from the file bytes.
         #expect(try SafetensorsFile(url: kohya).metadata["sshs_model_hash"] == summary.hashes[kohya.path])
     }
