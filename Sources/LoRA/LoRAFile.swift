@@ -146,13 +146,3 @@ public struct LoRAFile {
         }
     }
 }
-
-/// Splits `key` at the first occurrence of any of `markers` (tried in order): (before, marker, after).
-func split(_ key: String, at markers: [String]) -> (String, String, String)? {
-    for marker in markers {
-        if let r = key.range(of: marker) {
-            return (String(key[..<r.lowerBound]), marker, String(key[r.upperBound...]))
-        }
-    }
-    return nil
-}

@@ -67,7 +67,11 @@ extension LoRANetwork {
             || placements.isEmpty || (strict && !(problems.unmatched.isEmpty && problems.unrecognized.isEmpty))
         if fatal { throw problems }
 
+        // One VarStore holds the adapters, so the adapted models must share a device (SD's always do).
         let device = placements[0].base.weight.device
+        if let other = placements.first(where: { $0.base.weight.device != device }) {
+            throw LoRAError.invalidConfig("\(file.path): the models to adapt are on different devices (\(device), and \(other.key) on \(other.base.weight.device))")
+        }
         let network = LoRANetwork(name: name, device: device, dtype: dtype ?? placements[0].base.weight.dtype)
         network.multiplier = multiplier
         network.skipped = problems.unmatched + problems.unrecognized.map { "\($0) (unrecognized)" }

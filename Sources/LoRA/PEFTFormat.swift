@@ -152,6 +152,16 @@ enum PEFTFormat {
         return .unrecognized
     }
 
+    /// Splits `key` at the first occurrence of any of `markers` (tried in order): (before, marker, after).
+    static func split(_ key: String, at markers: [String]) -> (String, String, String)? {
+        for marker in markers {
+            if let r = key.range(of: marker) {
+                return (String(key[..<r.lowerBound]), marker, String(key[r.upperBound...]))
+            }
+        }
+        return nil
+    }
+
     /// The attention-processor names (`attn1.to_q_lora`, `self_attn.to_out_lora`) of the module they adapt.
     static func oldProcessorModule(_ stem: String, component: LoRAComponent) -> String? {
         guard let dot = stem.lastIndex(of: ".") else { return nil }
