@@ -44,6 +44,9 @@ public final class VarStore {
     public let generator: Generator?
     public private(set) var keys: [String] = []
     private var tensors: [String: Tensor] = [:]
+    /// Layers by the dotted key of their module (`…attn1.to_q`), so adapters can find their targets.
+    public private(set) var moduleKeys: [String] = []
+    private var moduleTable: [String: AnyObject] = [:]
 
     public init(device: Device = .cpu, dtype: DType = .float32, initialize: Bool = true, generator: Generator? = nil) {
         self.device = device
@@ -84,6 +87,24 @@ public final class VarStore {
     /// (key, tensor) in registration order.
     public var named: [(String, Tensor)] { keys.compactMap { k in tensors[k].map { (k, $0) } } }
     public var parameterCount: Int { tensors.values.reduce(0) { $0 + $1.count } }
+
+    // MARK: Modules
+
+    /// Records the layer built at `key` (layers call this from their initialisers). A key registered
+    /// again points at the newer layer; the parameter registry already rejects a true duplicate.
+    public func register(module: AnyObject, at key: String) {
+        if moduleTable.updateValue(module, forKey: key) == nil { moduleKeys.append(key) }
+    }
+
+    public func module(at key: String) -> AnyObject? { moduleTable[key] }
+
+    /// The registered layers whose keys `predicate` selects, in registration (module) order.
+    public func modules(matching predicate: (String) -> Bool = { _ in true }) -> [(key: String, module: AnyObject)] {
+        moduleKeys.compactMap { key in
+            guard predicate(key), let module = moduleTable[key] else { return nil }
+            return (key, module)
+        }
+    }
 
     // MARK: Trainability
 

@@ -6,6 +6,8 @@ public final class Conv2d {
     public let padding: Int
     public let dilation: Int
     public let groups: Int
+    /// Applied in order after the convolution (see `LayerAdapter`); with none the layer is exactly `F.conv2d`.
+    public var adapters: [any LayerAdapter] = []
 
     public init(_ path: VarPath, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1,
                 padding: Int = 0, dilation: Int = 1, groups: Int = 1, bias: Bool = true) throws {
@@ -21,9 +23,12 @@ public final class Conv2d {
                                     initializer: .kaimingUniform(a: 5.0.squareRoot(), fanIn: fanIn))
         let bound = 1 / Double(fanIn).squareRoot()
         self.bias = bias ? try path.parameter("bias", shape: [outChannels], initializer: .uniform(-bound, bound)) : nil
+        path.store.register(module: self, at: path.prefix)
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try F.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        var y = try F.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        for adapter in adapters { y = try adapter.adapt(x, output: y) }
+        return y
     }
 }
