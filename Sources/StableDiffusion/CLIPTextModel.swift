@@ -206,6 +206,8 @@ final class CLIPEncoderLayer {
 
 public final class CLIPTextModel {
     public let config: CLIPTextConfig
+    /// The store holding this model's parameters (LoRA finds its target modules there).
+    public let store: VarStore
     let tokenEmbedding: Embedding
     let positionEmbedding: Embedding
     let layers: [CLIPEncoderLayer]
@@ -216,6 +218,7 @@ public final class CLIPTextModel {
     public init(_ path: VarPath, config: CLIPTextConfig) throws {
         try config.validate()
         self.config = config
+        store = path.store
         let root = path / "text_model"
         let embeddings = root / "embeddings"
         tokenEmbedding = try Embedding(embeddings / "token_embedding", count: config.vocabSize, dim: config.hiddenSize)

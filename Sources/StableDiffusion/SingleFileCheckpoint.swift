@@ -110,7 +110,7 @@ public struct SingleFileCheckpoint {
     }
 
     /// The diffusers key of an LDM UNet key (without `model.diffusion_model.`), nil if unknown.
-    static func unetKey(_ key: String, layersPerBlock: Int) -> String? {
+    public static func unetKey(_ key: String, layersPerBlock: Int) -> String? {
         let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         for (ldm, diffusers) in unetTopLevel where key.hasPrefix(ldm + ".") {
             return diffusers + key.dropFirst(ldm.count)

@@ -1,0 +1,225 @@
+// The training loop: optimizer steps of accumulated micro-batches, the NaN guard, evaluation
+// (validation loss, samples, CLIP score, checkpoints) on a fixed cadence, and clean stops.
+import Foundation
+import Imaging
+import LoRA
+import StableDiffusion
+import Torch
+
+extension LoRATrainer {
+    /// Trains to `training.max_steps` (continuing a saved state when `resume`). `shouldStop` is polled
+    /// after every step (Ctrl-C): the state is saved and the run returns with `interrupted`.
+    public func run(resume: Bool, shouldStop: () -> Bool = { false },
+                    events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
+        try FileManager.default.createDirectory(at: run.root, withIntermediateDirectories: true)
+        try writeAtomically(Data(try config.toml().utf8), to: run.config)
+        let resumed = resume ? try loadState() : false
+        if resume && !resumed { events(.message("no saved state in \(run.state.path): starting from step 0")) }
+        let log = try TrainingLog(url: run.log, truncateAfter: resumed ? state.step : nil)
+        try prepareCaches(events: events)
+        let started = Date()
+        let secondsBefore = state.seconds
+        let total = config.training.maxSteps
+
+        if !resumed {
+            try evaluate(log: log, events: events)
+            try saveState()
+        }
+        var interrupted = false
+        while state.step < total {
+            if shouldStop() {
+                interrupted = true
+                break
+            }
+            let (loss, gradNorm) = try optimizerStep()
+            state.seconds = secondsBefore + Date().timeIntervalSince(started)
+            let lr = optimizer.learningRates.first ?? 0
+            if let loss {
+                state.smoothedLoss = state.smoothedLoss.map { 0.9 * $0 + 0.1 * loss } ?? loss
+            }
+            let every = config.validation.every
+            let evaluating = (every > 0 && state.step % every == 0) || state.step == total
+            if !evaluating {
+                try log.append(TrainingLogRow(step: state.step, epoch: state.epoch, trainLoss: loss, smoothedLoss: state.smoothedLoss,
+                                              learningRate: lr, gradNorm: gradNorm, nonFinite: state.nonFiniteTotal))
+            }
+            events(.step(step: state.step, total: total, loss: loss ?? .nan, smoothed: state.smoothedLoss ?? .nan, learningRate: lr))
+            if evaluating {
+                try evaluate(log: log, events: events, trainLoss: loss, gradNorm: gradNorm)
+                try saveState()
+            }
+        }
+        if interrupted {
+            try saveState()
+            events(.message("stopped at step \(state.step); `inkwell train --resume` continues from here"))
+        } else {
+            try saveLoRA(to: run.final, step: state.step)
+            events(.checkpoint(run.final))
+        }
+        let seconds = state.seconds
+        return TrainingSummary(steps: state.step, bestStep: state.bestStep, bestValidationLoss: state.bestValidationLoss,
+                               finalValidationLoss: state.lastValidationLoss, nonFiniteSteps: state.nonFiniteTotal,
+                               seconds: seconds, stepsPerSecond: seconds > 0 ? Double(state.step) / seconds : 0,
+                               interrupted: interrupted)
+    }
+
+    /// One optimizer step over `gradient_accumulation` micro-batches. Returns the mean loss (nil when
+    /// it was not finite and the step was skipped) and the gradient norm before clipping.
+    func optimizerStep() throws -> (Double?, Double?) {
+        let batches = try (0..<config.training.gradientAccumulation).map { _ in try microBatch(try nextMicroBatchIndices()) }
+        return try optimizerStep(batches)
+    }
+
+    /// The optimizer step for given micro-batches (gradients accumulated over them).
+    func optimizerStep(_ batches: [MicroBatch]) throws -> (Double?, Double?) {
+        network.isTraining = true
+        defer { network.isTraining = false }
+        let accumulation = batches.count
+        var total = 0.0
+        var finite = true
+        for batch in batches {
+            let loss = try math.loss(batch)
+            let value = try loss.item()
+            if !value.isFinite { finite = false }
+            total += value
+            let scaled = try loss / Double(accumulation) * (scaler?.scale ?? 1)
+            try scaled.backward()
+        }
+        let parameters = optimizer.parameters
+        if finite, let scaler {
+            // Unscale; an overflow in fp16 gradients skips the step and lowers the scale.
+            var overflow = false
+            for p in parameters {
+                guard let g = p.grad else { continue }
+                try g.mul_(1 / scaler.scale)
+                if !(try g.isfinite().all()) { overflow = true }
+            }
+            self.scaler?.update(overflow: overflow)
+            if overflow { finite = false }
+        }
+        state.step += 1
+        guard finite else {
+            try optimizer.zeroGrad()
+            state.nonFiniteTotal += 1
+            state.nonFiniteStreak += 1
+            if state.nonFiniteStreak >= config.training.maxNonFiniteLosses {
+                throw TrainingStopped(reason: "\(state.nonFiniteStreak) non-finite losses in a row at step \(state.step); "
+                    + "the last good state is in \(run.state.path) (lower the learning rate, or use bf16 instead of fp16)")
+            }
+            return (nil, nil)
+        }
+        state.nonFiniteStreak = 0
+        var norm: Double?
+        if config.training.maxGradNorm > 0 {
+            norm = try clipGradNorm(parameters, maxNorm: config.training.maxGradNorm)
+        }
+        try optimizer.setLearningRates(schedule: schedule, step: state.step - 1)
+        try optimizer.step()
+        try optimizer.zeroGrad()
+        return (total / Double(accumulation), norm)
+    }
+
+    // MARK: Evaluation
+
+    /// Validation loss, samples (and CLIP score), LoRA checkpoint, log row.
+    func evaluate(log: TrainingLog, events: (TrainingEvent) -> Void, trainLoss: Double? = nil, gradNorm: Double? = nil) throws {
+        let step = state.step
+        var measured: Double?
+        if !validation.isEmpty {
+            let loss = try validationLoss()
+            measured = loss
+            state.lastValidationLoss = loss
+            let isBest = step > 0 && (state.bestValidationLoss.map { loss < $0 } ?? true)
+            if isBest {
+                state.bestValidationLoss = loss
+                state.bestStep = step
+                try saveLoRA(to: run.best, step: step)
+            }
+            events(.validation(step: step, loss: loss, isBest: isBest))
+        }
+        var clipScore: Double?
+        let samplesEvery = config.samples.every
+        if samplesEvery > 0, step == 0 || step % samplesEvery == 0 || step == config.training.maxSteps {
+            let (folder, images) = try renderSamples(step: step)
+            events(.samples(step: step, folder: folder))
+            if let clipScorer {
+                clipScore = try clipScorer(images.map(\.0), images.map(\.1))
+            }
+        }
+        if step > 0 {
+            let url = run.checkpoint(step: step)
+            try saveLoRA(to: url, step: step)
+            try pruneCheckpoints()
+            events(.checkpoint(url))
+        }
+        try log.append(TrainingLogRow(step: step, epoch: state.epoch, trainLoss: trainLoss, smoothedLoss: state.smoothedLoss,
+                                      validationLoss: measured, clipScore: clipScore,
+                                      learningRate: optimizer.learningRates.first ?? 0, gradNorm: gradNorm,
+                                      nonFinite: state.nonFiniteTotal))
+    }
+
+    /// Mean denoising loss on the validation images with fixed noise and fixed timesteps spread over
+    /// the schedule (the distribution's mean as latent): the same number for the same weights,
+    /// whatever the training RNG has done, so it compares across steps, runs and caption variants.
+    public func validationLoss() throws -> Double {
+        let k = config.validation.timestepsPerImage
+        let timesteps = (0..<k).map { Int((Double($0) + 0.5) * Double(noise.numTrainTimesteps) / Double(k)) }
+        var sum = 0.0
+        try noGrad {
+            for (i, example) in validation.enumerated() {
+                let g = try Generator(seed: UInt64(config.validation.seed) &+ UInt64(i))
+                let mean = try latents.moments(example.image, flipped: false, device: pipeline.device).mean
+                let x0 = try mean.expand([k] + Array(mean.shape.dropFirst())).contiguous() * pipeline.vae.scalingFactor
+                let n = try Tensor.randn(x0.shape, generator: g).to(pipeline.device)
+                let t = try Tensor(timesteps.map(Int64.init)).to(pipeline.device)
+                let (context, ids) = try context(for: Array(repeating: example.caption, count: k))
+                let loss = try math.loss(MicroBatch(latents: x0, noise: n, timesteps: t, context: context, inputIds: ids))
+                sum += try loss.item()
+            }
+        }
+        return sum / Double(validation.count)
+    }
+
+    /// Samples from the fixed prompts and seeds into samples/step_N/ (at step 0 with the adapters
+    /// off: the base model's images).
+    func renderSamples(step: Int) throws -> (URL, [(Image, String)]) {
+        let s = config.samples
+        let folder = run.samples(step: step)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        network.isEnabled = step > 0
+        defer { network.isEnabled = true }
+        guard let sampler = Sampler(rawValue: s.sampler) else {
+            throw TrainingStopped(reason: "samples.sampler '\(s.sampler)' is not one of \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var out: [(Image, String)] = []
+        for (p, prompt) in s.prompts.enumerated() {
+            for seed in s.seeds {
+                var options = GenerationOptions(prompt: prompt)
+                options.negativePrompt = s.negativePrompt
+                options.steps = s.steps
+                options.guidanceScale = s.guidance
+                options.width = s.size
+                options.height = s.size
+                options.seed = UInt64(seed)
+                var job = TextToImageJob(options: options, sampler: sampler, outputDirectory: folder)
+                job.modelName = config.output.name
+                let image = try Image.batch(try pipeline(jobOptions(job)), range: .unit)
+                guard let first = image.first else { continue }
+                let info = job.info(index: 0, defaultSampler: sampler)
+                try first.writePNG(to: folder.appendingPathComponent("p\(p)_s\(seed).png"),
+                                   text: [PNGTextChunk(keyword: "parameters", text: info.text)])
+                out.append((first, prompt))
+            }
+        }
+        return (folder, out)
+    }
+
+    func jobOptions(_ job: TextToImageJob) -> GenerationOptions {
+        var o = job.options
+        if let sampler = job.sampler {
+            o.scheduler = sampler.schedulerKind
+            o.karrasSigmas = sampler.karras
+        }
+        return o
+    }
+}

@@ -1,0 +1,225 @@
+// The LoRA trainer: frozen UNet, VAE and text encoder, LoRA adapters on the configured modules,
+// cached latents and text embeddings, AdamW with a warmup schedule, gradient accumulation and
+// clipping, mixed precision, deterministic validation, samples, checkpoints and exact resume.
+import Foundation
+import Imaging
+import LoRA
+import StableDiffusion
+import Torch
+
+public enum TrainingEvent {
+    case message(String)
+    case caching(done: Int, total: Int)
+    case step(step: Int, total: Int, loss: Double, smoothed: Double, learningRate: Double)
+    case validation(step: Int, loss: Double, isBest: Bool)
+    case samples(step: Int, folder: URL)
+    case checkpoint(URL)
+}
+
+public struct TrainingSummary: Sendable {
+    public var steps: Int
+    public var bestStep: Int?
+    public var bestValidationLoss: Double?
+    public var finalValidationLoss: Double?
+    public var nonFiniteSteps: Int
+    public var seconds: Double
+    public var stepsPerSecond: Double
+    public var interrupted: Bool
+}
+
+public struct TrainingStopped: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}
+
+public final class LoRATrainer {
+    public let config: TrainingConfig
+    public let pipeline: StableDiffusionPipeline
+    public let network: LoRANetwork
+    public let optimizer: AdamW
+    let schedule: LRSchedule
+    let math: StepMath
+    let noise: DDPMScheduler
+    let train: [TrainingExample]
+    let validation: [TrainingExample]
+    let latents: LatentCache
+    let run: RunDirectory
+    /// Scores sample images against their prompts (CLIP score), when configured.
+    public var clipScorer: (([Image], [String]) throws -> Double)?
+
+    // Training position and random state (saved in checkpoints).
+    var state = TrainerState()
+    let rng: Generator
+    var textCache: [String: Tensor] = [:]
+    var scaler: GradScaler?
+    /// The current epoch's batch plan, computed once per epoch.
+    var epochPlan: (epoch: Int, batches: [[Int]])?
+
+    public init(config: TrainingConfig, examples: [TrainingExample], pipeline: StableDiffusionPipeline,
+                modelIdentity: String, cacheDirectory: URL) throws {
+        self.config = config
+        self.pipeline = pipeline
+        train = examples.filter { !$0.isValidation }
+        validation = examples.filter(\.isValidation)
+        guard !train.isEmpty else {
+            throw TrainingStopped(reason: "the dataset has no training images (all \(examples.count) are validation)")
+        }
+        run = RunDirectory(config.runDirectory)
+        try manualSeed(UInt64(config.training.seed))
+        rng = try Generator(seed: UInt64(config.training.seed))
+        var ddpmConfig = pipeline.schedulerConfig
+        ddpmConfig.className = SchedulerKind.ddpm.rawValue
+        guard let ddpm = try ddpmConfig.makeScheduler(.ddpm) as? DDPMScheduler else {
+            throw TrainingStopped(reason: "could not build the DDPM noise scheduler")
+        }
+        noise = ddpm
+        math = StepMath(unet: pipeline.unet, textEncoder: pipeline.textEncoder, noise: ddpm, computeType: pipeline.dtype,
+                        minSNRGamma: config.training.minSNRGamma)
+
+        // Fresh adapters (float32, whatever the frozen weights' dtype), A drawn from the run's seed.
+        network = LoRANetwork(device: pipeline.device, dtype: .float32,
+                              generator: try Generator(seed: UInt64(config.training.seed) &+ 1))
+        try pipeline.unet.store.freezeAll()
+        try pipeline.textEncoder.store.freezeAll()
+        try pipeline.vae.store.freezeAll()
+        try network.addAdapters(to: pipeline.unet.store, component: .unet,
+                                config: LoRAConfig(rank: config.lora.rank, alpha: config.lora.alpha, dropout: config.lora.dropout,
+                                                   targets: LoRATargets(config.lora.targets)))
+        if config.lora.textEncoder {
+            try network.addAdapters(to: pipeline.textEncoder.store, component: .textEncoder,
+                                    config: LoRAConfig(rank: config.lora.rank, alpha: config.lora.alpha,
+                                                       dropout: config.lora.dropout,
+                                                       targets: LoRATargets(config.lora.textEncoderTargets)))
+        }
+        let o = config.optimizer
+        optimizer = try AdamW(groups: network.parameterGroups(unetLR: o.learningRate, textEncoderLR: o.textEncoderLearningRate,
+                                                             betas: (o.beta1, o.beta2), eps: o.eps, weightDecay: o.weightDecay))
+        let s = config.schedule
+        schedule = try LRSchedule(try LRSchedule.Kind(parsing: s.name), warmupSteps: s.warmupSteps,
+                                  trainingSteps: config.training.maxSteps, numCycles: s.numCycles,
+                                  initialLR: o.learningRate)
+        latents = try LatentCache(directory: cacheDirectory, vae: pipeline.vae, vaeIdentity: modelIdentity)
+        if config.training.mixedPrecision == "fp16" { scaler = GradScaler() }
+    }
+
+    // MARK: Preparation
+
+    /// Caches every latent and (with a frozen text encoder) every caption's embeddings.
+    func prepareCaches(events: (TrainingEvent) -> Void) throws {
+        let images = (train + validation).map(\.image)
+        let encoded = try latents.prepare(images, flips: config.data.flip) { done, total in
+            events(.caching(done: done, total: total))
+        }
+        if encoded > 0 { events(.message("cached latents of \(encoded) image(s)")) }
+        if !config.lora.textEncoder {
+            for caption in Set((train + validation).map(\.caption)) where textCache[caption] == nil {
+                textCache[caption] = try noGrad { try encodeText(caption) }
+            }
+        }
+    }
+
+    func encodeText(_ caption: String) throws -> Tensor {
+        try pipeline.textEncoder(pipeline.tokenizer.inputIds([caption]).to(pipeline.device)).lastHiddenState
+    }
+
+    func context(for captions: [String]) throws -> (Tensor?, Tensor?) {
+        if config.lora.textEncoder {
+            return (nil, try pipeline.tokenizer.inputIds(captions).to(pipeline.device))
+        }
+        let rows = try captions.map { caption -> Tensor in
+            if let hit = textCache[caption] { return hit }
+            let t = try noGrad { try encodeText(caption) }
+            textCache[caption] = t
+            return t
+        }
+        return (try Tensor.cat(rows), nil)
+    }
+
+    // MARK: Data order
+
+    /// The micro-batches of `epoch`: a seeded shuffle, batches of one latent size (bucket), then the
+    /// batches shuffled. A pure function of (seed, epoch), so a resumed run replays it exactly.
+    func plan(epoch: Int) throws -> [[Int]] {
+        let g = try Generator(seed: UInt64(config.training.seed) &* 1_000_003 &+ UInt64(epoch))
+        let order = try Tensor.randperm(train.count, generator: g).toArray(Int.self)
+        var buckets: [[Int]: [Int]] = [:]
+        var bucketOrder: [[Int]] = []
+        for i in order {
+            let shape = try latents.moments(train[i].image, flipped: false, device: .cpu).mean.shape
+            if buckets[shape] == nil { bucketOrder.append(shape) }
+            buckets[shape, default: []].append(i)
+        }
+        var batches: [[Int]] = []
+        for shape in bucketOrder {
+            let members = buckets[shape] ?? []
+            batches += stride(from: 0, to: members.count, by: config.training.batchSize).map {
+                Array(members[$0..<min($0 + config.training.batchSize, members.count)])
+            }
+        }
+        let shuffle = try Tensor.randperm(batches.count, generator: g).toArray(Int.self)
+        return shuffle.map { batches[$0] }
+    }
+
+    /// Draws a micro-batch's randomness from the run's generator: latent samples, flips, noise,
+    /// noise offset, timesteps.
+    func microBatch(_ indices: [Int]) throws -> MicroBatch {
+        let device = pipeline.device
+        let flips = config.data.flip ? try Tensor.rand([indices.count], generator: rng).lt(0.5).toArray(Bool.self)
+                                     : Array(repeating: false, count: indices.count)
+        var means: [Tensor] = [], stds: [Tensor] = []
+        for (i, flipped) in zip(indices, flips) {
+            let m = try latents.moments(train[i].image, flipped: flipped, device: device)
+            means.append(m.mean)
+            stds.append(try (m.logvar.clamp(min: -30, max: 20) * 0.5).exp())
+        }
+        let mean = try Tensor.cat(means), std = try Tensor.cat(stds)
+        let eps = try Tensor.randn(mean.shape, generator: rng).to(device)
+        let x0 = try (mean + std * eps) * pipeline.vae.scalingFactor
+        var n = try Tensor.randn(x0.shape, generator: rng).to(device)
+        if config.training.noiseOffset > 0 {
+            let offset = try Tensor.randn([x0.size(0), x0.size(1), 1, 1], generator: rng).to(device)
+            n = try n + offset * config.training.noiseOffset
+        }
+        let range = config.training.timestepRange
+        let t = try Tensor.randint(range[0], range[1], [indices.count], generator: rng).to(device)
+        let (context, ids) = try context(for: indices.map { train[$0].caption })
+        return MicroBatch(latents: x0, noise: n, timesteps: t, context: context, inputIds: ids)
+    }
+
+    func nextMicroBatchIndices() throws -> [Int] {
+        func batches(_ epoch: Int) throws -> [[Int]] {
+            if let cached = epochPlan, cached.epoch == epoch { return cached.batches }
+            let planned = try plan(epoch: epoch)
+            epochPlan = (epoch, planned)
+            return planned
+        }
+        var current = try batches(state.epoch)
+        if state.position >= current.count {
+            state.epoch += 1
+            state.position = 0
+            current = try batches(state.epoch)
+        }
+        defer { state.position += 1 }
+        return current[state.position]
+    }
+}
+
+/// Dynamic loss scaling for fp16 (torch.cuda.amp.GradScaler's defaults): start at 2¹⁶, halve on
+/// overflow (and skip that step), double after 2000 clean steps.
+struct GradScaler: Codable, Equatable {
+    var scale = 65536.0
+    var cleanSteps = 0
+
+    mutating func update(overflow: Bool) {
+        if overflow {
+            scale /= 2
+            cleanSteps = 0
+        } else {
+            cleanSteps += 1
+            if cleanSteps >= 2000 {
+                scale *= 2
+                cleanSteps = 0
+            }
+        }
+    }
+}

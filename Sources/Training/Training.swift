@@ -1,1 +1,0 @@
-// Training: datasets (prepare, captions, split), caches, the LoRA trainer loop, validation, checkpoints.

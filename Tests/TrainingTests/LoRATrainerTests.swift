@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+import TestSupport
+import StableDiffusion
+import Torch
+@testable import Training
+
+/// A trainer on the tiny SD1.x-architecture fixture model and 8 synthetic line-art images (32 px),
+/// the last two held out for validation.
+func makeTrainer(_ dir: URL, output: String = "run", configure: (inout TrainingConfig) -> Void = { _ in }) throws -> LoRATrainer {
+    let model = try Fixtures.url("pipeline", "model")
+    let images = dir.appendingPathComponent("images")
+    let items = try SyntheticLineArt.make(count: 8, size: 32, seed: 5)
+    let urls = FileManager.default.fileExists(atPath: images.path)
+        ? (0..<8).map { images.appendingPathComponent(String(format: "art%03d.png", $0)) }
+        : try SyntheticLineArt.write(items, to: images)
+    let examples = urls.enumerated().map { i, url in
+        TrainingExample(name: url.lastPathComponent, image: url, caption: items[i].caption, isValidation: i >= 6)
+    }
+    var config = TrainingConfig()
+    config.model.path = model.path
+    config.data.dataset = dir.path
+    config.data.resolution = 32
+    config.lora.rank = 4
+    config.lora.alpha = 4
+    config.optimizer.learningRate = 2e-3
+    config.schedule.name = "constant_with_warmup"
+    config.schedule.warmupSteps = 2
+    config.training.maxSteps = 6
+    config.training.batchSize = 2
+    config.validation.every = 3
+    config.samples.every = 0
+    config.output.dir = dir.appendingPathComponent("runs").path
+    config.output.name = output
+    configure(&config)
+    let pipe = try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu, dtype: .float32)
+    return try LoRATrainer(config: config, examples: examples, pipeline: pipe, modelIdentity: "tiny-fixture",
+                           cacheDirectory: dir.appendingPathComponent("cache"))
+}
+
+func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
+    Dictionary(uniqueKeysWithValues: try trainer.network.parameters.map { ($0.0, try $0.1.detach().clone()) })
+}
+
+@Suite struct LoRATrainerTests {
+    @Test func trainingAndValidationLossFall() throws {
+        let dir = try temporaryDirectory()
+        let trainer = try makeTrainer(dir) { c in
+            c.training.maxSteps = 40
+            c.validation.every = 20
+        }
+        let summary = try trainer.run(resume: false)
+        let rows = try TrainingLog.read(trainer.run.log)
+        let validation = rows.compactMap(\.validationLoss)
+        #expect(validation.count == 3)
+        let first = try #require(validation.first), last = try #require(validation.last)
+        #expect(last < 0.9 * first, "validation loss \(validation)")
+        let train = rows.compactMap(\.trainLoss)
+        let early = train.prefix(5).reduce(0, +) / 5, late = train.suffix(5).reduce(0, +) / 5
+        #expect(late < early, "train loss \(early) → \(late)")
+        #expect(summary.steps == 40 && summary.bestStep != nil)
+        for url in [trainer.run.final, trainer.run.best, trainer.run.config] {
+            #expect(FileManager.default.fileExists(atPath: url.path), "\(url.lastPathComponent)")
+        }
+    }
+
+    /// An interrupted run resumed with --resume ends with the same log and weights as an
+    /// uninterrupted one, bit for bit (with LoRA dropout, so RNG state must be restored too).
+    @Test func resumeEqualsAnUninterruptedRun() throws {
+        let dir = try temporaryDirectory()
+        let dropout: (inout TrainingConfig) -> Void = { $0.lora.dropout = 0.1; $0.training.gradientAccumulation = 2 }
+        let straight = try makeTrainer(dir, output: "straight", configure: dropout)
+        _ = try straight.run(resume: false)
+
+        var calls = 0
+        let first = try makeTrainer(dir, output: "resumed", configure: dropout)
+        let partial = try first.run(resume: false, shouldStop: { calls += 1; return calls > 4 })
+        #expect(partial.interrupted && partial.steps == 4)
+        let second = try makeTrainer(dir, output: "resumed", configure: dropout)
+        let summary = try second.run(resume: true)
+        #expect(!summary.interrupted && summary.steps == 6)
+
+        let a = try Safetensors.load(straight.run.final).tensors, b = try Safetensors.load(second.run.final).tensors
+        #expect(Set(a.keys) == Set(b.keys) && !a.isEmpty)
+        for (key, value) in a { try expectEqual(try #require(b[key]), value, key) }
+        #expect(try TrainingLog.read(straight.run.log) == TrainingLog.read(second.run.log))
+    }
+
+    /// Four micro-batches of one, accumulated, update the adapters as one batch of four does.
+    @Test func accumulationMatchesOneLargeBatch() throws {
+        let dir = try temporaryDirectory()
+        let big = try makeTrainer(dir, output: "big")
+        let small = try makeTrainer(dir, output: "small")
+        try big.prepareCaches(events: { _ in })
+        try small.prepareCaches(events: { _ in })
+        #expect(try loraTensors(big).keys == loraTensors(small).keys)
+        let batch = try big.microBatch([0, 1, 2, 3])
+        _ = try big.optimizerStep([batch])
+        let parts = try (0..<4).map { i in
+            MicroBatch(latents: try batch.latents.narrow(dim: 0, start: i, length: 1),
+                       noise: try batch.noise.narrow(dim: 0, start: i, length: 1),
+                       timesteps: try batch.timesteps.narrow(dim: 0, start: i, length: 1),
+                       context: try batch.context?.narrow(dim: 0, start: i, length: 1))
+        }
+        _ = try small.optimizerStep(parts)
+        let a = try loraTensors(big), b = try loraTensors(small)
+        for (key, value) in a { try expectClose(try #require(b[key]), value, atol: 1e-6, key) }
+        // And the update is not trivially zero.
+        #expect(try a.values.contains { try $0.abs().max().item() > 0 })
+    }
+
+    @Test func validationLossIsDeterministicAndIndependentOfTrainingRNG() throws {
+        let dir = try temporaryDirectory()
+        let trainer = try makeTrainer(dir)
+        try trainer.prepareCaches(events: { _ in })
+        let v1 = try trainer.validationLoss()
+        _ = try trainer.microBatch([0, 1])  // advances the training generator
+        let v2 = try trainer.validationLoss()
+        #expect(v1 == v2)
+        let other = try makeTrainer(dir, output: "other") { $0.training.seed = 999 }
+        try other.prepareCaches(events: { _ in })
+        // Different seed: different fresh A, but B = 0, so the model (and its validation loss) is the same.
+        #expect(try other.validationLoss() == v1)
+    }
+
+    @Test func nonFiniteLossesAreSkippedThenStopTheRun() throws {
+        let dir = try temporaryDirectory()
+        let trainer = try makeTrainer(dir) { $0.training.maxNonFiniteLosses = 3; $0.validation.every = 100 }
+        try trainer.prepareCaches(events: { _ in })
+        let (_, up) = try #require(trainer.network.parameters.first { $0.0.contains("up") })
+        try noGrad { try up.fill_(.nan) }
+        #expect(throws: TrainingStopped.self) { try trainer.run(resume: false) }
+        #expect(trainer.state.nonFiniteTotal == 3)
+        // The state saved before the failures is still there and loads.
+        #expect(try trainer.loadState())
+        #expect(trainer.state.step == 0)
+    }
+
+    /// A save interrupted between its two renames leaves the previous state, which loading restores.
+    @Test func interruptedStateSaveKeepsThePreviousState() throws {
+        let dir = try temporaryDirectory()
+        let trainer = try makeTrainer(dir)
+        try trainer.prepareCaches(events: { _ in })
+        trainer.state.step = 7
+        try trainer.saveState()
+        let fm = FileManager.default
+        let old = trainer.run.root.appendingPathComponent(".state.old")
+        try fm.moveItem(at: trainer.run.state, to: old)
+        try fm.createDirectory(at: trainer.run.root.appendingPathComponent(".state.tmp"), withIntermediateDirectories: true)
+        trainer.state.step = 0
+        #expect(try trainer.loadState())
+        #expect(trainer.state.step == 7)
+    }
+}
