@@ -354,16 +354,20 @@ extension BertTokenizer {
             }
         }
         let maxLength = (config["model_max_length"] as? NSNumber)?.doubleValue ?? 512
+        let (lower, chinese, cleanUp) = try (flag("do_lower_case", true), flag("tokenize_chinese_chars", true),
+                                             flag("clean_up_tokenization_spaces", false))
+        let (unk, sep, pad, cls, mask) = try (special("unk_token", "[UNK]"), special("sep_token", "[SEP]"),
+                                              special("pad_token", "[PAD]"), special("cls_token", "[CLS]"),
+                                              special("mask_token", "[MASK]"))
         do {
-            try self.init(vocabulary: vocabulary, doLowerCase: flag("do_lower_case", true), stripAccents: stripAccents,
-                          tokenizeChineseChars: flag("tokenize_chinese_chars", true),
-                          unkToken: special("unk_token", "[UNK]"), sepToken: special("sep_token", "[SEP]"),
-                          padToken: special("pad_token", "[PAD]"), clsToken: special("cls_token", "[CLS]"),
-                          maskToken: special("mask_token", "[MASK]"), additionalSpecialTokens: additional,
+            try self.init(vocabulary: vocabulary, doLowerCase: lower, stripAccents: stripAccents, tokenizeChineseChars: chinese,
+                          unkToken: unk, sepToken: sep, padToken: pad, clsToken: cls, maskToken: mask,
+                          additionalSpecialTokens: additional,
                           // transformers writes a huge float for "no limit".
                           modelMaxLength: maxLength < Double(Int.max / 2) ? Int(maxLength) : Int.max / 2,
-                          cleanUpTokenizationSpaces: flag("clean_up_tokenization_spaces", false))
+                          cleanUpTokenizationSpaces: cleanUp)
         } catch let error as BertTokenizerError {
+            // The only failure left: a special token missing from the vocabulary.
             throw BertTokenizerError(file: vocabFile.path, message: error.message)
         }
     }

@@ -130,7 +130,7 @@ public final class BlipForConditionalGeneration {
                 return try decoder(new, encoderHiddenStates: image, cache: cache, lastOnly: true)
                     .select(dim: 1, index: 0).to(.float32)
             },
-            reorder: { index in try cache?.reorder(index) })
+            reorder: { index in try cache?.reorderBeams(index) })
     }
 
     /// [N, ...] → [N·times, ...], each row repeated `times` times in a row (`repeat_interleave`).

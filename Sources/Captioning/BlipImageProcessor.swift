@@ -2,8 +2,8 @@
 // `BlipImageProcessor` falls back to without torchvision): resize to exactly `size` with PIL's filter on
 // uint8 pixels, ×`rescale_factor` (in float64, stored as float32), then `(x − mean) / std`, with tensor ops.
 // PIL's fixed-point resampling is reproduced by libtorch's antialiased kernels (the same a = −0.5 cubic and
-// support scaling) on uint8 levels, rounded back to uint8: results differ by at most one level in a few
-// pixels (the tests state the bound).
+// support scaling) in Pillow 13's two uint8 passes and their order: results differ by at most one level in
+// a few pixels (the tests state the bound).
 import Foundation
 import Torch
 
@@ -67,9 +67,22 @@ public struct BlipImageProcessor: Sendable, Equatable {
         // PIL works on uint8: the levels of the input, and of the resized image.
         var x = try (images.to(.float32) * 255).round().clamp(min: 0, max: 255)
         if doResize && (images.size(2) != height || images.size(3) != width) {
-            let mode: InterpolationMode = resample == 3 ? .bicubic : resample == 2 ? .bilinear : .nearestExact
-            x = try x.interpolate(size: (height, width), mode: mode, antialias: mode != .nearestExact)
-                .round().clamp(min: 0, max: 255)
+            if resample == 0 {
+                x = try x.interpolate(size: (height, width), mode: .nearestExact)
+            } else {
+                // PIL resizes in two passes, each rounded and clipped to uint8 (bicubic overshoot is clipped
+                // in between); Pillow 13 runs the vertical pass first when the height shrinks by more than
+                // twice as many pixels as the width. A pass along one axis leaves the other untouched.
+                let mode: InterpolationMode = resample == 3 ? .bicubic : .bilinear
+                let (inHeight, inWidth) = (images.size(2), images.size(3))
+                let verticalFirst = inHeight - height > 0 && inHeight - height > 2 * (inWidth - width)
+                func pass(_ t: Tensor, _ size: (Int, Int)) throws -> Tensor {
+                    guard size != (t.size(2), t.size(3)) else { return t }
+                    return try t.interpolate(size: size, mode: mode, antialias: true).round().clamp(min: 0, max: 255)
+                }
+                x = verticalFirst ? try pass(pass(x, (height, inWidth)), (height, width))
+                                  : try pass(pass(x, (inHeight, width)), (height, width))
+            }
         }
         if doRescale { x = try (x.to(.float64) * rescaleFactor).to(.float32) }
         if doNormalize {

@@ -8,6 +8,8 @@ import TestSupport
 import Torch
 @testable import Captioning
 
+/// tokenizer.json: per tokenizer folder (BLIP's and variants of its tokenizer_config.json), the corpus
+/// encoded and decoded by transformers, and id sequences decoded by it.
 struct TokenizerFixture: Decodable {
     struct Encode: Decodable {
         let text: String
@@ -18,21 +20,30 @@ struct TokenizerFixture: Decodable {
         let decoded: String
         let decoded_skip: String
         let decoded_skip_cleanup: String
+        let decoded_skip_no_cleanup: String
     }
     struct Decode: Decodable {
         let ids: [Int]
         let decoded: String
         let decoded_skip: String
         let decoded_skip_cleanup: String
+        let decoded_skip_no_cleanup: String
     }
     let encode: [Encode]
     let decode: [Decode]
 }
 
+/// The tokenizer folders the fixture writes: BLIP's own and one per changed tokenizer_config.json flag.
+let tokenizerFolders = ["blip_tiny", "tokenizer_cased", "tokenizer_cased_strip_accents", "tokenizer_keep_accents",
+                        "tokenizer_no_cjk_split", "tokenizer_cleanup"]
+
 @Suite struct BertTokenizerTests {
-    @Test func encodesLikeTransformers() throws {
-        let tokenizer = try BertTokenizer(folder: tinyFolder())
-        let fixture = try blipJSON(TokenizerFixture.self, "tokenizer.json")
+    @Test(arguments: tokenizerFolders) func encodesLikeTransformers(folder: String) throws {
+        let tokenizer = try BertTokenizer(folder: Fixtures.url(blipArea, folder))
+        guard let fixture = try blipJSON([String: TokenizerFixture].self, "tokenizer.json")[folder] else {
+            Issue.record("tokenizer.json has no entry for \(folder)")
+            return
+        }
         #expect(fixture.encode.count >= 30)
         for c in fixture.encode {
             #expect(tokenizer.encode(c.text) == c.ids, "ids of \(c.text.debugDescription)")
@@ -43,16 +54,21 @@ struct TokenizerFixture: Decodable {
         }
     }
 
-    @Test func decodesLikeTransformers() throws {
-        let tokenizer = try BertTokenizer(folder: tinyFolder())
-        let fixture = try blipJSON(TokenizerFixture.self, "tokenizer.json")
-        let cases = fixture.encode.map { ($0.ids, $0.decoded, $0.decoded_skip, $0.decoded_skip_cleanup) }
-            + fixture.decode.map { ($0.ids, $0.decoded, $0.decoded_skip, $0.decoded_skip_cleanup) }
-        for (ids, decoded, skipped, cleaned) in cases {
+    @Test(arguments: tokenizerFolders) func decodesLikeTransformers(folder: String) throws {
+        let tokenizer = try BertTokenizer(folder: Fixtures.url(blipArea, folder))
+        guard let fixture = try blipJSON([String: TokenizerFixture].self, "tokenizer.json")[folder] else {
+            Issue.record("tokenizer.json has no entry for \(folder)")
+            return
+        }
+        let cases = fixture.encode.map { ($0.ids, $0.decoded, $0.decoded_skip, $0.decoded_skip_cleanup, $0.decoded_skip_no_cleanup) }
+            + fixture.decode.map { ($0.ids, $0.decoded, $0.decoded_skip, $0.decoded_skip_cleanup, $0.decoded_skip_no_cleanup) }
+        for (ids, decoded, skipped, cleaned, uncleaned) in cases {
             #expect(tokenizer.decode(ids) == decoded, "decode \(ids)")
             #expect(tokenizer.decode(ids, skipSpecialTokens: true) == skipped, "decode \(ids), skipping specials")
             #expect(tokenizer.decode(ids, skipSpecialTokens: true, cleanUpTokenizationSpaces: true) == cleaned,
                     "decode \(ids), skipping specials, cleaning up spaces")
+            #expect(tokenizer.decode(ids, skipSpecialTokens: true, cleanUpTokenizationSpaces: false) == uncleaned,
+                    "decode \(ids), skipping specials, not cleaning up spaces")
         }
     }
 
@@ -64,20 +80,8 @@ struct TokenizerFixture: Decodable {
         #expect(tokenizer.clsTokenID == 101 && tokenizer.sepTokenID == 102 && tokenizer.padTokenID == 0
                 && tokenizer.unkTokenID == 100)
         #expect(tokenizer.specialTokens == ["[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"])
-    }
-
-    @Test func configKnobsChangeTheResult() throws {
-        let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cafe", "café", "Cafe", "龍", "虎", "龍虎", "!"]
-        let cased = try BertTokenizer(vocabulary: vocabulary, doLowerCase: false)
-        #expect(cased.encode("Cafe café!", addSpecialTokens: false) == [7, 6, 11])
-        let stripped = try BertTokenizer(vocabulary: vocabulary, doLowerCase: false, stripAccents: true)
-        #expect(stripped.encode("café", addSpecialTokens: false) == [5])
-        let unsplit = try BertTokenizer(vocabulary: vocabulary, tokenizeChineseChars: false)
-        #expect(unsplit.encode("龍虎", addSpecialTokens: false) == [10])
-        let split = try BertTokenizer(vocabulary: vocabulary)
-        #expect(split.encode("龍虎", addSpecialTokens: false) == [8, 9])
-        let short = try BertTokenizer(vocabulary: vocabulary, maxInputCharsPerWord: 3)
-        #expect(short.encode("cafe", addSpecialTokens: false) == [1])
+        let cased = try BertTokenizer(folder: Fixtures.url(blipArea, "tokenizer_cased_strip_accents"))
+        #expect(!cased.doLowerCase && cased.stripAccents == true)
     }
 
     @Test func missingFilesAndTokensAreNamed() throws {
