@@ -71,6 +71,9 @@ public final class LoRAAdapter: LayerAdapter {
     /// The user's strength (`--lora FILE:SCALE`, peft's adapter weight).
     public var multiplier: Double = 1
     public var dropout: Double
+    /// Draws dropout masks (nil: libtorch's default generator). A trainer sets its own so that a
+    /// resumed run replays the same masks.
+    public var dropoutGenerator: Generator?
     /// Dropout applies in training mode only.
     public var isTraining = false
     public var isEnabled = true
@@ -109,7 +112,9 @@ public final class LoRAAdapter: LayerAdapter {
         // Half-precision bases with float32 adapters: the adapter runs in its own dtype, the sum is cast back
         // (peft's `_cast_input_dtype` and `result.to(torch_result_dtype)`).
         var x = input.dtype == down.dtype ? input : try input.to(down.dtype)
-        if isTraining, dropout > 0 { x = try x.dropout(p: dropout, training: true) }
+        if isTraining, dropout > 0 {
+            x = try dropoutGenerator.map { try x.dropout(p: dropout, generator: $0) } ?? x.dropout(p: dropout, training: true)
+        }
         let sum = try output + lowRank(x) * scale
         return sum.dtype == output.dtype ? sum : try sum.to(output.dtype)
     }

@@ -31,6 +31,10 @@ public final class LoRANetwork {
     public var multiplier: Double = 1 {
         didSet { for adapter in adapters { adapter.multiplier = multiplier } }
     }
+    /// The generator every adapter's dropout draws from (nil: libtorch's default generator).
+    public var dropoutGenerator: Generator? {
+        didSet { for adapter in adapters { adapter.dropoutGenerator = dropoutGenerator } }
+    }
     /// Training mode turns dropout on.
     public var isTraining = false {
         didSet { for adapter in adapters { adapter.isTraining = isTraining } }

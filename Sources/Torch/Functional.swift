@@ -24,6 +24,14 @@ extension Tensor {
     public func dropout(p: Double, training: Bool) throws -> Tensor {
         try produce { ct_dropout(handle, p, training, $0) }
     }
+    /// Inverted dropout drawing its mask from `generator`, so a training run's randomness can be
+    /// saved and replayed without touching libtorch's global generator.
+    public func dropout(p: Double, generator: Generator) throws -> Tensor {
+        guard p > 0 else { return self }
+        guard p < 1 else { return try self * 0 }
+        let keep = try Tensor.rand(shape, device: device, generator: generator).ge(p).to(dtype)
+        return try self * keep / (1 - p)
+    }
 
     /// Bilinear/bicubic/nearest resize of an (N, C, H, W) tensor to `size` (h, w).
     public func interpolate(size: (Int, Int), mode: InterpolationMode, alignCorners: Bool = false,

@@ -129,7 +129,7 @@ extension LoRATrainer {
             let loss = try validationLoss()
             measured = loss
             state.lastValidationLoss = loss
-            let isBest = step > 0 && (state.bestValidationLoss.map { loss < $0 } ?? true)
+            let isBest = step > 0 && loss.isFinite && (state.bestValidationLoss.map { loss < $0 } ?? true)
             if isBest {
                 state.bestValidationLoss = loss
                 state.bestStep = step

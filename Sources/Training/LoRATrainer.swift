@@ -50,6 +50,8 @@ public final class LoRATrainer {
     // Training position and random state (saved in checkpoints).
     var state = TrainerState()
     let rng: Generator
+    /// LoRA dropout's masks, separate from the data randomness.
+    let dropoutRNG: Generator
     var textCache: [String: Tensor] = [:]
     var scaler: GradScaler?
     /// The current epoch's batch plan, computed once per epoch.
@@ -65,8 +67,8 @@ public final class LoRATrainer {
             throw TrainingStopped(reason: "the dataset has no training images (all \(examples.count) are validation)")
         }
         run = RunDirectory(config.runDirectory)
-        try manualSeed(UInt64(config.training.seed))
         rng = try Generator(seed: UInt64(config.training.seed))
+        dropoutRNG = try Generator(seed: UInt64(config.training.seed) &+ 2)
         var ddpmConfig = pipeline.schedulerConfig
         ddpmConfig.className = SchedulerKind.ddpm.rawValue
         guard let ddpm = try ddpmConfig.makeScheduler(.ddpm) as? DDPMScheduler else {
@@ -91,6 +93,7 @@ public final class LoRATrainer {
                                                        dropout: config.lora.dropout,
                                                        targets: LoRATargets(config.lora.textEncoderTargets)))
         }
+        network.dropoutGenerator = dropoutRNG
         let o = config.optimizer
         optimizer = try AdamW(groups: network.parameterGroups(unetLR: o.learningRate, textEncoderLR: o.textEncoderLearningRate,
                                                              betas: (o.beta1, o.beta2), eps: o.eps, weightDecay: o.weightDecay))

@@ -2,6 +2,7 @@
 // it while training runs). On resume, rows past the resumed step are dropped so the log of a resumed
 // run equals an uninterrupted one.
 import Foundation
+import Torch
 
 public struct TrainingLogRow: Equatable, Sendable {
     public var step: Int
@@ -62,9 +63,7 @@ public final class TrainingLog {
     func writeAll(_ rows: [TrainingLogRow]) throws {
         let text = ([TrainingLogRow.header] + rows.map(\.csv)).joined(separator: "\n") + "\n"
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        try Data(text.utf8).write(to: temp)
-        _ = try FileManager.default.replaceItemAt(url, withItemAt: temp)
+        try writeAtomically(Data(text.utf8), to: url)
     }
 
     /// Appends one row and flushes it, so readers see it at once.

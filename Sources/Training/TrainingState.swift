@@ -49,13 +49,13 @@ extension LoRATrainer {
         s.scaler = scaler
         let json = JSONEncoder()
         json.outputFormatting = [.prettyPrinted, .sortedKeys]
+        json.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try json.encode(s).write(to: temp.appendingPathComponent("trainer.json"))
         try Safetensors.save(Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.0, try $0.1.detach()) }),
                              to: temp.appendingPathComponent("lora.safetensors"))
         try optimizer.save(to: temp.appendingPathComponent("optimizer.safetensors"))
-        var rngState = ["run": try rng.state(), "default_cpu": try Generator.defaultGenerator(.cpu).state()]
-        if case .cuda = pipeline.device { rngState["default_cuda"] = try Generator.defaultGenerator(pipeline.device).state() }
-        try Safetensors.save(rngState, to: temp.appendingPathComponent("rng.safetensors"))
+        try Safetensors.save(["run": try rng.state(), "dropout": try dropoutRNG.state()],
+                             to: temp.appendingPathComponent("rng.safetensors"))
         // Swap in: the old state stays complete until the rename.
         let old = run.root.appendingPathComponent(".state.old")
         try? fm.removeItem(at: old)
@@ -72,15 +72,19 @@ extension LoRATrainer {
         if !fm.fileExists(atPath: run.state.path), fm.fileExists(atPath: old.path) { try fm.moveItem(at: old, to: run.state) }
         let trainerFile = run.state.appendingPathComponent("trainer.json")
         guard fm.fileExists(atPath: trainerFile.path) else { return false }
-        state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: trainerFile))
+        let json = JSONDecoder()
+        json.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        state = try json.decode(TrainerState.self, from: Data(contentsOf: trainerFile))
         scaler = state.scaler
         let lora = try SafetensorsFile(url: run.state.appendingPathComponent("lora.safetensors"))
         try noGrad { try network.loadParameters(lora.tensors(), source: lora.path) }
         try optimizer.load(contentsOf: run.state.appendingPathComponent("optimizer.safetensors"))
         let (rngState, _) = try Safetensors.load(run.state.appendingPathComponent("rng.safetensors"))
-        if let s = rngState["run"] { try rng.setState(s) }
-        if let s = rngState["default_cpu"] { try Generator.defaultGenerator(.cpu).setState(s) }
-        if case .cuda = pipeline.device, let s = rngState["default_cuda"] { try Generator.defaultGenerator(pipeline.device).setState(s) }
+        guard let run = rngState["run"], let dropout = rngState["dropout"] else {
+            throw TrainingStopped(reason: "\(self.run.state.path)/rng.safetensors lacks the generator states")
+        }
+        try rng.setState(run)
+        try dropoutRNG.setState(dropout)
         return true
     }
 
