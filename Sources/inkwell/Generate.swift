@@ -1,8 +1,10 @@
 // `inkwell generate`: text to image with a Stable Diffusion 1.x model.
 import ArgumentParser
 import Foundation
+import LoRA
 import StableDiffusion
 import Torch
+import Training
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +26,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Weights dtype: fp32, fp16 or bf16 (default: fp16 on GPU, fp32 on CPU).") var dtype: String?
     @Option(help: "Weights variant of a diffusers folder, e.g. fp16.") var variant: String?
     @Option(help: "Tokenizer folder for a single-file checkpoint (default: tokenizer/ beside it).") var tokenizer: String?
+    @Option(name: .customLong("lora"), help: "A LoRA file, optionally with a scale: FILE[:SCALE] (repeatable).")
+    var loras: [String] = []
+    @Flag(help: "Fuse the LoRAs into the weights (faster steps; the same images up to rounding).") var fuse = false
     @Flag(name: .customLong("no-hash"), help: "Skip hashing the model file for the Model hash field.") var noHash = false
 
     func run() throws {
@@ -49,6 +54,14 @@ struct Generate: ParsableCommand {
         print("loading \(source.url.path) on \(target)…")
         let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType, variant: variant,
                                                         tokenizer: tokenizer.map { URL(fileURLWithPath: $0) })
+        let references = try loras.map { try LoRAReference(parsing: $0) }
+        if !references.isEmpty {
+            let stack = try pipeline.applyLoRAs(references)
+            if fuse { try stack.fuse() }
+            for (reference, network) in zip(references, stack.networks) {
+                print("LoRA \(reference.url.lastPathComponent) ×\(reference.multiplier): \(network.adapters.count) adapters")
+            }
+        }
         var options = GenerationOptions(prompt: prompt)
         options.negativePrompt = negativePrompt
         options.steps = steps
@@ -61,6 +74,9 @@ struct Generate: ParsableCommand {
         var job = TextToImageJob(options: options, sampler: sampler, outputDirectory: URL(fileURLWithPath: out))
         job.modelName = source.displayName
         if !noHash, case .singleFile(let file) = source { job.modelHash = try FileHash.modelHash(file) }
+        job.loras = try references.map {
+            ($0.url.deletingPathExtension().lastPathComponent, noHash ? "" : try FileHash.loraHash($0.url), $0.multiplier)
+        }
 
         let bar = ProgressLine(total: steps, label: "generating")
         let urls = try job.run(pipeline) { step, _ in
