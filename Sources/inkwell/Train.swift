@@ -1,0 +1,78 @@
+// `inkwell train`: LoRA training from a TOML config (see README), Ctrl-C safe and resumable.
+import ArgumentParser
+import Foundation
+import StableDiffusion
+import Synchronization
+import Torch
+import Training
+
+/// Set by SIGINT; the trainer polls it after every step and saves its state.
+let stopRequested = Atomic<Bool>(false)
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a LoRA on a prepared dataset (validation loss, samples, checkpoints, resume).")
+
+    @Option(help: "The training config (TOML).") var config: String
+    @Option(name: .customLong("set"), help: "Override a config key: section.key=value (repeatable).") var overrides: [String] = []
+    @Flag(help: "Continue the run's saved state.") var resume = false
+    @Flag(help: "Delete the run's folder and start over.") var restart = false
+
+    func run() throws {
+        let config = try TrainingConfig.load(URL(fileURLWithPath: self.config), overrides: overrides)
+        let runDirectory = config.runDirectory
+        let fm = FileManager.default
+        if restart { try? fm.removeItem(at: runDirectory) }
+        let hasState = fm.fileExists(atPath: runDirectory.appendingPathComponent("state").path)
+        if hasState && !resume {
+            throw ValidationError("\(runDirectory.path) has a saved run: pass --resume to continue it or --restart to start over")
+        }
+        let device = config.model.device == "auto" ? Device.best : try parseDevice(config.model.device)
+        let dtype: DType = config.training.mixedPrecision == "bf16" ? .bfloat16
+            : config.training.mixedPrecision == "fp16" ? .float16 : .float32
+        let source = try ModelSource(path: config.model.path)
+        print("loading \(source.url.path) on \(device) (\(dtype))…")
+        let pipeline = try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.model.variant,
+                                                        tokenizer: config.model.tokenizer.map { URL(fileURLWithPath: $0) })
+        let dataset = URL(fileURLWithPath: config.data.dataset)
+        let examples = try TrainingDataset.examples(dataset: dataset, config: config)
+        let validationCount = examples.filter(\.isValidation).count
+        print("dataset \(dataset.path): \(examples.count - validationCount) training, \(validationCount) validation images, captions: \(config.data.captions)")
+        let trainer = try LoRATrainer(config: config, examples: examples, pipeline: pipeline,
+                                      modelIdentity: try TrainingDataset.identity(of: source),
+                                      cacheDirectory: dataset.appendingPathComponent("cache/latents"))
+
+        signal(SIGINT) { _ in
+            if stopRequested.load(ordering: .relaxed) { exit(130) }  // a second Ctrl-C quits at once
+            stopRequested.store(true, ordering: .relaxed)
+        }
+        let bar = ProgressLine(total: config.training.maxSteps, label: "step")
+        var lastValidation = "-"
+        do {
+            let summary = try trainer.run(resume: resume, shouldStop: { stopRequested.load(ordering: .relaxed) }) { event in
+                switch event {
+                case .message(let text): print(text)
+                case .caching(let done, let total): if done == total { print("latents cached: \(total)") }
+                case .step(let step, _, let loss, let smoothed, let lr):
+                    bar.update(step, detail: String(format: "loss %.4f (%.4f)  lr %.2e  val %@", loss, smoothed, lr, lastValidation))
+                case .validation(let step, let loss, let best):
+                    lastValidation = String(format: "%.4f", loss)
+                    print(String(format: "\nstep %d: validation loss %.5f%@", step, loss, best ? " (best)" : ""))
+                case .samples(let step, let folder): print("step \(step): samples in \(folder.path)")
+                case .checkpoint(let url): print("saved \(url.path)")
+                }
+            }
+            print(String(format: "%@ after %d steps in %.0f s (%.2f steps/s); best validation loss %@ at step %@",
+                         summary.interrupted ? "stopped" : "finished", summary.steps, summary.seconds, summary.stepsPerSecond,
+                         summary.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-",
+                         summary.bestStep.map(String.init) ?? "-"))
+        } catch TorchError.outOfMemory(let message) {
+            throw ValidationError("""
+                out of memory: \(message)
+                The last saved state is in \(runDirectory.appendingPathComponent("state").path); lower \
+                training.batch_size (raise training.gradient_accumulation to keep the effective batch), use \
+                training.mixed_precision = "bf16", or lower samples.size, then run again with --resume.
+                """)
+        }
+    }
+}
