@@ -24,7 +24,7 @@ release: bootstrap
 	@touch $@
 
 # The pipeline fixture reuses the real CLIP tokenizer folder the tokenizer fixture writes.
-.fixtures/pipeline/.done: .fixtures/clip_tokenizer/.done
+.fixtures/pipeline/.done .fixtures/clip_model/.done: .fixtures/clip_tokenizer/.done
 
 fixtures:
 	@scripts/bootstrap.sh --test
