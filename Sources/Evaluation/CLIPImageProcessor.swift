@@ -184,18 +184,9 @@ public struct CLIPImageProcessor: Sendable {
         return try t.contiguous()
     }
 
-    /// Pillow's `Image.resize` of an image without alpha, pass order included. Pillow 13 (Resample.c,
-    /// ImagingResampleInner) runs the vertical pass first when the image loses more than twice as many rows as
-    /// columns (ΔH > 0 and ΔH > 2·ΔW); each pass rounds to uint8, so the order changes pixels. Imaging's
-    /// `resized` always runs the horizontal pass first, so the passes run here as single-axis resizes (each
-    /// exactly one Pillow pass) in Pillow's order.
+    /// Pillow's `Image.resize` (Imaging's `resized` follows Pillow 13's pass order).
     static func pillowResize(_ image: Image, width: Int, height: Int, filter: ResampleFilter) throws -> Image {
-        let lostRows = image.height - height, lostColumns = image.width - width
-        if lostRows > 0 && lostRows > 2 * lostColumns && width != image.width {
-            return try image.resized(width: image.width, height: height, filter: filter)
-                .resized(width: width, height: height, filter: filter)
-        }
-        return try image.resized(width: width, height: height, filter: filter)
+        try image.resized(width: width, height: height, filter: filter)
     }
 
     /// transformers' `center_crop`: offsets ⌊(size − crop) / 2⌋; along an axis shorter than the crop the

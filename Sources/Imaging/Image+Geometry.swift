@@ -119,16 +119,29 @@ extension Image {
         // (C, H, W) so that the horizontal pass works on rows of (C·H, W), the vertical on (C·W', H).
         t = try t.permute([2, 0, 1]).contiguous()
         let c = channels
-        var w = self.width
-        if width != self.width {
-            let kernel = ResampleKernel(inSize: self.width, outSize: width, filter: filter)
-            t = try kernel.apply(try t.view([c * self.height, self.width])).view([c, self.height, width])
+        var w = self.width, h = self.height
+        func horizontal() throws {
+            guard width != w else { return }
+            let kernel = ResampleKernel(inSize: w, outSize: width, filter: filter)
+            t = try kernel.apply(try t.contiguous().view([c * h, w])).view([c, h, width])
             w = width
         }
-        if height != self.height {
-            let kernel = ResampleKernel(inSize: self.height, outSize: height, filter: filter)
-            let columns = try t.transpose(1, 2).contiguous().view([c * w, self.height])
+        func vertical() throws {
+            guard height != h else { return }
+            let kernel = ResampleKernel(inSize: h, outSize: height, filter: filter)
+            let columns = try t.transpose(1, 2).contiguous().view([c * w, h])
             t = try kernel.apply(columns).view([c, w, height]).transpose(1, 2)
+            h = height
+        }
+        // Pillow 13 (Resample.c) runs the vertical pass first when the image loses more than twice as
+        // many rows as columns; each pass rounds, so the order shows in the pixels.
+        let lostRows = self.height - height, lostColumns = self.width - width
+        if lostRows > 0 && lostRows > 2 * lostColumns {
+            try vertical()
+            try horizontal()
+        } else {
+            try horizontal()
+            try vertical()
         }
         t = try t.permute([1, 2, 0])
         if hasAlpha { t = try Image.unpremultiply(t) }

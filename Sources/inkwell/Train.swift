@@ -1,6 +1,7 @@
 // `inkwell train`: LoRA training from a TOML config (see README), Ctrl-C safe and resumable.
 import ArgumentParser
 import Foundation
+import Evaluation
 import StableDiffusion
 import Synchronization
 import Torch
@@ -42,6 +43,10 @@ struct Train: ParsableCommand {
                                       modelIdentity: try TrainingDataset.identity(of: source),
                                       cacheDirectory: dataset.appendingPathComponent("cache/latents"))
 
+        if config.samples.clipScore, let folder = config.samples.clipModel {
+            let scorer = try CLIPScore.load(directory: URL(fileURLWithPath: folder), device: device)
+            trainer.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
+        }
         signal(SIGINT) { _ in
             if stopRequested.load(ordering: .relaxed) { exit(130) }  // a second Ctrl-C quits at once
             stopRequested.store(true, ordering: .relaxed)
