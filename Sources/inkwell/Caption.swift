@@ -81,7 +81,7 @@ struct Caption: ParsableCommand {
             }
         } catch let error as CaptionStageError {
             let hint = blip == nil ? "pass --blip PATH, or write <name>.txt captions beside the raw images" : ""
-            throw ValidationError("\(error)\(hint.isEmpty ? "" : "; \(hint)")")
+            throw CommandError("\(error)\(hint.isEmpty ? "" : "; \(hint)")")
         }
         for line in report.summary { print(line) }
         if report.interrupted { throw ExitCode(130) }
@@ -90,7 +90,7 @@ struct Caption: ParsableCommand {
     /// The BLIP captioner from a transformers folder. The model port (BlipForConditionalGeneration in the
     /// Captioning target) is not in this build yet: say so plainly rather than invent captions.
     func loadBLIP(_ path: String) throws -> any ImageCaptioner {
-        throw ValidationError("--blip \(path): BLIP support is not yet built into this inkwell (the BlipForConditionalGeneration "
+        throw CommandError("--blip \(path): BLIP support is not yet built into this inkwell (the BlipForConditionalGeneration "
                               + "port is in progress). Use hand-written <name>.txt captions beside the raw images, or the vanilla variant.")
     }
 
@@ -101,7 +101,13 @@ struct Caption: ParsableCommand {
         do {
             return try CLIPTokenizer(folder: folder)
         } catch {
-            throw ValidationError("--tokenizer \(path): cannot load a CLIP tokenizer (\(error))")
+            throw CommandError("--tokenizer \(path): cannot load a CLIP tokenizer (\(error))")
         }
     }
+}
+
+/// A failure to report in one line, without the usage text that ArgumentParser adds to a ValidationError.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -54,7 +54,7 @@ public struct CaptionReport: Sendable {
 
     public var summary: [String] {
         var lines: [String] = []
-        for variant in CaptionVariant.allCases where written[variant] != nil || upToDate[variant] != nil {
+        for variant in CaptionVariant.allCases where written[variant] != nil || upToDate[variant] != nil || keptEdited[variant] != nil {
             lines.append("\(variant.rawValue): \(written[variant]?.count ?? 0) written, \(upToDate[variant]?.count ?? 0) up to date, "
                          + "\(keptEdited[variant]?.count ?? 0) edited by hand and kept")
         }

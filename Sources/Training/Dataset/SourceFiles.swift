@@ -19,20 +19,20 @@ enum SourceFiles {
             throw DatasetError("--input \(input.path): no such folder")
         }
         let root = input.standardizedFileURL.resolvingSymlinksInPath()
-        let excluded = excluding.standardizedFileURL.resolvingSymlinksInPath().path
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey, .isDirectoryKey],
-                                                          options: [.skipsHiddenFiles]) else {
+        let excluded = [excluding.standardizedFileURL.path, excluding.standardizedFileURL.resolvingSymlinksInPath().path]
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil, options: [.skipsHiddenFiles]) else {
             throw DatasetError("--input \(input.path): cannot list the folder")
         }
         var found: [String] = []
         for case let url as URL in walker {
-            let path = url.standardizedFileURL.resolvingSymlinksInPath().path
-            if path == excluded || path.hasPrefix(excluded + "/") {
+            let path = url.standardizedFileURL.path
+            if excluded.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
                 walker.skipDescendants()
                 continue
             }
-            let values = try? url.resourceValues(forKeys: [.isRegularFileKey])
-            guard values?.isRegularFile == true else { continue }
+            // fileExists follows symbolic links, so a linked image counts as the file it points to.
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else { continue }
             if sidecarExtensions.contains(url.pathExtension.lowercased()) { continue }
             guard path.hasPrefix(root.path + "/") else { continue }
             found.append(String(path.dropFirst(root.path.count + 1)))
