@@ -8,7 +8,9 @@ public enum TrainingDataset {
         guard let variant = CaptionVariantName(rawValue: config.data.captions) else {
             throw TrainingDataError(path: dataset.path, message: "unknown caption variant '\(config.data.captions)'")
         }
-        let manifest = try DatasetManifest.load(from: dataset)
+        guard let manifest = try DatasetManifest.load(datasetDirectory: dataset) else {
+            throw TrainingDataError(path: dataset.path, message: "no dataset manifest: run `inkwell prepare` to make this dataset")
+        }
         var examples: [TrainingExample] = []
         var missing: [String] = []
         for image in manifest.images {

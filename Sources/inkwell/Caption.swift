@@ -26,6 +26,9 @@ struct Caption: ParsableCommand {
     var blip: String?
     @Option(help: "The CLIP tokenizer that blip_plus captions are fitted to (77 tokens): a tokenizer folder or a diffusers model folder.")
     var tokenizer: String?
+    @Option(name: .customLong("blip-prefix"), help: "Text the BLIP caption starts from, e.g. \"a tattoo of\" (conditional captioning).")
+    var blipPrefix: String?
+    @Option(help: "BLIP beam-search width (1: greedy).") var beams = 3
     @Option(name: .customLong("batch-size"), help: "Images per captioner call.") var batchSize: Int?
     @Flag(name: .customLong("overwrite-captions"), help: "Replace hand-written and hand-edited captions with the captioner's.")
     var overwriteCaptions = false
@@ -87,11 +90,14 @@ struct Caption: ParsableCommand {
         if report.interrupted { throw ExitCode(130) }
     }
 
-    /// The BLIP captioner from a transformers folder. The model port (BlipForConditionalGeneration in the
-    /// Captioning target) is not in this build yet: say so plainly rather than invent captions.
+    /// The BLIP captioner from a transformers folder (`config.json`, `model.safetensors`, tokenizer and
+    /// preprocessor files).
     func loadBLIP(_ path: String) throws -> any ImageCaptioner {
-        throw CommandError("--blip \(path): BLIP support is not yet built into this inkwell (the BlipForConditionalGeneration "
-                              + "port is in progress). Use hand-written <name>.txt captions beside the raw images, or the vanilla variant.")
+        do {
+            return try BlipImageCaptioner(folder: URL(fileURLWithPath: path), device: .best, prefix: blipPrefix, beams: beams)
+        } catch {
+            throw CommandError("--blip \(path): cannot load a BLIP captioning model (\(error))")
+        }
     }
 
     func loadTokenizer(_ path: String) throws -> CLIPTokenizer {

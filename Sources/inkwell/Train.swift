@@ -1,6 +1,7 @@
 // `inkwell train`: LoRA training from a TOML config (see README), Ctrl-C safe and resumable.
 import ArgumentParser
 import Foundation
+import Glibc
 import Evaluation
 import StableDiffusion
 import Synchronization
@@ -48,7 +49,7 @@ struct Train: ParsableCommand {
             trainer.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
         }
         signal(SIGINT) { _ in
-            if stopRequested.load(ordering: .relaxed) { exit(130) }  // a second Ctrl-C quits at once
+            if stopRequested.load(ordering: .relaxed) { Glibc.exit(130) }  // a second Ctrl-C quits at once
             stopRequested.store(true, ordering: .relaxed)
         }
         let bar = ProgressLine(total: config.training.maxSteps, label: "step")

@@ -66,18 +66,9 @@ struct ImagePreparation {
         return (image, plan)
     }
 
-    /// Pillow's `resize`, including its choice of pass order: since Pillow 13 (python-pillow/Pillow#9549)
-    /// the vertical pass runs first when the height shrinks and loses more than twice as many pixels as
-    /// the width (in − out, in each direction; a widened image counts negative). Each pass rounds to 8 bits, so the order changes results by a few
-    /// levels. `Image.resized` always runs the horizontal pass first; here the vertical-first case is two
-    /// single-direction resizes, which is the same arithmetic. (RGB only: alpha is flattened before this.)
+    /// Pillow's resize to `size` (`Image.resized` follows Pillow 13's pass order).
     static func resized(_ image: Image, to size: BucketSize, filter: ResampleFilter) throws -> Image {
-        let dx = image.width - size.width, dy = image.height - size.height
-        if dx != 0 && dy > 0 && dy > 2 * dx {
-            return try image.resized(width: image.width, height: size.height, filter: filter)
-                .resized(width: size.width, height: size.height, filter: filter)
-        }
-        return try image.resized(width: size.width, height: size.height, filter: filter)
+        try image.resized(width: size.width, height: size.height, filter: filter)
     }
 
     /// The image centred on a white canvas, placed as `ImageOps.pad` places it:
