@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         .target(
@@ -44,12 +45,13 @@ let package = Package(
         .target(name: "LoRA", dependencies: ["Torch"]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
         .target(name: "Evaluation", dependencies: ["Torch", "Imaging", "StableDiffusion"]),
+        .target(name: "Dashboard", dependencies: ["Imaging", .product(name: "Hummingbird", package: "hummingbird")]),
         .target(name: "Training", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation",
                                                  .product(name: "TOMLKit", package: "TOMLKit"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "Training", "Dashboard", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion"], path: "Benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
@@ -60,6 +62,8 @@ let package = Package(
         .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "TestSupport",
+                                                         .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ],
     cxxLanguageStandard: .cxx17
 )
