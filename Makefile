@@ -35,7 +35,7 @@ test: fixtures
 	$(SWIFT) test --skip-build --no-parallel
 
 demo: release
-	.build/release/inkwell demo
+	.build/release/inkwell demo --root demo
 
 bench: fixtures
 	$(SWIFT) build -c release --product inkwell-bench

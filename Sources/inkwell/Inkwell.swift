@@ -6,6 +6,6 @@ struct Inkwell: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inkwell",
         abstract: "Fine-tune Stable Diffusion 1.x with LoRA and generate images with it.",
-        subcommands: [Prepare.self, Caption.self, Train.self, Generate.self, Demo.self, Info.self]
+        subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, SelfCheckCommand.self, Info.self]
     )
 }

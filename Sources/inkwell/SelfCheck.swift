@@ -1,10 +1,11 @@
-// `inkwell demo`: the end-to-end path that exists today (see README).
+// `inkwell selfcheck`: trains a small denoiser with the foundation's machinery (a quick install check).
 import ArgumentParser
 import Foundation
 import Torch
 
-struct Demo: ParsableCommand {
+struct SelfCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "selfcheck",
         abstract: "Train a small denoiser on synthetic line art with Inkwell's training machinery; prints the loss falling.")
 
     @Option(help: "Training steps.") var steps = 300

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+import TestSupport
+import StableDiffusion
+@testable import Training
+
+@Suite struct PipelineRunnerTests {
+    /// The demo's whole pipeline on its generated models: every stage runs, BLIP writes captions, each
+    /// variant trains; a second run finds everything up to date and says so.
+    @Test func runsEveryStageThenIsIdempotent() throws {
+        let root = try temporaryDirectory()
+        var config = try DemoSetup.prepare(root: root, steps: 2)
+        config.training.samples.every = 0
+        config.training.validation.every = 2
+        let source = try ModelSource(path: config.training.model.path)
+        let runner = PipelineRunner(config: config) { try StableDiffusionPipeline.load(source, device: .cpu, dtype: .float32) }
+        var stages: [String] = []
+        let rows = try runner.run(events: { if case .stage(let name) = $0 { stages.append(name) } })
+        #expect(stages == ["prepare", "caption", "train vanilla", "train blip", "train blip_plus"])
+        #expect(rows.map(\.variant) == ["vanilla", "blip", "blip_plus"])
+        #expect(rows.allSatisfy { $0.steps == 2 && $0.bestValidationLoss != nil })
+        let dataset = URL(fileURLWithPath: config.datasets).appendingPathComponent("demo")
+        let caption = try String(contentsOf: dataset.appendingPathComponent("captions_blip/flash00.txt"), encoding: .utf8)
+        #expect(caption.hasPrefix("a tattoo of"))
+        let plus = try String(contentsOf: dataset.appendingPathComponent("captions_blip_plus/flash00.txt"), encoding: .utf8)
+        #expect(plus.contains("stencil"))
+        let summary = try String(contentsOf: config.folder.appendingPathComponent("summary.md"), encoding: .utf8)
+        #expect(summary.contains("| vanilla |") && summary.contains("| blip_plus |"))
+
+        var messages: [String] = []
+        stages = []
+        let again = try runner.run(events: { event in
+            if case .stage(let name) = event { stages.append(name) }
+            if case .message(let text) = event { messages.append(text) }
+        })
+        #expect(stages == ["prepare", "caption"])
+        #expect(messages.contains("everything is up to date: nothing to do"))
+        #expect(again == rows)
+    }
+}
