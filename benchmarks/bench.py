@@ -52,6 +52,20 @@ def cases(device):
         x, y = randn(1 << 20), randn(1 << 20)
         return lambda: F.silu(x) * y + 1
 
+    def mlp():
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(512, 1024), torch.nn.GELU(), torch.nn.Linear(1024, 512)).to(device)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=True)
+        x, y = randn(64, 512), randn(64, 512)
+
+        def step():
+            with torch.enable_grad():
+                loss = F.mse_loss(net(x), y)
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+        return step
+
     def small():
         x = randn(8, 8)
 
@@ -66,6 +80,7 @@ def cases(device):
         "group_norm 32 groups [1,320,32,32]": group_norm,
         "sdpa [1,8,1024,40]": sdpa,
         "elementwise chain (silu(x)*y+1) [1M]": chain,
+        "MLP train step 512-1024-512 b64 AdamW": mlp,
         "small ops x100 (host overhead)": small,
     }
 
@@ -85,6 +100,28 @@ def model_cases(folder, size, steps, device):
         context = pipe.text_encoder(ids)[0]
         return lambda: pipe.unet(x, 500, encoder_hidden_states=context)
 
+    def lora_step():
+        from peft import LoraConfig
+        unet = pipe.unet
+        unet.requires_grad_(False)
+        unet.add_adapter(LoraConfig(r=16, lora_alpha=16, init_lora_weights="gaussian",
+                                    target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+        params = [p for p in unet.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-4, fused=True)
+        latents = torch.randn(1, unet.config.in_channels, size // f, size // f, device=device)
+        ids = pipe.tokenizer(["a tattoo"], padding="max_length", max_length=77, truncation=True,
+                             return_tensors="pt").input_ids.to(device)
+        context = pipe.text_encoder(ids)[0]
+        t = torch.tensor([500], device=device)
+
+        def step():
+            with torch.enable_grad():
+                loss = F.mse_loss(unet(latents, t, encoder_hidden_states=context).sample, latents)
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+        return step
+
     def vae_decode():
         z = torch.randn(1, pipe.vae.config.latent_channels, size // f, size // f, device=device)
         return lambda: pipe.image_processor.postprocess(
@@ -95,7 +132,7 @@ def model_cases(folder, size, steps, device):
         return lambda: pipe("minimal line-art tattoo of a rose", num_inference_steps=steps, height=size, width=size,
                             generator=torch.Generator().manual_seed(0), output_type="pt")
 
-    return {f"unet step {size}px": unet_step, f"vae decode {size}px": vae_decode,
+    return {f"unet step {size}px": unet_step, f"lora train step {size}px": lora_step, f"vae decode {size}px": vae_decode,
             f"generate {steps} steps {size}px": generate}
 
 

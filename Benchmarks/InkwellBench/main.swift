@@ -1,6 +1,7 @@
 // inkwell-bench: times representative work in Inkwell and prints one JSON object per case.
 // benchmarks/bench.py runs the same cases in PyTorch in the same run and prints the ratios.
 import Foundation
+import LoRA
 import StableDiffusion
 import Torch
 
@@ -47,6 +48,20 @@ let cases: [Case] = [
         let x = try Tensor.randn([1 << 20], device: d), y = try Tensor.randn([1 << 20], device: d)
         return { _ = try x.silu() * y + 1 }
     },
+    Case(name: "MLP train step 512-1024-512 b64 AdamW") { d in
+        let vs = VarStore(device: d, generator: try Generator(seed: 0))
+        let l1 = try Linear(vs.root / "l1", inFeatures: 512, outFeatures: 1024)
+        let l2 = try Linear(vs.root / "l2", inFeatures: 1024, outFeatures: 512)
+        try vs.setTrainable { _ in true }
+        let optimizer = try AdamW(parameters: vs.trainable, lr: 1e-3)
+        let x = try Tensor.randn([64, 512], device: d), y = try Tensor.randn([64, 512], device: d)
+        return {
+            let loss = try F.mseLoss(try l2(try l1(x).gelu()), y)
+            try loss.backward()
+            try optimizer.step()
+            try optimizer.zeroGrad()
+        }
+    },
     Case(name: "small ops x100 (host overhead)") { d in
         let x = try Tensor.randn([8, 8], device: d)
         return { for _ in 0..<100 { _ = try x + x } }
@@ -67,6 +82,23 @@ func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
             let ids = try pipe.tokenizer.inputIds(["a tattoo", ""]).to(d)
             let context = try noGrad { try pipe.textEncoder(ids).lastHiddenState }
             return { _ = try noGrad { try pipe.unet(x, timestep: 500, encoderHiddenStates: context) } }
+        },
+        Case(name: "lora train step \(size)px") { d in
+            let pipe = try load(d)
+            let f = pipe.vaeScaleFactor
+            let network = LoRANetwork(device: d, generator: try Generator(seed: 0))
+            try network.addAdapters(to: pipe.unet.store, component: .unet, config: LoRAConfig(rank: 16, alpha: 16))
+            let optimizer = try AdamW(groups: network.parameterGroups(unetLR: 1e-4))
+            let latents = try Tensor.randn([1, pipe.unet.config.inChannels, size / f, size / f], device: d)
+            let ids = try pipe.tokenizer.inputIds(["a tattoo"]).to(d)
+            let context = try noGrad { try pipe.textEncoder(ids).lastHiddenState }
+            let t = try Tensor([Int64(500)]).to(d)
+            return {
+                let loss = try F.mseLoss(try pipe.unet(latents, timestep: t, encoderHiddenStates: context), latents)
+                try loss.backward()
+                try optimizer.step()
+                try optimizer.zeroGrad()
+            }
         },
         Case(name: "vae decode \(size)px") { d in
             let pipe = try load(d)
