@@ -1,6 +1,7 @@
 // transformers models/clip/modeling_clip.py: CLIPVisionModel (+ CLIPVisionEmbeddings, CLIPAttention, CLIPMLP,
 // CLIPEncoderLayer as the vision tower uses them) and configuration_clip.py: CLIPVisionConfig.
 import Foundation
+import StableDiffusion
 import Torch
 
 /// `vision_config` of a CLIP `config.json` (or a `CLIPVisionModel` folder's `config.json`), decoded unchanged;
@@ -70,90 +71,13 @@ public struct CLIPVisionConfig: Codable, Equatable, Sendable {
         guard intermediateSize > 0, numHiddenLayers >= 0, numChannels > 0, patchSize > 0, imageSize >= patchSize else {
             throw CLIPModelError.invalidConfig(source, "vision sizes must be positive and image_size ≥ patch_size")
         }
-        _ = try VisionActivation(name: hiddenAct, source: source)
+        _ = try CLIPActivation(name: hiddenAct, source: source)
     }
 
     /// Patches per side; `image_size // patch_size` as transformers (a remainder is cut off by the conv).
     public var gridSize: Int { imageSize / patchSize }
     /// The class token plus one position per patch.
     public var numPositions: Int { gridSize * gridSize + 1 }
-}
-
-/// transformers' ACT2FN entries that CLIP configs use (StableDiffusion's text tower keeps its own copy internal).
-enum VisionActivation {
-    case quickGelu, gelu, geluTanh, relu, silu
-
-    init(name: String, source: String) throws {
-        switch name {
-        case "quick_gelu": self = .quickGelu
-        case "gelu": self = .gelu
-        // NewGELUActivation spells out the tanh formula; torch's tanh GELU is the same function.
-        case "gelu_pytorch_tanh", "gelu_new": self = .geluTanh
-        case "relu": self = .relu
-        case "silu", "swish": self = .silu
-        default:
-            throw CLIPModelError.invalidConfig(
-                source, "vision hidden_act \"\(name)\" is not supported (quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, relu, silu)")
-        }
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
-        switch self {
-        case .quickGelu: return try x.quickGelu()
-        case .gelu: return try x.gelu()
-        case .geluTanh: return try x.gelu(approximate: true)
-        case .relu: return try x.relu()
-        case .silu: return try x.silu()
-        }
-    }
-}
-
-/// Bidirectional multi-head self-attention (`CLIPAttention` without a mask).
-final class VisionAttention {
-    let qProj, kProj, vProj, outProj: Linear
-    let heads: Int
-    let headDim: Int
-    let scale: Double
-
-    init(_ path: VarPath, _ config: CLIPVisionConfig) throws {
-        let d = config.hiddenSize
-        heads = config.numAttentionHeads
-        headDim = d / heads
-        scale = Foundation.pow(Double(headDim), -0.5)  // `head_dim**-0.5`
-        kProj = try Linear(path / "k_proj", inFeatures: d, outFeatures: d)
-        vProj = try Linear(path / "v_proj", inFeatures: d, outFeatures: d)
-        qProj = try Linear(path / "q_proj", inFeatures: d, outFeatures: d)
-        outProj = try Linear(path / "out_proj", inFeatures: d, outFeatures: d)
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let b = x.size(0), l = x.size(1)
-        func split(_ t: Tensor) throws -> Tensor { try t.view([b, l, heads, headDim]).transpose(1, 2) }
-        let y = try F.scaledDotProductAttention(split(qProj(x)), split(kProj(x)), split(vProj(x)), scale: scale)
-        return try outProj(y.transpose(1, 2).reshape([b, l, heads * headDim]))
-    }
-}
-
-/// Pre-LN transformer block: x + attn(ln1(x)), then h + mlp(ln2(h)).
-final class VisionEncoderLayer {
-    let selfAttn: VisionAttention
-    let layerNorm1, layerNorm2: LayerNorm
-    let fc1, fc2: Linear
-    let activation: VisionActivation
-
-    init(_ path: VarPath, _ config: CLIPVisionConfig) throws {
-        selfAttn = try VisionAttention(path / "self_attn", config)
-        layerNorm1 = try LayerNorm(path / "layer_norm1", config.hiddenSize, eps: config.layerNormEps)
-        activation = try VisionActivation(name: config.hiddenAct, source: "CLIPVisionConfig")
-        fc1 = try Linear(path / "mlp" / "fc1", inFeatures: config.hiddenSize, outFeatures: config.intermediateSize)
-        fc2 = try Linear(path / "mlp" / "fc2", inFeatures: config.intermediateSize, outFeatures: config.hiddenSize)
-        layerNorm2 = try LayerNorm(path / "layer_norm2", config.hiddenSize, eps: config.layerNormEps)
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let h = try x + selfAttn(layerNorm1(x))
-        return try h + fc2(activation(fc1(layerNorm2(h))))
-    }
 }
 
 /// What one forward pass returns (transformers' `BaseModelOutputWithPooling`).
@@ -176,7 +100,7 @@ public final class CLIPVisionModel {
     let patchEmbedding: Conv2d
     let positionEmbedding: Embedding
     let preLayrnorm: LayerNorm
-    let layers: [VisionEncoderLayer]
+    let layers: [CLIPEncoderLayer]
     public let postLayernorm: LayerNorm
 
     public init(_ path: VarPath, config: CLIPVisionConfig) throws {
@@ -192,7 +116,10 @@ public final class CLIPVisionModel {
                                     kernelSize: config.patchSize, stride: config.patchSize, bias: false)
         positionEmbedding = try Embedding(embeddings / "position_embedding", count: config.numPositions, dim: d)
         preLayrnorm = try LayerNorm(root / "pre_layrnorm", d, eps: config.layerNormEps)
-        layers = try (0..<config.numHiddenLayers).map { try VisionEncoderLayer(root / "encoder" / "layers" / $0, config) }
+        let shape = CLIPLayerShape(hiddenSize: d, heads: config.numAttentionHeads, intermediateSize: config.intermediateSize,
+                                   activation: try CLIPActivation(name: config.hiddenAct, source: "CLIPVisionConfig"),
+                                   layerNormEps: config.layerNormEps, causal: false)
+        layers = try (0..<config.numHiddenLayers).map { try CLIPEncoderLayer(root / "encoder" / "layers" / $0, shape) }
         postLayernorm = try LayerNorm(root / "post_layernorm", d, eps: config.layerNormEps)
     }
 

@@ -102,11 +102,11 @@ public enum CLIPTextModelError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// transformers' ACT2FN entries that CLIP configs use.
-enum CLIPActivation {
+/// transformers' ACT2FN entries that CLIP configs use (text and vision towers).
+public enum CLIPActivation: Sendable {
     case quickGelu, gelu, geluTanh, relu, silu
 
-    init(name: String, source: String) throws {
+    public init(name: String, source: String) throws {
         switch name {
         case "quick_gelu": self = .quickGelu
         case "gelu": self = .gelu
@@ -120,7 +120,7 @@ enum CLIPActivation {
         }
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
         switch self {
         case .quickGelu: return try x.quickGelu()
         case .gelu: return try x.gelu()
@@ -142,16 +142,45 @@ public struct CLIPTextModelOutput {
     public let hiddenStates: [Tensor]?
 }
 
+/// The sizes of one CLIP transformer layer; the text and vision towers differ only in these (and in
+/// whether attention is causal).
+public struct CLIPLayerShape: Sendable {
+    public var hiddenSize: Int
+    public var heads: Int
+    public var intermediateSize: Int
+    public var activation: CLIPActivation
+    public var layerNormEps: Double
+    public var causal: Bool
+
+    public init(hiddenSize: Int, heads: Int, intermediateSize: Int, activation: CLIPActivation, layerNormEps: Double,
+                causal: Bool) {
+        self.hiddenSize = hiddenSize
+        self.heads = heads
+        self.intermediateSize = intermediateSize
+        self.activation = activation
+        self.layerNormEps = layerNormEps
+        self.causal = causal
+    }
+
+    init(_ config: CLIPTextConfig) throws {
+        self.init(hiddenSize: config.hiddenSize, heads: config.numAttentionHeads, intermediateSize: config.intermediateSize,
+                  activation: try CLIPActivation(name: config.hiddenAct, source: "CLIPTextConfig"),
+                  layerNormEps: config.layerNormEps, causal: true)
+    }
+}
+
 final class CLIPAttention {
     let qProj, kProj, vProj, outProj: Linear
     let heads: Int
     let headDim: Int
     let scale: Double
+    let causal: Bool
 
-    init(_ path: VarPath, _ config: CLIPTextConfig) throws {
-        let d = config.hiddenSize
-        heads = config.numAttentionHeads
+    init(_ path: VarPath, _ shape: CLIPLayerShape) throws {
+        let d = shape.hiddenSize
+        heads = shape.heads
         headDim = d / heads
+        causal = shape.causal
         // `head_dim**-0.5` in Python.
         scale = Foundation.pow(Double(headDim), -0.5)
         // Registration order as transformers' __init__ (k, v, q, out).
@@ -161,12 +190,13 @@ final class CLIPAttention {
         outProj = try Linear(path / "out_proj", inFeatures: d, outFeatures: d)
     }
 
-    /// `mask`: nil for causal-only attention, else a boolean [B, 1, L, L] mask (true = attend).
+    /// `mask`: nil for plain (or, in the text tower, causal-only) attention, else a boolean [B, 1, L, L]
+    /// mask (true = attend) that already includes causality.
     func callAsFunction(_ x: Tensor, mask: Tensor?) throws -> Tensor {
         let b = x.size(0), l = x.size(1)
         func heads(_ t: Tensor) throws -> Tensor { try t.view([b, l, self.heads, headDim]).transpose(1, 2) }
         let q = try heads(qProj(x)), k = try heads(kProj(x)), v = try heads(vProj(x))
-        let y = try F.scaledDotProductAttention(q, k, v, mask: mask, isCausal: mask == nil, scale: scale)
+        let y = try F.scaledDotProductAttention(q, k, v, mask: mask, isCausal: causal && mask == nil, scale: scale)
         return try outProj(y.transpose(1, 2).reshape([b, l, self.heads * headDim]))
     }
 }
@@ -175,30 +205,30 @@ final class CLIPMLP {
     let fc1, fc2: Linear
     let activation: CLIPActivation
 
-    init(_ path: VarPath, _ config: CLIPTextConfig) throws {
-        activation = try CLIPActivation(name: config.hiddenAct, source: "CLIPTextConfig")
-        fc1 = try Linear(path / "fc1", inFeatures: config.hiddenSize, outFeatures: config.intermediateSize)
-        fc2 = try Linear(path / "fc2", inFeatures: config.intermediateSize, outFeatures: config.hiddenSize)
+    init(_ path: VarPath, _ shape: CLIPLayerShape) throws {
+        activation = shape.activation
+        fc1 = try Linear(path / "fc1", inFeatures: shape.hiddenSize, outFeatures: shape.intermediateSize)
+        fc2 = try Linear(path / "fc2", inFeatures: shape.intermediateSize, outFeatures: shape.hiddenSize)
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor { try fc2(activation(fc1(x))) }
 }
 
-/// Pre-LN transformer block.
-final class CLIPEncoderLayer {
+/// Pre-LN transformer block (transformers' `CLIPEncoderLayer`), shared by the text and vision towers.
+public final class CLIPEncoderLayer {
     let selfAttn: CLIPAttention
     let layerNorm1: LayerNorm
     let mlp: CLIPMLP
     let layerNorm2: LayerNorm
 
-    init(_ path: VarPath, _ config: CLIPTextConfig) throws {
-        selfAttn = try CLIPAttention(path / "self_attn", config)
-        layerNorm1 = try LayerNorm(path / "layer_norm1", config.hiddenSize, eps: config.layerNormEps)
-        mlp = try CLIPMLP(path / "mlp", config)
-        layerNorm2 = try LayerNorm(path / "layer_norm2", config.hiddenSize, eps: config.layerNormEps)
+    public init(_ path: VarPath, _ shape: CLIPLayerShape) throws {
+        selfAttn = try CLIPAttention(path / "self_attn", shape)
+        layerNorm1 = try LayerNorm(path / "layer_norm1", shape.hiddenSize, eps: shape.layerNormEps)
+        mlp = try CLIPMLP(path / "mlp", shape)
+        layerNorm2 = try LayerNorm(path / "layer_norm2", shape.hiddenSize, eps: shape.layerNormEps)
     }
 
-    func callAsFunction(_ x: Tensor, mask: Tensor?) throws -> Tensor {
+    public func callAsFunction(_ x: Tensor, mask: Tensor? = nil) throws -> Tensor {
         let h = try x + selfAttn(layerNorm1(x), mask: mask)
         return try h + mlp(layerNorm2(h))
     }
@@ -224,8 +254,9 @@ public final class CLIPTextModel {
         tokenEmbedding = try Embedding(embeddings / "token_embedding", count: config.vocabSize, dim: config.hiddenSize)
         positionEmbedding = try Embedding(embeddings / "position_embedding", count: config.maxPositionEmbeddings,
                                           dim: config.hiddenSize)
+        let shape = try CLIPLayerShape(config)
         layers = try (0..<config.numHiddenLayers).map {
-            try CLIPEncoderLayer(root / "encoder" / "layers" / $0, config)
+            try CLIPEncoderLayer(root / "encoder" / "layers" / $0, shape)
         }
         finalLayerNorm = try LayerNorm(root / "final_layer_norm", config.hiddenSize, eps: config.layerNormEps)
     }

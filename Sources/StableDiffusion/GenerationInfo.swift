@@ -2,6 +2,7 @@
 // CivitAI read Inkwell's images. Matches A1111 modules/processing.py `create_infotext` and
 // modules/infotext_utils.py `quote` / `parse_generation_parameters`.
 import Foundation
+import Torch
 
 public struct GenerationInfo: Equatable, Sendable {
     public var prompt: String
@@ -75,24 +76,10 @@ public struct GenerationInfo: Equatable, Sendable {
         return "\(prompt)\(negative)\n\(line)".trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// A1111's `quote`: JSON-encode values containing ',', newline or ':'.
+    /// A1111's `quote`: JSON-encode values containing ',', newline or ':' (`json.dumps`, ensure_ascii off).
     static func quote(_ value: String) -> String {
         guard value.contains(",") || value.contains("\n") || value.contains(":") else { return value }
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
+        return Safetensors.jsonString(value)
     }
 
     static func unquote(_ value: String) -> String {

@@ -710,9 +710,10 @@ extension Safetensors {
         }
     }
 
-    /// A JSON string as serde_json writes it: escapes quotes, backslashes and control characters
-    /// (short forms where JSON has them, else \u00xx in lowercase hex) and nothing else.
-    static func jsonString(_ s: String) -> String {
+    /// A JSON string as serde_json (and Python's `json.dumps(..., ensure_ascii=False)`) writes it:
+    /// escapes quotes, backslashes and control characters (short forms where JSON has them, else
+    /// \u00xx in lowercase hex) and nothing else.
+    public static func jsonString(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
