@@ -7,7 +7,8 @@ import Torch
 
 /// A trainer on the tiny SD1.x-architecture fixture model and 8 synthetic line-art images (32 px),
 /// the last two held out for validation.
-func makeTrainer(_ dir: URL, output: String = "run", configure: (inout TrainingConfig) -> Void = { _ in }) throws -> LoRATrainer {
+func makeTrainer(_ dir: URL, output: String = "run", pipeline: StableDiffusionPipeline? = nil,
+                 configure: (inout TrainingConfig) -> Void = { _ in }) throws -> LoRATrainer {
     let model = try Fixtures.url("pipeline", "model")
     let images = dir.appendingPathComponent("images")
     let items = try SyntheticLineArt.make(count: 8, size: 32, seed: 5)
@@ -33,7 +34,7 @@ func makeTrainer(_ dir: URL, output: String = "run", configure: (inout TrainingC
     config.output.dir = dir.appendingPathComponent("runs").path
     config.output.name = output
     configure(&config)
-    let pipe = try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu, dtype: .float32)
+    let pipe = try pipeline ?? StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu, dtype: .float32)
     return try LoRATrainer(config: config, examples: examples, pipeline: pipe, modelIdentity: "tiny-fixture",
                            cacheDirectory: dir.appendingPathComponent("cache"))
 }
@@ -150,5 +151,43 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         trainer.state.step = 0
         #expect(try trainer.loadState())
         #expect(trainer.state.step == 7)
+    }
+}
+
+@Suite struct LoRATrainerVariantTests {
+    /// Text-encoder LoRA trains with its own learning rate and is saved under kohya's `lora_te_` names.
+    @Test func textEncoderAdaptersTrainAndSaveAsKohya() throws {
+        let dir = try temporaryDirectory()
+        let trainer = try makeTrainer(dir) { c in
+            c.lora.textEncoder = true
+            c.training.maxSteps = 2
+            c.validation.every = 2
+        }
+        #expect(trainer.optimizer.groups.map(\.name) == ["unet", "text_encoder"])
+        let before = try loraTensors(trainer)
+        _ = try trainer.run(resume: false)
+        let after = try loraTensors(trainer)
+        let teDown = try #require(after.keys.first { $0.hasPrefix("text_encoder.") && $0.hasSuffix("lora_A.weight") })
+        #expect(try maxAbsDiff(try #require(after[teDown]), try #require(before[teDown])) > 0)
+        let (tensors, metadata) = try Safetensors.load(trainer.run.final)
+        #expect(tensors.keys.contains("lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"))
+        #expect(tensors.keys.contains { $0.hasPrefix("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q") })
+        #expect(metadata["ss_network_dim"] == "4")
+    }
+
+    /// bf16 mixed precision: frozen weights in bf16, adapters and their optimizer state in fp32.
+    @Test func bf16KeepsAdaptersInFloat32() throws {
+        let dir = try temporaryDirectory()
+        let model = try Fixtures.url("pipeline", "model")
+        let trainer = try makeTrainer(dir, pipeline: try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu,
+                                                                                       dtype: .bfloat16)) { c in
+            c.training.mixedPrecision = "bf16"
+            c.training.maxSteps = 3
+            c.validation.every = 3
+        }
+        #expect(trainer.pipeline.unet.store.named.allSatisfy { $0.1.dtype == .bfloat16 })
+        let summary = try trainer.run(resume: false)
+        #expect(trainer.network.parameters.allSatisfy { $0.1.dtype == .float32 })
+        #expect(summary.nonFiniteSteps == 0 && (summary.finalValidationLoss ?? .nan).isFinite)
     }
 }
