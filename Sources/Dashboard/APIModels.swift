@@ -48,6 +48,9 @@ public struct PipelineSummary: Codable, Equatable, Sendable {
     public var grid: String?
     public var compareHTML: String?
     public var plots: [String]
+    /// Newest modification time (seconds since 1970) of summary.md, the grid and the plots: the page
+    /// adds it to their URLs so that a regenerated file is fetched again.
+    public var updated: Double?
 }
 
 public struct RunsIndexResponse: Codable, Equatable, Sendable {

@@ -100,9 +100,14 @@ public struct DashboardData: Sendable {
         }
         let compare = pipeline.url.appendingPathComponent("compare")
         let html = compare.appendingPathComponent("index.html")
-        return PipelineSummary(id: pipeline.id, name: pipeline.name, runs: runs, grid: grid(of: pipeline),
+        let gridPath = grid(of: pipeline)
+        let plotPaths = plots(of: pipeline)
+        let shown = [pipeline.url.appendingPathComponent("summary.md"), html]
+            + (plotPaths + [gridPath].compactMap { $0 }).map { root.url.appendingPathComponent($0) }
+        let updated = shown.compactMap { reader.modified($0) }.max()
+        return PipelineSummary(id: pipeline.id, name: pipeline.name, runs: runs, grid: gridPath,
                                compareHTML: FileManager.default.fileExists(atPath: html.path) ? root.relative(html) : nil,
-                               plots: plots(of: pipeline))
+                               plots: plotPaths, updated: updated?.timeIntervalSince1970)
     }
 
     func grid(of pipeline: PipelineLocation) -> String? {

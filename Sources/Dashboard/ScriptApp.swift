@@ -120,7 +120,19 @@ enum ScriptApp {
             run.bestStep != null ? 'best val ' + fmt(run.bestValLoss) + ' at step ' + run.bestStep : 'no validation yet')));
     }
 
+    // Returns the element built earlier for equal data, so that a poll which changes one run does
+    // not rebuild (and reload the images of) everything else on the page.
+    function reuse(cache, id, data, build) {
+      const key = JSON.stringify(data);
+      const hit = cache.get(id);
+      if (hit && hit.key === key) return hit.el;
+      const el = build(data);
+      cache.set(id, { key, el });
+      return el;
+    }
+
     class HomeView {
+      constructor() { this.cards = new Map(); }
       async load() { this.render(); }
       render() {
         const index = app.index;
@@ -132,7 +144,7 @@ enum ScriptApp {
           main.push(h('h2', { class: 'section-title' }, group || 'Standalone runs',
             pipeline ? h('span', {}, ' · ', h('a', { href: pipelineHref(group), text: 'pipeline summary' })) : null,
             runs.length > 1 ? h('span', {}, ' · ', h('a', { href: compareHref(runs.map(r => r.id)), text: 'compare these' })) : null));
-          main.push(h('div', { class: 'cards' }, runs.map(runCard)));
+          main.push(h('div', { class: 'cards' }, runs.map(run => reuse(this.cards, run.id, run, runCard))));
         }
         document.getElementById('main').replaceChildren(...main);
       }

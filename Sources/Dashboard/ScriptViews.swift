@@ -245,7 +245,7 @@ enum ScriptViews {
     }
 
     class PipelineView {
-      constructor(id) { this.id = id; this.key = ''; }
+      constructor(id) { this.id = id; this.key = ''; this.parts = new Map(); }
       async load() { await this.refresh(true); }
       async poll() { await this.refresh(false); }
 
@@ -256,21 +256,27 @@ enum ScriptViews {
         if (!force && key === this.key) return;
         this.key = key;
         const p = data.summary;
-        const summary = h('div', { class: 'markdown' });
-        // Rendered and escaped by the server (Markdown.swift): no raw HTML from the file gets through.
-        summary.innerHTML = data.html || '<p class="muted">summary.md is empty.</p>';
+        const part = (name, value, build) => reuse(this.parts, name, value, build);
         const main = [
-          h('div', { class: 'page-head' }, h('div', {}, h('h1', { text: p.name }), h('div', { class: 'sub', text: 'pipeline · ' + p.runs.length + ' runs' })),
+          part('head', p, p => h('div', { class: 'page-head' }, h('div', {}, h('h1', { text: p.name }), h('div', { class: 'sub', text: 'pipeline · ' + p.runs.length + ' runs' })),
             h('div', { class: 'stats' },
               p.runs.length > 1 ? h('a', { class: 'button primary', href: compareHref(p.runs) }, 'Compare these runs') : null,
-              p.compareHTML ? h('a', { class: 'button', href: fileURL(p.compareHTML), target: '_blank' }, 'Open compare page ↗') : null)),
-          h('section', { class: 'panel' }, h('h2', { text: 'Summary' }), summary),
+              p.compareHTML ? h('a', { class: 'button', href: fileURL(p.compareHTML), target: '_blank' }, 'Open compare page ↗') : null))),
+          part('summary', data.html, html => {
+            const summary = h('div', { class: 'markdown' });
+            // Rendered and escaped by the server (Markdown.swift): no raw HTML from the file gets through.
+            summary.innerHTML = html || '<p class="muted">summary.md is empty.</p>';
+            return h('section', { class: 'panel' }, h('h2', { text: 'Summary' }), summary);
+          }),
         ];
-        if (p.grid) main.push(h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', { text: 'Comparison grid' }),
-          h('a', { href: fileURL(p.grid), target: '_blank', text: 'full size ↗' })), h('img', { class: 'wide-image', src: fileURL(p.grid), alt: 'comparison grid' })));
-        if (p.plots.length) main.push(h('section', { class: 'panel' }, h('h2', { text: 'Plots' }),
-          h('div', { class: 'plots' }, p.plots.map(path => h('a', { href: fileURL(path), target: '_blank' }, h('img', { src: fileURL(path), alt: path.split('/').pop() }))))));
-        if (data.runs.length) main.push(h('h2', { class: 'section-title', text: 'Runs' }), h('div', { class: 'cards' }, data.runs.map(runCard)));
+        // ?v= changes when a file is regenerated, so the browser fetches the new one.
+        const version = p.updated ? '?v=' + Math.round(p.updated) : '';
+        if (p.grid) main.push(part('grid', [p.grid, version], ([grid, v]) => h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', { text: 'Comparison grid' }),
+          h('a', { href: fileURL(grid), target: '_blank', text: 'full size ↗' })), h('img', { class: 'wide-image', src: fileURL(grid) + v, alt: 'comparison grid' }))));
+        if (p.plots.length) main.push(part('plots', [p.plots, version], ([plots, v]) => h('section', { class: 'panel' }, h('h2', { text: 'Plots' }),
+          h('div', { class: 'plots' }, plots.map(path => h('a', { href: fileURL(path), target: '_blank' }, h('img', { src: fileURL(path) + v, alt: path.split('/').pop() })))))));
+        if (data.runs.length) main.push(h('h2', { class: 'section-title', text: 'Runs' }),
+          h('div', { class: 'cards' }, data.runs.map(run => part('run:' + run.id, run, runCard))));
         document.getElementById('main').replaceChildren(...main);
       }
     }

@@ -148,7 +148,7 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
             let pipeline = try await chromium.dumpDOM(base + "#/pipeline/pipe", budget: 4_000)
             expectContains(pipeline, "<h1>Caption comparison</h1>", "summary heading")
             expectContains(pipeline, "<a href=\"#/run/pipe/r1\">r1</a>", "summary's run link")
-            expectContains(pipeline, "src=\"/files/pipe/plots/val_loss.svg\"", "plots")
+            expectContains(pipeline, "src=\"/files/pipe/plots/val_loss.svg?v=", "plots (with a version that changes when they are redrawn)")
 
             // Screenshots for people: the run page (the artifact the issue asks for), compare, pipeline.
             let shot = Self.artifacts.appendingPathComponent("dashboard.png")
