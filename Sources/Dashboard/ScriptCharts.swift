@@ -56,11 +56,13 @@ enum ScriptCharts {
       return Math.round(d / 86400) + ' d ago';
     }
 
-    function niceTicks(lo, hi, count) {
+    // Round tick values; `integer` ticks (steps) never fall between two steps.
+    function niceTicks(lo, hi, count, integer) {
       const span = hi - lo;
       const raw = span / count;
       const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-      const step = [1, 2, 2.5, 5, 10].map(m => m * mag).find(v => span / v <= count) || 10 * mag;
+      let step = [1, 2, 2.5, 5, 10].map(m => m * mag).find(v => span / v <= count) || 10 * mag;
+      if (integer) step = Math.max(1, Math.round(step));
       const ticks = [];
       for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
       return ticks;
@@ -108,7 +110,7 @@ enum ScriptCharts {
         grid.append(s('line', { class: 'grid', x1: L, x2: W - R, y1: Y(t), y2: Y(t) }));
         grid.append(s('text', { x: L - 6, y: Y(t) + 4, 'text-anchor': 'end', text: fmt(t, 3) }));
       }
-      for (const t of niceTicks(x0, x1, 6)) {
+      for (const t of niceTicks(x0, x1, 6, true)) {
         if (t < x0 || t > x1) continue;
         grid.append(s('line', { class: 'grid', x1: X(t), x2: X(t), y1: T, y2: H - B }));
         grid.append(s('text', { x: X(t), y: H - B + 15, 'text-anchor': 'middle', text: String(t) }));
@@ -120,7 +122,9 @@ enum ScriptCharts {
       for (const m of opts.markers || []) {
         if (m.x == null || m.x < x0 || m.x > x1) continue;
         svg.append(s('line', { class: 'marker', x1: X(m.x), x2: X(m.x), y1: T, y2: H - B, stroke: '#b7791f', 'stroke-dasharray': '4 3', 'data-marker': m.label }));
-        svg.append(s('text', { class: 'marker-label', x: X(m.x) + 4, y: T + 11, text: '★ ' + m.label }));
+        // Near the right edge the label goes to the left of its line.
+        const left = X(m.x) > W - R - 80;
+        svg.append(s('text', { class: 'marker-label', x: X(m.x) + (left ? -4 : 4), y: T + 11, 'text-anchor': left ? 'end' : 'start', text: '★ ' + m.label }));
       }
 
       for (const se of series) {
