@@ -1,0 +1,146 @@
+// The answers the JSON routes give, computed from runs/ on each request (the folder is the only
+// source of truth: nothing is remembered between requests but parse caches keyed by file version).
+// Kept apart from HTTP so that each answer can be tested as a value.
+import Foundation
+
+public struct DashboardData: Sendable {
+    public let root: RunsRoot
+    let logs = LogStore()
+    let prompts = PromptCache()
+    let thumbnails = Thumbnails()
+
+    public init(root: RunsRoot) { self.root = root }
+
+    var reader: RunReader { RunReader(root: root, logs: logs, prompts: prompts) }
+
+    /// Every run and pipeline, runs in folder order.
+    public func index() async -> RunsIndexResponse {
+        let scan = root.scan()
+        var runs: [RunSummary] = []
+        for run in scan.runs { runs.append(await reader.summary(run)) }
+        return RunsIndexResponse(runs: runs, pipelines: scan.pipelines.map { pipelineSummary($0, scan: scan) })
+    }
+
+    public func run(_ id: String) async throws -> RunDetail {
+        await reader.detail(try location(id, in: root.scan()))
+    }
+
+    /// Rows logged after step `since` (all rows for a negative `since`).
+    public func log(_ id: String, since: Int) async throws -> LogResponse {
+        await reader.log(try location(id, in: root.scan()), since: since)
+    }
+
+    /// Val-loss curves and newest samples of several runs, for side-by-side viewing.
+    public func compare(_ ids: [String]) async throws -> CompareResponse {
+        let scan = root.scan()
+        let locations = try ids.map { try location($0, in: scan) }
+        var runs: [CompareRun] = []
+        var texts: [Int: String] = [:]
+        var keys = Set<[Int]>()
+        for run in locations {
+            let rows = await reader.logRows(run)
+            let state = reader.state(run)
+            let images = reader.sampleImages(run)
+            // The newest image of each prompt/seed pair: images are sorted by step.
+            var newest: [[Int]: SampleImage] = [:]
+            for image in images { newest[[image.prompt, image.seed]] = image }
+            let samples = newest.values.sorted { ($0.prompt, $0.seed) < ($1.prompt, $1.seed) }
+            keys.formUnion(newest.keys)
+            if samples.contains(where: { texts[$0.prompt] == nil }) {
+                for prompt in await reader.samples(run, config: reader.config(run)).prompts where texts[prompt.index] == nil {
+                    texts[prompt.index] = prompt.text
+                }
+            }
+            let summary = await reader.summary(run, rows: rows)
+            runs.append(CompareRun(id: run.id, name: run.name, status: summary.status,
+                                   bestStep: reader.best(run, rows: rows, state: state)?.step,
+                                   valLoss: rows.compactMap { row in row.valLoss.map { LossPoint(step: row.step, value: $0) } },
+                                   samples: samples))
+        }
+        let sampleKeys = keys.sorted { $0.lexicographicallyPrecedes($1) }
+            .map { SampleKey(prompt: $0[0], seed: $0[1], text: texts[$0[0]] ?? "prompt \($0[0])") }
+        let pipelines = Set(locations.compactMap(\.pipeline)).sorted()
+        let grids = pipelines.compactMap { scan.pipeline($0).flatMap { grid(of: $0) } }
+        return CompareResponse(runs: runs, keys: sampleKeys, grids: grids)
+    }
+
+    public func pipeline(_ id: String) async throws -> PipelineDetail {
+        let scan = root.scan()
+        guard let pipeline = scan.pipeline(id) else { throw DashboardError("no pipeline '\(id)' in \(root.path)") }
+        let summary = pipelineSummary(pipeline, scan: scan)
+        var runs: [RunSummary] = []
+        for id in summary.runs { if let run = scan.run(id) { runs.append(await reader.summary(run)) } }
+        let text = (try? String(contentsOf: pipeline.url.appendingPathComponent("summary.md"), encoding: .utf8)) ?? ""
+        var names: [String: String] = [:]
+        for run in scan.runs where summary.runs.contains(run.id) {
+            names[run.id] = run.id
+            names[run.name] = run.id
+            // Relative to the pipeline folder, as the summary's own links name it.
+            let inner = run.id.split(separator: "/").dropFirst(id.split(separator: "/").count).joined(separator: "/")
+            if !inner.isEmpty { names[inner] = run.id }
+        }
+        let html = MarkdownRenderer(base: pipeline.id, runs: names).render(text)
+        return PipelineDetail(summary: summary, html: html, runs: runs)
+    }
+
+    // MARK: Helpers
+
+    func location(_ id: String, in scan: RunsScan) throws -> RunLocation {
+        guard let run = scan.run(id) else { throw DashboardError("no run '\(id)' in \(root.path)") }
+        return run
+    }
+
+    /// A pipeline's runs are those below its folder; when it has none (its runs sit beside it), the
+    /// runs its summary table names in the first column.
+    func pipelineSummary(_ pipeline: PipelineLocation, scan: RunsScan) -> PipelineSummary {
+        var runs = scan.runs.filter { $0.pipeline == pipeline.id }.map(\.id)
+        if runs.isEmpty, let text = try? String(contentsOf: pipeline.url.appendingPathComponent("summary.md"), encoding: .utf8) {
+            let named = Set(Self.firstColumn(of: text))
+            runs = scan.runs.filter { named.contains($0.name) || named.contains($0.id) }.map(\.id)
+        }
+        let compare = pipeline.url.appendingPathComponent("compare")
+        let html = compare.appendingPathComponent("index.html")
+        let gridPath = grid(of: pipeline)
+        let plotPaths = plots(of: pipeline)
+        let shown = [pipeline.url.appendingPathComponent("summary.md"), html]
+            + (plotPaths + [gridPath].compactMap { $0 }).map { root.url.appendingPathComponent($0) }
+        let updated = shown.compactMap { reader.modified($0) }.max()
+        return PipelineSummary(id: pipeline.id, name: pipeline.name, runs: runs, grid: gridPath,
+                               compareHTML: FileManager.default.fileExists(atPath: html.path) ? root.relative(html) : nil,
+                               plots: plotPaths, updated: updated?.timeIntervalSince1970)
+    }
+
+    func grid(of pipeline: PipelineLocation) -> String? {
+        let url = pipeline.url.appendingPathComponent("compare/grid.png")
+        return FileManager.default.fileExists(atPath: url.path) ? root.relative(url) : nil
+    }
+
+    /// plots/*.svg and plots/*.png, SVG first when both exist for a name.
+    func plots(of pipeline: PipelineLocation) -> [String] {
+        let folder = pipeline.url.appendingPathComponent("plots")
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+        var byStem: [String: String] = [:]
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let ext = (name as NSString).pathExtension.lowercased()
+            guard ext == "svg" || ext == "png" else { continue }
+            let stem = (name as NSString).deletingPathExtension
+            if byStem[stem] == nil || ext == "svg" { byStem[stem] = name }
+        }
+        return byStem.keys.sorted().compactMap { root.relative(folder.appendingPathComponent(byStem[$0] ?? $0)) }
+    }
+
+    /// The first cell of each body row of the Markdown tables in `text`, without `code` marks.
+    static func firstColumn(of text: String) -> [String] {
+        var out: [String] = []
+        var inTable = false
+        for line in text.split(separator: "\n") {
+            let t = line.trimmingCharacters(in: .whitespaces)
+            guard t.hasPrefix("|") else { inTable = false; continue }
+            if t.range(of: #"^\|[\s:|-]+\|?$"#, options: .regularExpression) != nil { inTable = true; continue }
+            guard inTable else { continue }
+            let cell = t.dropFirst().split(separator: "|", omittingEmptySubsequences: false).first ?? ""
+            out.append(cell.trimmingCharacters(in: CharacterSet(charactersIn: " `*")))
+        }
+        return out
+    }
+}

@@ -1,0 +1,46 @@
+// The dashboard as a Hummingbird application: the routes over one runs folder, bound to 127.0.0.1 by
+// default (the folder holds a person's work; exposing it is an explicit `--host 0.0.0.0`). Port 0
+// asks the system for a free port, which `onRunning` reports (the tests use it).
+import Foundation
+import Hummingbird
+
+public struct DashboardServer: Sendable {
+    public let data: DashboardData
+    public let host: String
+    public let port: Int
+
+    public init(runs: URL, host: String = "127.0.0.1", port: Int = 8765) throws {
+        guard (0...65535).contains(port) else { throw DashboardError("port must be 0 to 65535, got \(port)") }
+        guard !host.isEmpty else { throw DashboardError("host must not be empty") }
+        self.data = DashboardData(root: try RunsRoot(runs))
+        self.host = host
+        self.port = port
+    }
+
+    /// A router with the dashboard's routes; `before` may add middleware ahead of them.
+    public func router(before: (Router<BasicRequestContext>) -> Void = { _ in }) -> Router<BasicRequestContext> {
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        before(router)
+        DashboardRoutes(data: data).register(on: router)
+        return router
+    }
+
+    /// The application, not yet running. `onRunning` receives the bound port.
+    public func application(router: Router<BasicRequestContext>? = nil,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router ?? self.router(),
+                    configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "inkwell-dashboard"),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) })
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await application(onRunning: onRunning).runService()
+    }
+
+    /// The address to open in a browser (IPv6 hosts bracketed, a wildcard host shown as localhost).
+    public static func url(host: String, port: Int) -> String {
+        let shown = host == "0.0.0.0" || host == "::" ? "localhost" : host.contains(":") ? "[\(host)]" : host
+        return "http://\(shown):\(port)/"
+    }
+}

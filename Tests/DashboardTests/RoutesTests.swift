@@ -1,0 +1,222 @@
+// The JSON routes over a synthetic runs/ folder, through Hummingbird's router test client: what each
+// route reports, and that the answers follow the folder as the trainer changes it (appended rows,
+// new runs, a rewritten log).
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Imaging
+import Testing
+@testable import Dashboard
+
+func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+    try JSONDecoder().decode(T.self, from: Data(String(buffer: response.body).utf8))
+}
+
+/// Runs `body` against the dashboard over a fresh standard fixture, then deletes the fixture.
+func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, DashboardServer) async throws -> Void) async throws {
+    let fixture = try RunsFixture.standard()
+    defer { fixture.remove() }
+    let server = try DashboardServer(runs: fixture.root, host: "127.0.0.1", port: 0)
+    try await server.application().test(.router) { client in try await body(fixture, client, server) }
+}
+
+@Suite struct RoutesTests {
+    @Test func indexListsRunsAndPipelines() async throws {
+        try await withDashboard { _, client, _ async throws in
+            let response = try await client.execute(uri: "/api/index", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/json; charset=utf-8")
+            #expect(response.headers[.cacheControl] == "no-store")
+            let index = try decode(RunsIndexResponse.self, response)
+            #expect(index.runs.map(\.id) == ["alpha", "beta", "pipe/r1", "pipe/r2"])
+            #expect(index.pipelines.map(\.id) == ["pipe"])
+
+            let alpha = try #require(index.runs.first { $0.id == "alpha" })
+            #expect(alpha.status == .finished)
+            #expect(alpha.lastStep == 40)
+            #expect(alpha.maxSteps == 40)
+            // state/trainer.json says 20; the log's lowest val loss is at 30: the trainer's record wins.
+            #expect(alpha.bestStep == 20)
+            #expect(alpha.latestSample?.step == 40)
+            #expect(alpha.group == nil && alpha.pipeline == nil)
+
+            let beta = try #require(index.runs.first { $0.id == "beta" })
+            #expect(beta.status == .training)
+            #expect(beta.lastStep == 25)
+            // No state: the lowest val_loss in the log (U-shaped around 20).
+            #expect(beta.bestStep == 20)
+            #expect(beta.lastValLoss == RunsFixture.valLoss(step: 20, bestAt: 20, offset: 0.01))
+
+            let r1 = try #require(index.runs.first { $0.id == "pipe/r1" })
+            #expect(r1.name == "r1" && r1.group == "pipe" && r1.pipeline == "pipe")
+            let pipe = try #require(index.pipelines.first)
+            #expect(pipe.runs == ["pipe/r1", "pipe/r2"])
+            #expect(pipe.grid == "pipe/compare/grid.png")
+            #expect(pipe.compareHTML == "pipe/compare/index.html")
+            // One plot per name, SVG preferred over PNG.
+            #expect(pipe.plots == ["pipe/plots/clip_score.png", "pipe/plots/val_loss.svg"])
+        }
+    }
+
+    @Test func logRowsSinceAStep() async throws {
+        try await withDashboard { fixture, client, _ async throws in
+            let all = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=-1", method: .get))
+            #expect(all.rows.count == 26)
+            #expect(all.rows.map(\.step) == Array(0...25))
+            #expect(all.lastStep == 25 && all.reset == false)
+            #expect(all.sampleSteps == [0, 10, 20])
+            // Empty cells are absent, not zero: step 0 has no train loss, step 5 no val loss.
+            #expect(all.rows[0].trainLoss == nil && all.rows[0].valLoss != nil)
+            #expect(all.rows[5].valLoss == nil && all.rows[5].trainLoss != nil)
+            #expect(all.rows[10].valLoss == RunsFixture.valLoss(step: 10, bestAt: 20, offset: 0.01))
+            #expect(all.rows[10].clipScore != nil)
+            #expect(all.rows[3].lr.map { $0 > 0 } == true)
+
+            let tail = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=20", method: .get))
+            #expect(tail.rows.map(\.step) == [21, 22, 23, 24, 25])
+
+            // The trainer appends a row (one with a non-finite loss): the next poll returns just that row.
+            try fixture.append(RunsFixture.row(step: 26, train: .nan, smoothed: 0.1, val: 0.105, lr: 5e-5), to: "beta/log.csv")
+            let next = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=25", method: .get))
+            #expect(next.rows.map(\.step) == [26])
+            #expect(next.rows[0].trainLoss == nil)
+            #expect(next.rows[0].valLoss == 0.105)
+            #expect(next.bestStep == 26)
+            let none = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=26", method: .get))
+            #expect(none.rows.isEmpty && none.lastStep == 26)
+
+            // A resumed run rewrites its log shorter: a poll past its end gets the whole log back, flagged.
+            let kept = RunsFixture.rows(steps: 12, bestAt: 20, offset: 0.01, samplesEvery: 10, maxSteps: 40)
+            try fixture.write(([RunsFixture.header] + kept).joined(separator: "\n") + "\n", to: "beta/log.csv")
+            let reset = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=26", method: .get))
+            #expect(reset.reset)
+            #expect(reset.rows.map(\.step) == Array(0...12))
+        }
+    }
+
+    @Test func newRunsAppearWithoutRestart() async throws {
+        try await withDashboard { fixture, client, _ async throws in
+            let before = try decode(RunsIndexResponse.self, try await client.execute(uri: "/api/index", method: .get))
+            #expect(!before.runs.contains { $0.id == "gamma" })
+            // A run that has written only its config so far, then its first log row.
+            try fixture.write(RunsFixture.config(maxSteps: 100, samplesEvery: 50, captions: "vanilla"), to: "gamma/config.toml")
+            let started = try decode(RunsIndexResponse.self, try await client.execute(uri: "/api/index", method: .get))
+            let gamma = try #require(started.runs.first { $0.id == "gamma" })
+            #expect(gamma.status == .new && gamma.lastStep == nil && gamma.maxSteps == 100)
+            try fixture.write(RunsFixture.header + "\n" + RunsFixture.row(step: 0, train: nil, smoothed: nil, val: 0.2, lr: 0) + "\n",
+                              to: "gamma/log.csv")
+            let logged = try decode(RunsIndexResponse.self, try await client.execute(uri: "/api/index", method: .get))
+            #expect(logged.runs.first { $0.id == "gamma" }?.status == .training)
+            #expect(logged.runs.first { $0.id == "gamma" }?.lastStep == 0)
+            // The detail route knows it at once too.
+            let detail = try await client.execute(uri: "/api/run?id=gamma", method: .get)
+            #expect(detail.status == .ok)
+        }
+    }
+
+    @Test func runDetail() async throws {
+        try await withDashboard { _, client, _ async throws in
+            let detail = try decode(RunDetail.self, try await client.execute(uri: "/api/run?id=alpha", method: .get))
+            #expect(detail.summary.id == "alpha")
+            #expect(detail.samples.steps == [0, 10, 20, 30, 40])
+            #expect(detail.samples.seeds == [1, 2])
+            #expect(detail.samples.images.count == 5 * 2 * 2)
+            #expect(detail.samples.images.first == SampleImage(step: 0, prompt: 0, seed: 1, path: "alpha/samples/step_000000/p0_s1.png"))
+            // Prompt text comes from the PNG's parameters chunk, not the config's list.
+            #expect(detail.samples.prompts.map(\.text) == RunsFixture.prompts)
+            #expect(detail.samples.prompts[1].parameters?.contains("Seed: ") == true)
+            #expect(detail.best == BestCheckpoint(step: 20, valLoss: RunsFixture.valLoss(step: 20, bestAt: 30, offset: 0),
+                                                  source: .state, path: "alpha/lora/best.safetensors"))
+            #expect(detail.state?.step == 40 && detail.state?.seconds == 12.5)
+            // "nan" in trainer.json reads as absent.
+            #expect(detail.state?.lastValidationLoss == nil)
+            #expect(detail.checkpoints.map(\.name) == ["best.safetensors", "final.safetensors", "step_000010.safetensors",
+                                                       "step_000020.safetensors", "step_000030.safetensors", "step_000040.safetensors"])
+            #expect(detail.checkpoints[2].step == 10 && detail.checkpoints[2].kind == .step)
+            let config = try #require(detail.config)
+            #expect(config.sections.map(\.name) == ["model", "data", "lora", "training", "samples"])
+            #expect(config["training", "max_steps"] == .number(40))
+            #expect(config["samples", "prompts"] == .array([.string("config prompt zero"), .string("config prompt one")]))
+            #expect(config["lora", "targets"]?.strings == ["to_q", "to_k", "to_v", "to_out.0"])
+            #expect(detail.configPath == "alpha/config.toml")
+
+            let beta = try decode(RunDetail.self, try await client.execute(uri: "/api/run?id=beta", method: .get))
+            #expect(beta.best?.source == .log && beta.best?.step == 20 && beta.best?.path == nil)
+            #expect(beta.summary.status == .training)
+        }
+    }
+
+    @Test func compareAcrossRuns() async throws {
+        try await withDashboard { _, client, _ async throws in
+            let compare = try decode(CompareResponse.self,
+                                     try await client.execute(uri: "/api/compare?id=pipe/r1&id=pipe/r2&id=beta", method: .get))
+            #expect(compare.runs.map(\.id) == ["pipe/r1", "pipe/r2", "beta"])
+            #expect(compare.runs[0].valLoss.map(\.step) == [0, 10, 20, 30, 40])
+            #expect(compare.runs[2].valLoss.map(\.step) == [0, 10, 20])
+            #expect(compare.runs.map(\.bestStep) == [20, 30, 20])
+            // The newest sample of each prompt/seed pair, per run.
+            #expect(compare.runs[0].samples.map(\.path) == ["pipe/r1/samples/step_000040/p0_s1.png", "pipe/r1/samples/step_000040/p0_s2.png",
+                                                           "pipe/r1/samples/step_000040/p1_s1.png", "pipe/r1/samples/step_000040/p1_s2.png"])
+            #expect(compare.runs[2].samples.allSatisfy { $0.step == 20 })
+            #expect(compare.keys.map { [$0.prompt, $0.seed] } == [[0, 1], [0, 2], [1, 1], [1, 2]])
+            #expect(compare.keys[0].text == RunsFixture.prompts[0])
+            #expect(compare.grids == ["pipe/compare/grid.png"])
+
+            let loose = try decode(CompareResponse.self, try await client.execute(uri: "/api/compare?id=alpha&id=beta", method: .get))
+            #expect(loose.grids.isEmpty)
+            #expect(try await client.execute(uri: "/api/compare", method: .get).status == .badRequest)
+            #expect(try await client.execute(uri: "/api/compare?id=alpha&id=nope", method: .get).status == .notFound)
+        }
+    }
+
+    @Test func pipelineSummaryIsRenderedAndEscaped() async throws {
+        try await withDashboard { _, client, _ async throws in
+            let pipeline = try decode(PipelineDetail.self, try await client.execute(uri: "/api/pipeline?id=pipe", method: .get))
+            #expect(pipeline.runs.map(\.id) == ["pipe/r1", "pipe/r2"])
+            let html = pipeline.html
+            #expect(html.contains("<h1>Caption comparison</h1>"))
+            #expect(html.contains("<th style=\"text-align:center\">captions</th>"))
+            #expect(html.contains("<td style=\"text-align:right\"><strong>0.1140</strong></td>"))
+            // A cell naming a run links to its page; a relative link resolves inside the pipeline folder.
+            #expect(html.contains("<a href=\"#/run/pipe/r1\">r1</a>"))
+            #expect(html.contains("<a href=\"/files/pipe/compare/grid.png\">the grid</a>"))
+            #expect(html.contains("<a href=\"#/run/pipe/r2\">run r2</a>"))
+            #expect(!html.contains("<script>"))
+            #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            #expect(try await client.execute(uri: "/api/pipeline?id=alpha", method: .get).status == .notFound)
+        }
+    }
+
+    @Test func badQueriesAre4xx() async throws {
+        try await withDashboard { _, client, _ async throws in
+            #expect(try await client.execute(uri: "/api/run", method: .get).status == .badRequest)
+            #expect(try await client.execute(uri: "/api/run?id=nope", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/api/run?id=../alpha", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/api/log?id=alpha&since=ten", method: .get).status == .badRequest)
+            #expect(try await client.execute(uri: "/api/nothing", method: .get).status == .notFound)
+        }
+    }
+
+    @Test func pageAndAssetsAreSelfContained() async throws {
+        try await withDashboard { _, client, _ async throws in
+            let page = try await client.execute(uri: "/", method: .get)
+            #expect(page.status == .ok)
+            #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+            let csp = try #require(page.headers[.contentSecurityPolicy])
+            #expect(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"))
+            let html = String(buffer: page.body)
+            #expect(html.contains("<script src=\"/assets/app.js\"></script>"))
+            let js = try await client.execute(uri: "/assets/app.js", method: .get)
+            #expect(js.headers[.contentType] == "text/javascript; charset=utf-8")
+            let css = try await client.execute(uri: "/assets/app.css", method: .get)
+            #expect(css.headers[.contentType] == "text/css; charset=utf-8")
+            // No URL to anywhere but the dashboard: the only absolute URL is the SVG namespace name.
+            for text in [html, String(buffer: js.body), String(buffer: css.body)] {
+                let urls = text.matches(of: /https?:\/\/[^\s'"`)]+/).map { String($0.output) }
+                #expect(urls.allSatisfy { $0 == "http://www.w3.org/2000/svg" }, "external URLs: \(urls)")
+                #expect(!text.contains("@import") && !text.contains("//cdn"))
+            }
+            #expect(String(buffer: js.body).contains("/api/log?id="))
+        }
+    }
+}

@@ -1,0 +1,203 @@
+// A synthetic runs/ folder written the way the trainer writes one: log.csv with the trainer's header
+// (empty cells where a value is absent), config.toml, state/trainer.json, lora/*.safetensors, and
+// sample PNGs carrying an A1111 `parameters` chunk, drawn as simple line art so that screenshots
+// look like what the dashboard is for. A pipeline folder holds two runs, summary.md, compare/ and
+// plots/. Everything lives in a fresh temporary folder whose parent also holds a "secret" file
+// that no request may reach.
+import Foundation
+import Imaging
+
+struct RunsFixture {
+    static let header = "step,epoch,train_loss,smoothed_loss,val_loss,clip_score,lr,grad_norm,non_finite"
+    /// "minimal line-art tattoo of a rose…" in the PNGs; the config lists other words, so a test can
+    /// tell which source the page's prompt text came from.
+    static let prompts = ["minimal line-art tattoo of a rose, stencil, high-contrast",
+                          "minimal line-art tattoo of a swallow, stencil, high-contrast"]
+    static let secret = "SECRET-OUTSIDE-RUNS"
+
+    let base: URL
+    var root: URL { base.appendingPathComponent("runs") }
+
+    init() throws {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("inkwell-dashboard-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try Self.secret.write(to: base.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: base.appendingPathComponent("outside"), withIntermediateDirectories: true)
+        try Self.secret.write(to: base.appendingPathComponent("outside/secret.txt"), atomically: true, encoding: .utf8)
+        try Self.lineArt(step: 40, prompt: 0).writePNG(to: base.appendingPathComponent("secret.png"))
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: base) }
+
+    func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+
+    func write(_ text: String, to relative: String) throws {
+        let url = self.url(relative)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    func append(_ line: String, to relative: String) throws {
+        let handle = try FileHandle(forWritingTo: url(relative))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data((line + "\n").utf8))
+    }
+
+    // MARK: Runs
+
+    /// A log row as the trainer formats it; nil cells are written empty.
+    static func row(step: Int, train: Double?, smoothed: Double?, val: Double? = nil, clip: Double? = nil, lr: Double) -> String {
+        func f(_ x: Double?) -> String { x.map { String(format: "%.8g", $0) } ?? "" }
+        return "\(step),\(step / 20),\(f(train)),\(f(smoothed)),\(f(val)),\(f(clip)),\(f(lr)),\(f(train.map { _ in 0.5 })),0"
+    }
+
+    /// Validation loss of the synthetic runs: a U-shaped curve whose bottom is at `bestAt`.
+    static func valLoss(step: Int, bestAt: Int, offset: Double) -> Double {
+        let d = Double(step - bestAt) / 40
+        return 0.11 + offset + 0.02 * d * d
+    }
+
+    /// Rows 0...steps: noisy decreasing train loss, its EMA, val loss every 10 steps, CLIP score at sample steps.
+    static func rows(steps: Int, bestAt: Int, offset: Double, samplesEvery: Int, maxSteps: Int) -> [String] {
+        var smoothed: Double?
+        var out: [String] = []
+        for step in 0...steps {
+            let noise = sin(Double(step) * 12.9898 + offset * 100) * 0.04
+            let train = step == 0 ? nil : 0.16 * exp(-Double(step) / 30) + 0.09 + noise + offset
+            if let t = train { smoothed = smoothed.map { 0.9 * $0 + 0.1 * t } ?? t }
+            let val = step % 10 == 0 ? valLoss(step: step, bestAt: bestAt, offset: offset) : nil
+            let clip = step % samplesEvery == 0 ? 0.24 + Double(step) / Double(maxSteps) * 0.06 - offset : nil
+            let warm = min(1, Double(step) / 5)
+            let lr = 1e-4 * warm * 0.5 * (1 + cos(Double.pi * Double(step) / Double(maxSteps)))
+            out.append(row(step: step, train: train, smoothed: smoothed, val: val, clip: clip, lr: max(lr, 1e-7)))
+        }
+        return out
+    }
+
+    static func config(maxSteps: Int, samplesEvery: Int, captions: String) -> String {
+        """
+        [model]
+        device = "auto"
+        path = "models/sd15"
+
+        [data]
+        captions = "\(captions)"
+        dataset = "data/processed/flash"
+        resolution = 512
+
+        [lora]
+        alpha = 16.0
+        rank = 16
+        targets = [ "to_q", "to_k", "to_v", "to_out.0" ]
+
+        [training]
+        max_steps = \(maxSteps)
+        seed = 42
+
+        [samples]
+        every = \(samplesEvery)
+        prompts = [
+            "config prompt zero",
+            "config prompt one"
+        ]
+        seeds = [ 1, 2 ]
+        """
+    }
+
+    /// Writes a run: its log, config, samples every `samplesEvery` steps up to `steps`, and optionally
+    /// state/trainer.json with `stateBest`, lora/best and lora/final.
+    func run(_ id: String, steps: Int, maxSteps: Int = 40, bestAt: Int, offset: Double = 0, samplesEvery: Int = 10,
+             stateBest: Int? = nil, finished: Bool = false, captions: String = "blip") throws {
+        let rows = Self.rows(steps: steps, bestAt: bestAt, offset: offset, samplesEvery: samplesEvery, maxSteps: maxSteps)
+        try write(([Self.header] + rows).joined(separator: "\n") + "\n", to: "\(id)/log.csv")
+        try write(Self.config(maxSteps: maxSteps, samplesEvery: samplesEvery, captions: captions), to: "\(id)/config.toml")
+        for step in stride(from: 0, through: steps, by: samplesEvery) {
+            for prompt in 0..<Self.prompts.count {
+                for seed in [1, 2] { try sample(id, step: step, prompt: prompt, seed: seed, maxSteps: maxSteps) }
+            }
+            if step > 0 { try write("weights", to: "\(id)/lora/" + String(format: "step_%06d.safetensors", step)) }
+        }
+        if let stateBest {
+            let json = """
+            {"bestStep": \(stateBest), "bestValidationLoss": \(Self.valLoss(step: stateBest, bestAt: bestAt, offset: offset)),
+             "epoch": 1, "lastValidationLoss": "nan", "nonFiniteTotal": 0, "position": 3, "seconds": 12.5, "step": \(steps)}
+            """
+            try write(json, to: "\(id)/state/trainer.json")
+            try write("best weights", to: "\(id)/lora/best.safetensors")
+        }
+        if finished { try write("final weights", to: "\(id)/lora/final.safetensors") }
+    }
+
+    func sample(_ id: String, step: Int, prompt: Int, seed: Int, maxSteps: Int = 40) throws {
+        let parameters = "\(Self.prompts[prompt])\nNegative prompt: color, shading, blurry\n"
+            + "Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: \(seed), Size: 128x128, Model: \(id)"
+        let url = self.url("\(id)/samples/" + String(format: "step_%06d", step) + "/p\(prompt)_s\(seed).png")
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Self.lineArt(step: step * 40 / max(maxSteps, 1) + seed * 3, prompt: prompt)
+            .writePNG(to: url, text: [PNGTextChunk(keyword: "parameters", text: parameters)])
+    }
+
+    /// A 128-pixel black-on-white drawing: a rose-like spiral (prompt 0) or a swallow-like chevron
+    /// (prompt 1), cleaner and bolder as `progress` (0 to ~46) grows.
+    static func lineArt(step progress: Int, prompt: Int, size: Int = 128) throws -> Image {
+        var pixels = [UInt8](repeating: 255, count: size * size)
+        let c = Double(size) / 2
+        let thickness = 1.0 + Double(progress) / 14
+        let wobble = max(0, 8 - Double(progress) / 5)
+        for y in 0..<size {
+            for x in 0..<size {
+                let dx = Double(x) - c, dy = Double(y) - c
+                let r = (dx * dx + dy * dy).squareRoot()
+                let a = atan2(dy, dx)
+                var ink = false
+                if prompt == 0 {
+                    // Spiral petals: r ≈ k·(angle + 2πn).
+                    for n in 0..<4 {
+                        let target = 6 * (a + Double.pi + 2 * Double.pi * Double(n)) / 2 + sin(a * 5) * wobble
+                        if abs(r - target) < thickness { ink = true }
+                    }
+                    if r > 50, r < 50 + thickness { ink = true }
+                } else {
+                    // Two wing strokes and a tail fork.
+                    let wing = abs(abs(dx) * 0.55 - (dy + 10)) < thickness * 1.4 && abs(dx) < 52
+                    let body = abs(dx) < thickness + 1 && dy > -20 && dy < 28
+                    let tail = abs(abs(dx) - (dy - 28) * 0.6) < thickness && dy > 28 && dy < 50
+                    ink = wing || body || tail || (abs(r - 58) < 0.8 && Int(a * 30) % 2 == 0 && wobble > 2)
+                }
+                if ink { pixels[y * size + x] = 20 }
+            }
+        }
+        return try Image(width: size, height: size, channels: 1, pixels: pixels).rgb()
+    }
+
+    // MARK: The standard layout
+
+    /// alpha: finished, best step 20 from state (the log's lowest val loss is at 30);
+    /// beta: still training (no state, best from the log); pipe/r1, pipe/r2: a pipeline's runs.
+    static func standard() throws -> RunsFixture {
+        let f = try RunsFixture()
+        try f.run("alpha", steps: 40, bestAt: 30, offset: 0, stateBest: 20, finished: true, captions: "vanilla")
+        try f.run("beta", steps: 25, bestAt: 20, offset: 0.01, captions: "blip")
+        try f.run("pipe/r1", steps: 40, bestAt: 20, offset: 0.004, stateBest: 20, finished: true, captions: "blip")
+        try f.run("pipe/r2", steps: 40, bestAt: 30, offset: -0.003, stateBest: 30, finished: true, captions: "blip_plus")
+        try f.write("""
+        # Caption comparison
+
+        Three caption variants trained on the same data. <script>alert(1)</script>
+
+        | run | captions | best step | best val loss |
+        |:----|:--------:|----------:|--------------:|
+        | r1 | blip | 20 | **0.1140** |
+        | r2 | blip_plus | 30 | 0.1070 |
+
+        See [the grid](compare/grid.png) and [run r2](r2/).
+        """, to: "pipe/summary.md")
+        try lineArt(step: 30, prompt: 1, size: 96).writePNG(to: f.url("pipe/compare/grid.png"))
+        try f.write("<html><body>compare</body></html>", to: "pipe/compare/index.html")
+        try f.write("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>", to: "pipe/plots/val_loss.svg")
+        try f.write("not a png", to: "pipe/plots/val_loss.png")
+        try lineArt(step: 10, prompt: 0, size: 64).writePNG(to: f.url("pipe/plots/clip_score.png"))
+        return f
+    }
+}
