@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         .target(
@@ -63,7 +64,8 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "TestSupport",
-                                                         .product(name: "HummingbirdTesting", package: "hummingbird")]),
+                                                         .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -55,3 +55,11 @@ if [ "${1:-}" = "--test" ]; then
     touch "$stamp"
   fi
 fi
+
+# 5. A headless browser for the dashboard's browser test.
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+  say "installing chromium (dashboard browser test)"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi

@@ -6,6 +6,7 @@ struct Inkwell: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inkwell",
         abstract: "Fine-tune Stable Diffusion 1.x with LoRA and generate images with it.",
-        subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, SelfCheckCommand.self, Info.self]
+        subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, DashboardCommand.self,
+                      SelfCheckCommand.self, Info.self]
     )
 }
