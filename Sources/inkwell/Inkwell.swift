@@ -6,7 +6,8 @@ struct Inkwell: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inkwell",
         abstract: "Fine-tune Stable Diffusion 1.x with LoRA and generate images with it.",
-        subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, DashboardCommand.self,
+        subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, Compare.self, Plot.self,
+                      DashboardCommand.self,
                       SelfCheckCommand.self, Info.self]
     )
 }

@@ -16,7 +16,10 @@ import StableDiffusion
         let runner = PipelineRunner(config: config) { try StableDiffusionPipeline.load(source, device: .cpu, dtype: .float32) }
         var stages: [String] = []
         let rows = try runner.run(events: { if case .stage(let name) = $0 { stages.append(name) } })
-        #expect(stages == ["prepare", "caption", "train vanilla", "train blip", "train blip_plus"])
+        #expect(stages == ["prepare", "caption", "train vanilla", "train blip", "train blip_plus", "compare", "plot"])
+        for file in ["compare/grid.png", "compare/index.html", "plots"] {
+            #expect(FileManager.default.fileExists(atPath: config.folder.appendingPathComponent(file).path), "\(file)")
+        }
         #expect(rows.map(\.variant) == ["vanilla", "blip", "blip_plus"])
         #expect(rows.allSatisfy { $0.steps == 2 && $0.bestValidationLoss != nil })
         let dataset = URL(fileURLWithPath: config.datasets).appendingPathComponent("demo")

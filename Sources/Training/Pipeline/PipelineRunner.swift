@@ -38,6 +38,19 @@ public final class PipelineRunner {
     public init(config: PipelineConfig, loadPipeline: @escaping () throws -> StableDiffusionPipeline) {
         self.config = config
         self.loadPipeline = loadPipeline
+        // The default later stages: a comparison grid (base model vs each run's best LoRA at every scale,
+        // the runs' sample prompts and seeds) and the training curves.
+        compare = { [config] runs in
+            let source = try ModelSource(path: config.training.model.path)
+            let (columns, _) = try CompareColumn.columns(modelName: source.displayName, runs: runs, checkpoint: .best,
+                                                         scales: config.compareScales)
+            let comparison = Comparison(model: source, settings: CompareSettings(samples: config.training.samples),
+                                        columns: columns, outputDirectory: config.folder.appendingPathComponent("compare"))
+            _ = try comparison.run(pipeline: loadPipeline)
+        }
+        plot = { [config] runs in
+            _ = try TrainingPlots.write(try RunLog.load(runs), to: config.folder.appendingPathComponent("plots"))
+        }
     }
 
     var dataset: URL { URL(fileURLWithPath: config.datasets).appendingPathComponent(config.name) }
