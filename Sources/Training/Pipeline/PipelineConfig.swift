@@ -94,7 +94,7 @@ public struct PipelineConfig: Equatable, Sendable {
             table.remove(at: "pipeline")
         }
         // The pipeline's dataset and per-variant names are filled in per run; placeholders satisfy validation.
-        var training = table
+        let training = table
         if training["data"] == nil { training["data"] = TOMLTable() }
         if let data = training["data"]?.table, data["dataset"] == nil { data["dataset"] = "(set per run)" }
         config.training = try TrainingConfig.parse(training.convert(to: .toml), overrides: overrides, source: source)
