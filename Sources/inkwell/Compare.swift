@@ -93,7 +93,7 @@ struct Compare: ParsableCommand {
                                                         tokenizer: tokenizer.map { URL(fileURLWithPath: $0) })
             }, progress: { done, total in
                 if bar == nil { bar = ProgressLine(total: total, label: "generating", unit: "img") }
-                bar?.update(done)
+                if done > 0 { bar?.update(done) }
                 return !interruption.requested
             })
             if result.reused > 0 { print("\(result.reused) cells up to date, \(result.generated) generated") }

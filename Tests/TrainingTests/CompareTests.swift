@@ -158,6 +158,16 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
         let (fourth, _) = try compare("one")
         #expect(fourth.generated == 1 && fourth.reused == 1)
         #expect(try Data(contentsOf: fourth.gridURL) != firstGrid)
+
+        // Stopped after its first image, a comparison keeps that image: the rerun generates the rest.
+        var calls: [Int] = []
+        let stopped = Comparison(model: model, settings: settings, columns: columns, outputDirectory: dir.appendingPathComponent("stopped"))
+        #expect(throws: ComparisonStopped.self) {
+            _ = try stopped.run(pipeline: { pipeline }, progress: { done, _ in calls.append(done); return done < 1 })
+        }
+        #expect(calls == [0, 1])
+        let (resumed, _) = try compare("stopped")
+        #expect(resumed.generated == 1 && resumed.reused == 1)
     }
 
     @Test func settingsComeFromTheRunAndColumnsFromItsCheckpoints() throws {

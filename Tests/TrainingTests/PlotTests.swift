@@ -235,6 +235,13 @@ func mapped(_ value: Double, _ ticks: [(value: Double, at: Double)]) throws -> D
         for (a, b) in zip(first, second) {
             #expect(try Data(contentsOf: a) == Data(contentsOf: b), "\(a.lastPathComponent) differs between runs")
         }
+        // Rewriting the same plots leaves the files alone (same modification times).
+        func dates(_ urls: [URL]) throws -> [Date?] {
+            try urls.map { try FileManager.default.attributesOfItem(atPath: $0.path)[.modificationDate] as? Date }
+        }
+        let before = try dates(first)
+        Thread.sleep(forTimeInterval: 0.02)
+        #expect(try dates(try TrainingPlots.write(logs, to: dir.appendingPathComponent("one"))) == before)
         let image = try Image.load(dir.appendingPathComponent("one/run_descending.png"))
         let scene = TrainingPlots.runFigure(logs[0]).scene()
         #expect(image.width == Int(scene.width) * 2 && image.height == Int(scene.height) * 2)

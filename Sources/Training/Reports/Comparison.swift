@@ -61,8 +61,9 @@ public struct Comparison {
     }
 
     /// Generates (or reuses) every cell, then writes grid.png, index.html and compare.json. `pipeline`
-    /// is called only if some cell needs generating; `progress(done, total)` after each generated
-    /// image may return false to stop (throws `ComparisonStopped`; the cells saved so far are reused next time).
+    /// is called only if some cell needs generating; `progress(done, total)`, called with 0 before the
+    /// first image and after each generated one, may return false to stop (throws `ComparisonStopped`;
+    /// the cells saved so far are reused next time).
     public func run(pipeline load: () throws -> StableDiffusionPipeline,
                     progress: ((Int, Int) -> Bool)? = nil) throws -> CompareResult {
         try settings.validate()
@@ -93,6 +94,7 @@ public struct Comparison {
         var done = 0
         if pending > 0 {
             let pipeline = try load()
+            if let progress, !progress(0, pending) { throw ComparisonStopped(generated: 0) }
             // Columns that share a LoRA file are generated with one attachment, scale by scale.
             var groups: [(lora: String?, columns: [Int])] = []
             for (c, column) in columns.enumerated() {

@@ -30,7 +30,8 @@ public struct CompareGridLayout: Codable, Equatable, Sendable {
         self.cellHeight = cellHeight
         self.columns = columns
         self.rows = rows
-        textScale = max(1, min(cellWidth, cellHeight) / 256)
+        // 1 up to 223 px, 2 at 256, 3 at 512: labels about as tall relative to the cells at any size.
+        textScale = max(1, (min(cellWidth, cellHeight) + 64) / 160)
         gap = 2 * textScale
         padding = 4 * textScale
         labelWidth = 2 * padding + BitmapFont.width(of: String(repeating: "m", count: Self.labelCharacters), scale: textScale)
@@ -50,6 +51,7 @@ public enum ComparisonGrid {
     static let ink = Color(hex: 0x1e1e1e)
     static let muted = Color(hex: 0x6a6a6a)
     static let band = Color(hex: 0xf2f2f2)
+    static let rule = Color(hex: 0xc8c8c8)
 
     /// Draws the grid: `images[row][column]`, each `layout.cellWidth`×`layout.cellHeight`.
     public static func render(images: [[Image]], columns: [CompareColumn], rows: [CompareRow],
@@ -57,10 +59,11 @@ public enum ComparisonGrid {
         guard images.count == rows.count, images.allSatisfy({ $0.count == columns.count }) else {
             throw ReportError("grid: \(images.count) image rows for \(rows.count) rows of \(columns.count) columns")
         }
-        var canvas = try Canvas(width: layout.width, height: layout.height)
+        var canvas = try Canvas(width: layout.width, height: layout.height, background: band)
         let s = layout.textScale, line = BitmapFont.lineHeight * s
-        canvas.fill(x: 0, y: 0, width: layout.width, height: layout.headerHeight, band)
-        canvas.fill(x: 0, y: 0, width: layout.labelWidth, height: layout.height, band)
+        // The gaps show as grey rules, so white line-art cells stay apart.
+        canvas.fill(x: layout.labelWidth, y: layout.headerHeight, width: layout.width - layout.labelWidth,
+                    height: layout.height - layout.headerHeight, rule)
 
         for (c, column) in columns.enumerated() {
             let x = layout.cellOrigin(row: 0, column: c).x

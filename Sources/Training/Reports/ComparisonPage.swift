@@ -81,7 +81,7 @@ enum ComparisonPage {
         thead th { background: #f2f2f2; font-weight: 600; text-align: center; }
         tbody th { background: #f2f2f2; font-weight: normal; text-align: left; max-width: 16em; }
         .detail, .seed { color: #666; font-size: 0.9em; }
-        img { display: block; image-rendering: auto; }
+        img { display: block; margin: 0 auto; }
         dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
         dt { color: #666; }
         </style>

@@ -198,7 +198,8 @@ public enum TrainingPlots {
     }
 
     /// Writes `<stem>.svg` (and `<stem>.png` at `pngScale` pixels per unit, unless nil) for every figure
-    /// into `directory`; returns the files written. Files are replaced through a temporary name.
+    /// into `directory`; returns the files. A file whose bytes would not change is left untouched (its
+    /// modification time too, for tools that watch the folder); others are replaced through a temporary name.
     @discardableResult
     public static func write(_ runs: [RunLog], to directory: URL, pngScale: Int? = 2) throws -> [URL] {
         do {
@@ -209,14 +210,23 @@ public enum TrainingPlots {
         var written: [URL] = []
         for (stem, figure) in figures(runs) {
             let svg = directory.appendingPathComponent(stem + ".svg")
-            try writeAtomically(Data(figure.svg().utf8), to: svg)
+            try writeIfChanged(Data(figure.svg().utf8), to: svg)
             written.append(svg)
             if let pngScale {
                 let png = directory.appendingPathComponent(stem + ".png")
-                try figure.image(scale: pngScale).writePNG(to: png)
+                try writeIfChanged(Data(try figure.image(scale: pngScale).pngData()), to: png)
                 written.append(png)
             }
         }
         return written
+    }
+
+    static func writeIfChanged(_ data: Data, to url: URL) throws {
+        if let old = try? Data(contentsOf: url), old == data { return }
+        do {
+            try writeAtomically(data, to: url)
+        } catch {
+            throw ReportError("\(url.path): cannot write (\(error.localizedDescription))")
+        }
     }
 }
