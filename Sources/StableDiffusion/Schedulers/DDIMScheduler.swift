@@ -3,7 +3,7 @@
 import Foundation
 import Torch
 
-public final class DDIMScheduler: Scheduler {
+public final class DDIMScheduler: Scheduler, IntegerTimestepTraining {
     public let config: SchedulerConfig
     public let schedule: NoiseSchedule
     public let predictionType: PredictionType
@@ -91,14 +91,4 @@ public final class DDIMScheduler: Scheduler {
 
     // MARK: Training
 
-    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        try schedule.addNoise(original, noise: noise, timesteps: timesteps)
-    }
-    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor {
-        let ids = try timesteps.map { try integerTimestep($0, "DDIMScheduler", limit: schedule.numTrainTimesteps) }
-        return try schedule.addNoise(original, noise: noise, timesteps: Tensor(ids))
-    }
-    public func velocity(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        try schedule.velocity(sample, noise: noise, timesteps: timesteps)
-    }
 }

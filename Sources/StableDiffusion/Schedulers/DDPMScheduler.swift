@@ -3,7 +3,7 @@
 import Foundation
 import Torch
 
-public final class DDPMScheduler: Scheduler {
+public final class DDPMScheduler: Scheduler, IntegerTimestepTraining {
     public enum VarianceType: String, Sendable {
         case fixedSmall = "fixed_small", fixedSmallLog = "fixed_small_log", fixedLarge = "fixed_large"
     }
@@ -115,15 +115,5 @@ public final class DDPMScheduler: Scheduler {
 
     // MARK: Training
 
-    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        try schedule.addNoise(original, noise: noise, timesteps: timesteps)
-    }
-    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor {
-        let ids = try timesteps.map { try integerTimestep($0, "DDPMScheduler", limit: schedule.numTrainTimesteps) }
-        return try schedule.addNoise(original, noise: noise, timesteps: Tensor(ids))
-    }
-    public func velocity(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
-        try schedule.velocity(sample, noise: noise, timesteps: timesteps)
-    }
     public func snr(_ timesteps: Tensor) throws -> Tensor { try schedule.snr(timesteps) }
 }

@@ -295,3 +295,21 @@ func integerTimestep(_ timestep: Double, _ scheduler: String, limit: Int) throws
     }
     return t
 }
+
+/// The training-side helpers of the schedulers whose timesteps are integer indices into ᾱ (DDPM, DDIM):
+/// they all delegate to the noise schedule.
+public protocol IntegerTimestepTraining: Scheduler {}
+
+extension IntegerTimestepTraining {
+    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
+        try schedule.addNoise(original, noise: noise, timesteps: timesteps)
+    }
+    public func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor {
+        let name = String(describing: Self.self)
+        let ids = try timesteps.map { try integerTimestep($0, name, limit: schedule.numTrainTimesteps) }
+        return try schedule.addNoise(original, noise: noise, timesteps: Tensor(ids))
+    }
+    public func velocity(_ sample: Tensor, noise: Tensor, timesteps: Tensor) throws -> Tensor {
+        try schedule.velocity(sample, noise: noise, timesteps: timesteps)
+    }
+}
