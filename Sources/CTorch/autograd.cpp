@@ -118,4 +118,48 @@ ct_error *ct_clip_grad_norm_(const ct_tensor *params, int64_t n, double max_norm
   });
 }
 
+// torch.amp.GradScaler.unscale_: gradients grouped by (device, dtype) for the foreach kernel, each
+// multiplied in place by `inv_scale`; `found_inf` says whether any element was inf or NaN.
+ct_error *ct_amp_unscale_(const ct_tensor *params, int64_t n, double inv_scale, bool *found_inf) {
+  return guard([&] {
+    at::NoGradGuard no_grad;
+    std::vector<std::vector<at::Tensor>> groups;
+    for (int64_t i = 0; i < n; ++i) {
+      const at::Tensor &g = params[i]->tensor.grad();
+      if (!g.defined()) continue;
+      std::vector<at::Tensor> *match = nullptr;
+      for (auto &group : groups) {
+        if (group.front().device() == g.device() && group.front().scalar_type() == g.scalar_type()) match = &group;
+      }
+      if (match) {
+        match->push_back(g);
+      } else {
+        groups.push_back({g});
+      }
+    }
+    bool any = false;
+    for (auto &group : groups) {
+      auto options = at::TensorOptions().dtype(at::kFloat).device(group.front().device());
+      auto found = at::zeros({1}, options);
+      at::_amp_foreach_non_finite_check_and_unscale_(group, found, at::full({1}, inv_scale, options));
+      any = any || found.item<float>() != 0;
+    }
+    *found_inf = any;
+  });
+}
+
+// torch.amp.GradScaler.update: the scale kernel itself on one-element CPU tensors (float32 scale,
+// int32 growth tracker), so rounding and the growth rule are PyTorch's.
+ct_error *ct_amp_update_scale(double *scale, int32_t *growth_tracker, bool found_inf, double growth_factor,
+                              double backoff_factor, int64_t growth_interval) {
+  return guard([&] {
+    auto current = at::full({1}, *scale, at::kFloat);
+    auto tracker = at::full({1}, *growth_tracker, at::kInt);
+    auto found = at::full({1}, found_inf ? 1.0 : 0.0, at::kFloat);
+    at::_amp_update_scale_(current, tracker, found, growth_factor, backoff_factor, growth_interval);
+    *scale = current.item<float>();
+    *growth_tracker = tracker.item<int32_t>();
+  });
+}
+
 }  // extern "C"

@@ -8,10 +8,16 @@ extension StableDiffusionPipeline {
     public static func defaultDType(for device: Device) -> DType { device == .cpu ? .float32 : .float16 }
 
     /// Loads every component. `variant` picks `*.{variant}.safetensors` weights in a folder
-    /// ("fp16"); `tokenizer` overrides where a single-file checkpoint's tokenizer comes from.
+    /// ("fp16"); `tokenizer` overrides where a single-file checkpoint's tokenizer comes from; `vaeDType`
+    /// overrides the VAE's dtype (by default `dtype`, or float32 for an fp16 pipeline whose VAE config
+    /// says `force_upcast`).
     public static func load(_ source: ModelSource, device: Device = .best, dtype: DType? = nil, variant: String? = nil,
-                            tokenizer tokenizerFolder: URL? = nil) throws -> StableDiffusionPipeline {
+                            tokenizer tokenizerFolder: URL? = nil, vaeDType: DType? = nil) throws -> StableDiffusionPipeline {
         let dtype = dtype ?? defaultDType(for: device)
+        func vaeType(_ config: AutoencoderKLConfig) -> DType {
+            // SD1.x's VAE overflows in fp16; diffusers keeps it in fp32 when `force_upcast` is set.
+            vaeDType ?? (dtype == .float16 && config.forceUpcast ? .float32 : dtype)
+        }
         switch source {
         case .diffusersFolder(let root):
             let tokenizer = try CLIPTokenizer(folder: tokenizerFolder ?? root.appendingPathComponent("tokenizer"))
@@ -21,7 +27,7 @@ extension StableDiffusionPipeline {
             let vaeFolder = root.appendingPathComponent("vae")
             let vaeConfig = try DiffusersModelFolder(vaeFolder).config(AutoencoderKLConfig.self, className: "AutoencoderKL") { _ in }
             let vae = try AutoencoderKL.load(folder: vaeFolder, variant: variant, device: device,
-                                             dtype: vaeDType(dtype, forceUpcast: vaeConfig.forceUpcast))
+                                             dtype: vaeType(vaeConfig))
             let scheduler = try SchedulerConfig.load(from: root.appendingPathComponent("scheduler/scheduler_config.json"))
             return StableDiffusionPipeline(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
                                            schedulerConfig: scheduler, device: device, dtype: dtype)
@@ -49,16 +55,11 @@ extension StableDiffusionPipeline {
             let unetStore = VarStore(device: device, dtype: dtype, initialize: false)
             let unet = try UNet2DConditionModel(unetStore.root, config: unetConfig)
             try unetStore.load(checkpoint.unet, source: file.path)
-            let vaeStore = VarStore(device: device, dtype: vaeDType(dtype, forceUpcast: vaeConfig.forceUpcast), initialize: false)
+            let vaeStore = VarStore(device: device, dtype: vaeType(vaeConfig), initialize: false)
             let vae = try AutoencoderKL(vaeStore.root, config: vaeConfig)
             try vaeStore.load(AutoencoderKL.renamingLegacyAttentionKeys(checkpoint.vae), source: file.path)
             return StableDiffusionPipeline(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
                                            schedulerConfig: StableDiffusion15.schedulerConfig, device: device, dtype: dtype)
         }
-    }
-
-    /// SD1.x's VAE overflows in fp16, so diffusers keeps it in fp32 when `force_upcast` is set.
-    static func vaeDType(_ dtype: DType, forceUpcast: Bool) -> DType {
-        dtype == .float16 && forceUpcast ? .float32 : dtype
     }
 }

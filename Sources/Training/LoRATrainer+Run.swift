@@ -64,7 +64,8 @@ extension LoRATrainer {
     }
 
     /// One optimizer step over `gradient_accumulation` micro-batches. Returns the mean loss (nil when
-    /// it was not finite and the step was skipped) and the gradient norm before clipping.
+    /// it was not finite and the step was skipped) and the gradient norm before clipping (nil when no step was
+    /// taken: a non-finite loss, or an fp16 overflow the loss scaler skips).
     func optimizerStep() throws -> (Double?, Double?) {
         let batches = try (0..<config.training.gradientAccumulation).map { _ in try microBatch(try nextMicroBatchIndices()) }
         return try optimizerStep(batches)
@@ -82,20 +83,17 @@ extension LoRATrainer {
             let value = try loss.item()
             if !value.isFinite { finite = false }
             total += value
-            let scaled = try loss / Double(accumulation) * (scaler?.scale ?? 1)
-            try scaled.backward()
+            let share = try loss / Double(accumulation)
+            try (scaler.map { try $0.scaled(share) } ?? share).backward()
         }
         let parameters = optimizer.parameters
-        if finite, let scaler {
-            // Unscale; an overflow in fp16 gradients skips the step and lowers the scale.
-            var overflow = false
-            for p in parameters {
-                guard let g = p.grad else { continue }
-                try g.mul_(1 / scaler.scale)
-                if !(try g.isfinite().all()) { overflow = true }
-            }
-            self.scaler?.update(overflow: overflow)
-            if overflow { finite = false }
+        var overflow = false
+        if var scaler {
+            // torch.amp.GradScaler: unscale before clipping; an inf/NaN gradient (fp16 overflow, or a
+            // non-finite loss) skips the step and lowers the scale.
+            overflow = try scaler.unscale(parameters)
+            try scaler.update(foundInf: overflow)
+            self.scaler = scaler
         }
         state.step += 1
         guard finite else {
@@ -107,6 +105,16 @@ extension LoRATrainer {
                     + "the last good state is in \(run.state.path) (lower the learning rate, or use bf16 instead of fp16)")
             }
             return (nil, nil)
+        }
+        if overflow, let scaler {
+            // A finite loss whose fp16 gradients overflowed: the scaler's normal search for its scale (a few
+            // skipped steps at the start), unless the scale has fallen so far that the gradients are broken.
+            try optimizer.zeroGrad()
+            if scaler.scale < 1 {
+                throw TrainingStopped(reason: "fp16 gradients overflow even at loss scale \(scaler.scale) at step \(state.step); "
+                    + "the last good state is in \(run.state.path) (lower the learning rate, or use bf16 instead of fp16)")
+            }
+            return (total / Double(accumulation), nil)
         }
         state.nonFiniteStreak = 0
         var norm: Double?

@@ -66,6 +66,15 @@ public final class LoRATrainer {
         guard !train.isEmpty else {
             throw TrainingStopped(reason: "the dataset has no training images (all \(examples.count) are validation)")
         }
+        let precision = config.training.mixedPrecision
+        guard pipeline.dtype == config.training.weightDType else {
+            throw TrainingStopped(reason: "training.mixed_precision = \(precision) needs the model loaded in "
+                + "\(config.training.weightDType), but it is in \(pipeline.dtype)")
+        }
+        // fp16 latents from SD1.x's VAE overflow; encode in float32 (the issue diffusers' force_upcast avoids).
+        guard precision != "fp16" || pipeline.vae.store.dtype != .float16 else {
+            throw TrainingStopped(reason: "training.mixed_precision = fp16 keeps the VAE in float32: load it with vaeDType: .float32")
+        }
         run = RunDirectory(config.runDirectory)
         rng = try Generator(seed: UInt64(config.training.seed))
         dropoutRNG = try Generator(seed: UInt64(config.training.seed) &+ 2)
@@ -102,7 +111,7 @@ public final class LoRATrainer {
                                   trainingSteps: config.training.maxSteps, numCycles: s.numCycles,
                                   initialLR: o.learningRate)
         latents = try LatentCache(directory: cacheDirectory, vae: pipeline.vae, vaeIdentity: modelIdentity)
-        if config.training.mixedPrecision == "fp16" { scaler = GradScaler() }
+        if config.training.mixedPrecision == "fp16" { scaler = try GradScaler() }
     }
 
     // MARK: Preparation
@@ -204,25 +213,5 @@ public final class LoRATrainer {
         }
         defer { state.position += 1 }
         return current[state.position]
-    }
-}
-
-/// Dynamic loss scaling for fp16 (torch.cuda.amp.GradScaler's defaults): start at 2¹⁶, halve on
-/// overflow (and skip that step), double after 2000 clean steps.
-struct GradScaler: Codable, Equatable {
-    var scale = 65536.0
-    var cleanSteps = 0
-
-    mutating func update(overflow: Bool) {
-        if overflow {
-            scale /= 2
-            cleanSteps = 0
-        } else {
-            cleanSteps += 1
-            if cleanSteps >= 2000 {
-                scale *= 2
-                cleanSteps = 0
-            }
-        }
     }
 }

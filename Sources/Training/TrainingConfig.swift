@@ -4,6 +4,7 @@
 // config saved beside the run's outputs.
 import Foundation
 import TOMLKit
+import Torch
 
 public struct TrainingConfig: Codable, Equatable, Sendable {
     public struct Model: Codable, Equatable, Sendable {
@@ -84,6 +85,15 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             case maxGradNorm = "max_grad_norm", mixedPrecision = "mixed_precision", seed
             case minSNRGamma = "min_snr_gamma", noiseOffset = "noise_offset", timestepRange = "timestep_range"
             case maxNonFiniteLosses = "max_non_finite_losses"
+        }
+
+        /// The dtype of the frozen UNet and text encoder (the adapters always train in float32).
+        public var weightDType: DType {
+            switch mixedPrecision {
+            case "bf16": .bfloat16
+            case "fp16": .float16
+            default: .float32
+            }
         }
     }
 

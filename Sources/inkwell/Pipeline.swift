@@ -40,11 +40,11 @@ struct Demo: ParsableCommand {
 func runPipeline(_ config: PipelineConfig) throws {
     let source = try ModelSource(path: config.training.model.path)
     let device = config.training.model.device == "auto" ? Device.best : try parseDevice(config.training.model.device)
-    let dtype: DType = config.training.training.mixedPrecision == "bf16" ? .bfloat16
-        : config.training.training.mixedPrecision == "fp16" ? .float16 : .float32
+    let dtype = config.training.training.weightDType
     let runner = PipelineRunner(config: config) {
         try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.training.model.variant,
-                                         tokenizer: config.training.model.tokenizer.map { URL(fileURLWithPath: $0) })
+                                         tokenizer: config.training.model.tokenizer.map { URL(fileURLWithPath: $0) },
+                                         vaeDType: .float32)
     }
     signal(SIGINT) { _ in
         if stopRequested.load(ordering: .relaxed) { Glibc.exit(130) }

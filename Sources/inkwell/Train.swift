@@ -30,12 +30,12 @@ struct Train: ParsableCommand {
             throw ValidationError("\(runDirectory.path) has a saved run: pass --resume to continue it or --restart to start over")
         }
         let device = config.model.device == "auto" ? Device.best : try parseDevice(config.model.device)
-        let dtype: DType = config.training.mixedPrecision == "bf16" ? .bfloat16
-            : config.training.mixedPrecision == "fp16" ? .float16 : .float32
+        let dtype = config.training.weightDType
         let source = try ModelSource(path: config.model.path)
         print("loading \(source.url.path) on \(device) (\(dtype))…")
         let pipeline = try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.model.variant,
-                                                        tokenizer: config.model.tokenizer.map { URL(fileURLWithPath: $0) })
+                                                        tokenizer: config.model.tokenizer.map { URL(fileURLWithPath: $0) },
+                                                        vaeDType: .float32)
         let dataset = URL(fileURLWithPath: config.data.dataset)
         let examples = try TrainingDataset.examples(dataset: dataset, config: config)
         let validationCount = examples.filter(\.isValidation).count

@@ -70,4 +70,62 @@ import Torch
     @Test func wideStepMatchesPeft() throws {
         try checkStep("train_wide", targets: .unetAttention + .unetProjections + .unetFeedForward)
     }
+
+    /// fp16 mixed precision as diffusers' training script sets it up (fixture `train_fp16*`): the UNet in float16,
+    /// float32 adapters, loss scaled and gradients unscaled by GradScaler, AdamW skipped on overflow.
+    private func checkHalfPrecisionStep(_ fixture: String) throws -> (found: Bool, gradient: Double) {
+        let (f, metadata) = try Safetensors.load(Fixtures.url(loraArea, fixture + ".safetensors"))
+        let inputs = try LoRAInputs()
+        let unet = try UNet2DConditionModel.load(folder: Fixtures.url(loraArea, "unet"), dtype: .float16)
+        let network = LoRANetwork()
+        try network.addAdapters(to: unet.store, component: .unet, config: LoRAConfig(rank: 4, alpha: 8, targets: .unetAttention))
+        let initial = Dictionary(uniqueKeysWithValues: f.filter { $0.key.hasPrefix("initial.") }
+            .map { ("unet." + $0.key.dropFirst("initial.".count), $0.value) })
+        try network.loadParameters(initial, source: fixture)
+        network.isTraining = true
+        #expect(network.parameters.allSatisfy { $0.1.dtype == .float32 })
+
+        var scaler = try GradScaler(initScale: Double(metadata["init_scale"] ?? "") ?? 0)
+        let prediction = try unet(inputs.sample.to(.float16), timestep: inputs.timesteps,
+                                  encoderHiddenStates: inputs.context.to(.float16))
+        #expect(prediction.dtype == .float16)
+        let loss = try F.mseLoss(prediction.to(.float32), inputs.target.to(.float32))
+        try expectClose(loss, try f.get("loss"), atol: 1e-6, "\(fixture) loss")
+        try scaler.scaled(loss).backward()
+        let parameters = network.parameters.map(\.1)
+        let found = try scaler.unscale(parameters)
+        #expect(found == (try f.get("found_inf").toArray(Bool.self)[0]), "\(fixture): overflow detection differs from PyTorch's")
+        var worst = 0.0
+        if !found {
+            for (key, tensor) in network.parameters {
+                let expected = try f.get("grad." + key.dropFirst("unet.".count))
+                let g = try #require(tensor.grad)
+                worst = max(worst, try maxAbsDiff(g, expected))
+                // Adapters run in float32 on float16 activations exactly as peft runs them.
+                try expectClose(g, expected, atol: Self.halfTolerance, "grad \(key)")
+            }
+            let optimizer = try AdamW(groups: network.parameterGroups(unetLR: 1e-2, weightDecay: 1e-2))
+            try optimizer.step()
+        }
+        try scaler.update(foundInf: found)
+        #expect(scaler.scale == (try f.get("scale").item()), "\(fixture): scale after the step")
+        for (key, tensor) in network.parameters where found {
+            // A skipped step leaves every adapter weight exactly as it was.
+            try expectClose(tensor, try f.get("after." + key.dropFirst("unet.".count)), atol: 0, "skipped \(key)")
+        }
+        return (found, worst)
+    }
+
+    /// Half-precision UNet gradients: the same kernels in the same order as diffusers + peft (measured: 0).
+    static let halfTolerance = 1e-6
+
+    @Test func halfPrecisionStepMatchesPeftWithGradScaler() throws {
+        let (found, worst) = try checkHalfPrecisionStep("train_fp16")
+        #expect(!found)
+        print("[lora parity] fp16 step gradients: max abs diff \(worst)")
+    }
+
+    @Test func halfPrecisionOverflowIsSkippedAsPyTorchSkipsIt() throws {
+        #expect(try checkHalfPrecisionStep("train_fp16_overflow").found)
+    }
 }

@@ -190,4 +190,51 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         #expect(trainer.network.parameters.allSatisfy { $0.1.dtype == .float32 })
         #expect(summary.nonFiniteSteps == 0 && (summary.finalValidationLoss ?? .nan).isFinite)
     }
+
+    /// fp16 mixed precision: UNet and text encoder in fp16, the VAE kept in fp32, fp32 adapters, the loss scaled
+    /// dynamically. Started at 2²⁴ the scale must back off through overflowing steps (skipped, not counted as
+    /// non-finite losses), and the scaler is part of the saved state: a resumed run equals an uninterrupted one.
+    @Test func fp16ScalesTheLossAndResumesExactly() throws {
+        let dir = try temporaryDirectory()
+        let model = try Fixtures.url("pipeline", "model")
+        func fp16Trainer(_ output: String) throws -> LoRATrainer {
+            let pipeline = try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu, dtype: .float16,
+                                                            vaeDType: .float32)
+            let trainer = try makeTrainer(dir, output: output, pipeline: pipeline) { $0.training.mixedPrecision = "fp16" }
+            trainer.scaler = try GradScaler(initScale: 16_777_216)
+            return trainer
+        }
+        let straight = try fp16Trainer("straight")
+        #expect(straight.pipeline.unet.store.named.allSatisfy { $0.1.dtype == .float16 })
+        #expect(straight.pipeline.textEncoder.store.named.allSatisfy { $0.1.dtype == .float16 })
+        #expect(straight.pipeline.vae.store.dtype == .float32)
+        let summary = try straight.run(resume: false)
+        #expect(straight.network.parameters.allSatisfy { $0.1.dtype == .float32 })
+        let scale = try #require(straight.scaler?.scale)
+        #expect(scale < 16_777_216, "the scaler never backed off")
+        #expect(summary.nonFiniteSteps == 0 && (summary.finalValidationLoss ?? .nan).isFinite)
+        let trained = try loraTensors(straight).filter { $0.key.contains("lora_B") }
+        #expect(try trained.values.contains { try $0.abs().max().item() > 0 }, "no step was taken")
+
+        var calls = 0
+        let first = try fp16Trainer("resumed")
+        _ = try first.run(resume: false, shouldStop: { calls += 1; return calls > 4 })
+        let second = try fp16Trainer("resumed")
+        _ = try second.run(resume: true)
+        #expect(second.scaler == straight.scaler)
+        let a = try Safetensors.load(straight.run.final).tensors, b = try Safetensors.load(second.run.final).tensors
+        for (key, value) in a { try expectEqual(try #require(b[key]), value, key) }
+        #expect(try TrainingLog.read(straight.run.log) == TrainingLog.read(second.run.log))
+    }
+
+    @Test func mixedPrecisionMustMatchHowTheModelWasLoaded() throws {
+        let dir = try temporaryDirectory()
+        let model = try Fixtures.url("pipeline", "model")
+        // fp16 asked for, model in fp32.
+        #expect(throws: TrainingStopped.self) { try makeTrainer(dir) { $0.training.mixedPrecision = "fp16" } }
+        // fp16 with the VAE in fp16 too (encoding would overflow).
+        let allHalf = try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu, dtype: .float16,
+                                                       vaeDType: .float16)
+        #expect(throws: TrainingStopped.self) { try makeTrainer(dir, pipeline: allHalf) { $0.training.mixedPrecision = "fp16" } }
+    }
 }

@@ -263,6 +263,10 @@ ct_error *ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const
 // torch.nn.utils.clip_grad_norm_: scales the gradients in place, returns the total norm (fp32).
 ct_error *ct_clip_grad_norm_(const ct_tensor *params, int64_t n, double max_norm, double norm_type,
                              ct_tensor *total_norm);
+// torch.amp.GradScaler: unscale the parameters' gradients in place and report inf/NaN; update the scale.
+ct_error *ct_amp_unscale_(const ct_tensor *params, int64_t n, double inv_scale, bool *found_inf);
+ct_error *ct_amp_update_scale(double *scale, int32_t *growth_tracker, bool found_inf, double growth_factor,
+                              double backoff_factor, int64_t growth_interval);
 
 #ifdef __cplusplus
 }
