@@ -43,7 +43,7 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs"]),
         .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "LoRA", dependencies: ["Torch"]),
+        .target(name: "LoRA", dependencies: ["Torch", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
         .target(name: "Evaluation", dependencies: ["Torch", "Imaging", "StableDiffusion"]),
         .target(name: "Dashboard", dependencies: ["Imaging", .product(name: "Hummingbird", package: "hummingbird")]),

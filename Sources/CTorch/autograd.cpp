@@ -64,6 +64,26 @@ ct_error *ct_detach(ct_tensor t, ct_tensor *out) {
 
 // MARK: - Optimizer kernels
 
+// The parameters' defined gradients, grouped by (device, dtype) in first-seen order: _foreach kernels
+// take one device and dtype per call.
+static std::vector<std::vector<at::Tensor>> grads_by_device_and_dtype(const ct_tensor *params, int64_t n) {
+  std::vector<std::vector<at::Tensor>> groups;
+  for (int64_t i = 0; i < n; ++i) {
+    const at::Tensor &g = params[i]->tensor.grad();
+    if (!g.defined()) continue;
+    std::vector<at::Tensor> *match = nullptr;
+    for (auto &group : groups) {
+      if (group.front().device() == g.device() && group.front().scalar_type() == g.scalar_type()) match = &group;
+    }
+    if (match) {
+      match->push_back(g);
+    } else {
+      groups.push_back({g});
+    }
+  }
+  return groups;
+}
+
 ct_error *ct_fused_adamw_(const ct_tensor *params, const ct_tensor *grads, const ct_tensor *exp_avgs,
                           const ct_tensor *exp_avg_sqs, const ct_tensor *steps, int64_t n, double lr,
                           double beta1, double beta2, double weight_decay, double eps) {
@@ -86,26 +106,13 @@ ct_error *ct_clip_grad_norm_(const ct_tensor *params, int64_t n, double max_norm
                              ct_tensor *total_norm) {
   return guard([&] {
     at::NoGradGuard no_grad;
-    std::vector<std::vector<at::Tensor>> groups;  // _foreach kernels take one device and dtype
-    at::Device first_device = at::kCPU;
-    for (int64_t i = 0; i < n; ++i) {
-      const at::Tensor &g = params[i]->tensor.grad();
-      if (!g.defined()) continue;
-      if (groups.empty()) first_device = g.device();
-      std::vector<at::Tensor> *match = nullptr;
-      for (auto &group : groups) {
-        if (group.front().device() == g.device() && group.front().scalar_type() == g.scalar_type()) match = &group;
-      }
-      if (match) {
-        match->push_back(g);
-      } else {
-        groups.push_back({g});
-      }
-    }
+    auto groups = grads_by_device_and_dtype(params, n);
     if (groups.empty()) {
       *total_norm = wrap(at::zeros({}, at::kFloat));
       return;
     }
+    // The total norm lives on the first gradient's device (groups keep first-seen order), as in torch.
+    at::Device first_device = groups.front().front().device();
     std::vector<at::Tensor> norms;
     for (const auto &group : groups) {
       for (const auto &norm : at::_foreach_norm(group, norm_type)) norms.push_back(norm.to(first_device));
@@ -123,22 +130,8 @@ ct_error *ct_clip_grad_norm_(const ct_tensor *params, int64_t n, double max_norm
 ct_error *ct_amp_unscale_(const ct_tensor *params, int64_t n, double inv_scale, bool *found_inf) {
   return guard([&] {
     at::NoGradGuard no_grad;
-    std::vector<std::vector<at::Tensor>> groups;
-    for (int64_t i = 0; i < n; ++i) {
-      const at::Tensor &g = params[i]->tensor.grad();
-      if (!g.defined()) continue;
-      std::vector<at::Tensor> *match = nullptr;
-      for (auto &group : groups) {
-        if (group.front().device() == g.device() && group.front().scalar_type() == g.scalar_type()) match = &group;
-      }
-      if (match) {
-        match->push_back(g);
-      } else {
-        groups.push_back({g});
-      }
-    }
     bool any = false;
-    for (auto &group : groups) {
+    for (auto &group : grads_by_device_and_dtype(params, n)) {
       auto options = at::TensorOptions().dtype(at::kFloat).device(group.front().device());
       auto found = at::zeros({1}, options);
       at::_amp_foreach_non_finite_check_and_unscale_(group, found, at::full({1}, inv_scale, options));

@@ -5,20 +5,7 @@ import Foundation
 import Torch
 
 /// A config value that transformers rejects or Inkwell does not support, naming the file and the key.
-public struct BlipConfigError: Error, CustomStringConvertible {
-    /// The file; nil for a config built in memory.
-    public var file: String?
-    public let key: String
-    public let message: String
-
-    public init(file: String? = nil, key: String, _ message: String) {
-        self.file = file
-        self.key = key
-        self.message = message
-    }
-
-    public var description: String { "\(file ?? "in-memory config"): `\(key)`: \(message)" }
-}
+public typealias BlipConfigError = ConfigValueError
 
 /// transformers' `ACT2FN` for the names BLIP configs use (`hidden_act`).
 public enum BlipActivation: String, Codable, Sendable {

@@ -1,6 +1,7 @@
 // The `ss_*` metadata kohya's train_network.py writes into a LoRA (values are Python `str()` of the
 // settings: "True", "0.0001", "(512, 512)", JSON for the dataset tables), the SAI ModelSpec keys its
 // sai_model_spec.py adds, and `sshs_model_hash`. The trainer fills what it knows; unset fields are left out.
+import Crypto
 import Foundation
 import Torch
 
@@ -189,8 +190,6 @@ public struct KohyaMetadata: Sendable {
     static func modelHash(_ tensors: [String: Tensor]) throws -> String {
         let bytes = try Safetensors.serialize(tensors, metadata: nil)
         let headerLength = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        var hasher = SHA256()
-        hasher.update(Array(bytes[(8 + headerLength)...]))
-        return SHA256.hex(hasher.finalize())
+        return SHA256.hash(data: bytes[(8 + headerLength)...]).map { String(format: "%02x", $0) }.joined()
     }
 }

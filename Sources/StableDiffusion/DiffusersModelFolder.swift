@@ -4,21 +4,8 @@
 import Foundation
 import Torch
 
-/// A config value diffusers rejects or Inkwell does not support, naming the key and the file.
-public struct DiffusersConfigError: Error, CustomStringConvertible {
-    /// The config file; nil for a config built in memory.
-    public var file: String?
-    public let key: String
-    public let message: String
-
-    public init(file: String? = nil, key: String, _ message: String) {
-        self.file = file
-        self.key = key
-        self.message = message
-    }
-
-    public var description: String { "\(file ?? "in-memory config"): `\(key)`: \(message)" }
-}
+/// A config value that diffusers rejects or Inkwell does not support, naming the file and the key.
+public typealias DiffusersConfigError = ConfigValueError
 
 /// A component folder is missing something or holds weights in a form Inkwell does not read.
 public struct DiffusersFolderError: Error, CustomStringConvertible {
