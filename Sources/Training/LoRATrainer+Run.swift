@@ -31,7 +31,7 @@ extension LoRATrainer {
                 interrupted = true
                 break
             }
-            let (loss, gradNorm) = try optimizerStep()
+            let (loss, gradNorm) = try stepSavingOnOutOfMemory()
             state.seconds = secondsBefore + Date().timeIntervalSince(started)
             let lr = optimizer.learningRates.first ?? 0
             if let loss {
@@ -63,6 +63,27 @@ extension LoRATrainer {
                                interrupted: interrupted)
     }
 
+    /// `optimizerStep()`, except that running out of memory rewinds what the step drew (data position,
+    /// generators), saves the state as of the last completed step and rethrows: `--resume` (with a smaller
+    /// batch, say) then continues exactly where the run stood.
+    func stepSavingOnOutOfMemory() throws -> (Double?, Double?) {
+        let before = (step: state.step, epoch: state.epoch, position: state.position, rng: try rng.state(),
+                      dropout: try dropoutRNG.state(), scaler: scaler)
+        do {
+            return try optimizerStep()
+        } catch TorchError.outOfMemory(let message) {
+            try optimizer.zeroGrad()
+            state.step = before.step
+            state.epoch = before.epoch
+            state.position = before.position
+            try rng.setState(before.rng)
+            try dropoutRNG.setState(before.dropout)
+            scaler = before.scaler
+            try saveState()
+            throw TorchError.outOfMemory(message)
+        }
+    }
+
     /// One optimizer step over `gradient_accumulation` micro-batches. Returns the mean loss (nil when
     /// it was not finite and the step was skipped) and the gradient norm before clipping (nil when no step was
     /// taken: a non-finite loss, or an fp16 overflow the loss scaler skips).
@@ -79,6 +100,7 @@ extension LoRATrainer {
         var total = 0.0
         var finite = true
         for batch in batches {
+            try faultInjection?()
             let loss = try math.loss(batch)
             let value = try loss.item()
             if !value.isFinite { finite = false }

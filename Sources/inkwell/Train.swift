@@ -75,7 +75,7 @@ struct Train: ParsableCommand {
         } catch TorchError.outOfMemory(let message) {
             throw ValidationError("""
                 out of memory: \(message)
-                The last saved state is in \(runDirectory.appendingPathComponent("state").path); lower \
+                The state after the last completed step is saved in \(runDirectory.appendingPathComponent("state").path); lower \
                 training.batch_size (raise training.gradient_accumulation to keep the effective batch), use \
                 training.mixed_precision = "bf16", or lower samples.size, then run again with --resume.
                 """)

@@ -87,6 +87,32 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         #expect(try TrainingLog.read(straight.run.log) == TrainingLog.read(second.run.log))
     }
 
+    /// Out of memory in the middle of an accumulated step: the state is saved as of the last completed step
+    /// (what the failed step drew is rewound), so resuming gives the uninterrupted run's weights and log.
+    @Test func outOfMemorySavesTheLastCompletedStepForResume() throws {
+        let dir = try temporaryDirectory()
+        let settings: (inout TrainingConfig) -> Void = { $0.lora.dropout = 0.1; $0.training.gradientAccumulation = 2 }
+        let straight = try makeTrainer(dir, output: "straight", configure: settings)
+        _ = try straight.run(resume: false)
+
+        let failing = try makeTrainer(dir, output: "resumed", configure: settings)
+        var forwards = 0
+        failing.faultInjection = {
+            forwards += 1
+            // The second micro-batch of step 5: the first one's forward and backward already ran.
+            if forwards == 10 { throw TorchError.outOfMemory("injected") }
+        }
+        #expect(throws: TorchError.self) { try failing.run(resume: false) }
+        let resumed = try makeTrainer(dir, output: "resumed", configure: settings)
+        #expect(try resumed.loadState() && resumed.state.step == 4)
+        let summary = try makeTrainer(dir, output: "resumed", configure: settings).run(resume: true)
+        #expect(summary.steps == 6)
+        let a = try Safetensors.load(straight.run.final).tensors
+        let b = try Safetensors.load(resumed.run.final).tensors
+        for (key, value) in a { try expectEqual(try #require(b[key]), value, key) }
+        #expect(try TrainingLog.read(straight.run.log) == TrainingLog.read(resumed.run.log))
+    }
+
     /// Four micro-batches of one, accumulated, update the adapters as one batch of four does.
     @Test func accumulationMatchesOneLargeBatch() throws {
         let dir = try temporaryDirectory()
