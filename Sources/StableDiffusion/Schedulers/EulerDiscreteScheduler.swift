@@ -89,19 +89,11 @@ public final class EulerDiscreteScheduler: IndexedScheduler {
     }
 
     private func currentIndex(_ timestep: Double) throws -> Int {
-        if let stepIndex { return stepIndex }
-        if let beginIndex { stepIndex = beginIndex; return beginIndex }
-        guard let index = indexForTimestep(timestep, in: timesteps) else {
-            throw SchedulerError.invalidState("EulerDiscreteScheduler: timestep \(timestep) is not in the schedule")
-        }
-        stepIndex = index
-        return index
+        try resolveStepIndex(&stepIndex, beginIndex: beginIndex, timestep: timestep, in: timesteps, scheduler: "EulerDiscreteScheduler")
     }
 
-    /// x / √(σ² + 1): the UNet was trained on unit-variance inputs.
     public func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
-        let sigma = sigmaValues[try currentIndex(timestep)]
-        return try sample / Double(sqrt32(sigma * sigma + 1))
+        try scaledForModel(sample, sigma: sigmaValues[try currentIndex(timestep)])
     }
 
     public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor {

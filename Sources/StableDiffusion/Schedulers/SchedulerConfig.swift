@@ -273,6 +273,23 @@ func indexForTimestep(_ timestep: Double, in timesteps: [Double]) -> Int? {
     return matches.count > 1 ? matches[1] : matches.first
 }
 
+/// diffusers' `_init_step_index` for the σ schedulers: the begin index when one is set, else the timestep's
+/// position in the schedule; remembered in `stepIndex` until `setTimesteps` clears it.
+func resolveStepIndex(_ stepIndex: inout Int?, beginIndex: Int?, timestep: Double, in timesteps: [Double],
+                      scheduler: String) throws -> Int {
+    if let stepIndex { return stepIndex }
+    guard let index = beginIndex ?? indexForTimestep(timestep, in: timesteps) else {
+        throw SchedulerError.invalidState("\(scheduler): timestep \(timestep) is not in the schedule")
+    }
+    stepIndex = index
+    return index
+}
+
+/// x / √(σ² + 1), the σ schedulers' `scale_model_input`: the UNet was trained on unit-variance inputs.
+func scaledForModel(_ sample: Tensor, sigma: Float) throws -> Tensor {
+    try sample / Double(sqrt32(sigma * sigma + 1))
+}
+
 /// The σ of each batch item as diffusers' sigma-based `add_noise` picks them: by timestep lookup unless a
 /// begin index is set, then the current step index if stepping has started, else the begin index.
 func noiseLevelIndices(_ timesteps: [Double], schedule: [Double], stepIndex: Int?, beginIndex: Int?,
