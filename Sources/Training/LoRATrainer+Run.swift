@@ -100,7 +100,7 @@ extension LoRATrainer {
         var total = 0.0
         var finite = true
         for batch in batches {
-            try faultInjection?()
+            try faultInjection?(.microBatch)
             let loss = try math.loss(batch)
             let value = try loss.item()
             if !value.isFinite { finite = false }
@@ -167,20 +167,28 @@ extension LoRATrainer {
             }
             events(.validation(step: step, loss: loss, isBest: isBest))
         }
-        var clipScore: Double?
-        let samplesEvery = config.samples.every
-        if samplesEvery > 0, step == 0 || step % samplesEvery == 0 || step == config.training.maxSteps {
-            let (folder, images) = try renderSamples(step: step)
-            events(.samples(step: step, folder: folder))
-            if let clipScorer {
-                clipScore = try clipScorer(images.map(\.0), images.map(\.1))
-            }
-        }
+        // The checkpoint comes before the samples, so running out of memory while sampling loses no weights.
         if step > 0 {
             let url = run.checkpoint(step: step)
             try saveLoRA(to: url, step: step)
             try pruneCheckpoints()
             events(.checkpoint(url))
+        }
+        var clipScore: Double?
+        let samplesEvery = config.samples.every
+        if samplesEvery > 0, step == 0 || step % samplesEvery == 0 || step == config.training.maxSteps {
+            do {
+                try faultInjection?(.samples)
+                let (folder, images) = try renderSamples(step: step)
+                events(.samples(step: step, folder: folder))
+                if let clipScorer {
+                    clipScore = try clipScorer(images.map(\.0), images.map(\.1))
+                }
+            } catch TorchError.outOfMemory(let message) {
+                // Samples are a by-product: training goes on (their memory is freed with their tensors).
+                events(.message("step \(step): samples skipped, out of memory (\(message)); lower samples.size or "
+                    + "the number of prompts"))
+            }
         }
         try log.append(TrainingLogRow(step: step, epoch: state.epoch, trainLoss: trainLoss, smoothedLoss: state.smoothedLoss,
                                       validationLoss: measured, clipScore: clipScore,

@@ -56,8 +56,10 @@ public final class LoRATrainer {
     var scaler: GradScaler?
     /// The current epoch's batch plan, computed once per epoch.
     var epochPlan: (epoch: Int, batches: [[Int]])?
-    /// Called before each micro-batch's forward pass; tests throw from it (out of memory) to check recovery.
-    var faultInjection: (() throws -> Void)?
+    /// Called before each micro-batch's forward pass and before sampling; tests throw from it (out of
+    /// memory) to check recovery.
+    var faultInjection: ((FaultPoint) throws -> Void)?
+    enum FaultPoint { case microBatch, samples }
 
     public init(config: TrainingConfig, examples: [TrainingExample], pipeline: StableDiffusionPipeline,
                 modelIdentity: String, cacheDirectory: URL) throws {

@@ -97,7 +97,7 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
 
         let failing = try makeTrainer(dir, output: "resumed", configure: settings)
         var forwards = 0
-        failing.faultInjection = {
+        failing.faultInjection = { _ in
             forwards += 1
             // The second micro-batch of step 5: the first one's forward and backward already ran.
             if forwards == 10 { throw TorchError.outOfMemory("injected") }
@@ -111,6 +111,23 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         let b = try Safetensors.load(resumed.run.final).tensors
         for (key, value) in a { try expectEqual(try #require(b[key]), value, key) }
         #expect(try TrainingLog.read(straight.run.log) == TrainingLog.read(resumed.run.log))
+    }
+
+    /// Out of memory while rendering samples skips them with a message; the step's checkpoint (written
+    /// before sampling) is there and training carries on to the end.
+    @Test func outOfMemoryWhileSamplingSkipsTheSamplesOnly() throws {
+        let dir = try temporaryDirectory()
+        let trainer = try makeTrainer(dir) { $0.samples.every = 3; $0.samples.steps = 2; $0.samples.size = 32 }
+        trainer.faultInjection = { point in
+            if point == .samples, trainer.state.step == 3 { throw TorchError.outOfMemory("injected") }
+        }
+        var messages: [String] = []
+        let summary = try trainer.run(resume: false, events: { if case .message(let text) = $0 { messages.append(text) } })
+        #expect(summary.steps == 6 && !summary.interrupted)
+        #expect(messages.contains { $0.contains("step 3: samples skipped, out of memory") }, "\(messages)")
+        #expect(FileManager.default.fileExists(atPath: trainer.run.checkpoint(step: 3).path))
+        #expect(FileManager.default.fileExists(atPath: trainer.run.samples(step: 6).path))
+        #expect(!FileManager.default.fileExists(atPath: trainer.run.samples(step: 3).path))
     }
 
     /// Four micro-batches of one, accumulated, update the adapters as one batch of four does.
