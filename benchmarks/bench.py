@@ -1,23 +1,58 @@
 """make bench: the same work in PyTorch and in Inkwell, in one run on this machine; prints ratios.
 
-Each case below mirrors a case of Benchmarks/InkwellBench/main.swift (same name, shapes and timing
-method: 3 warm-up calls, then the median over >= 1 s or >= 5 calls)."""
+Each case below mirrors a case of Benchmarks/InkwellBench/main.swift (same name, shapes and timing method:
+warm-up calls, then the median over a minimum number of calls and a minimum time window). Case by case,
+PyTorch is timed first, then inkwell-bench runs that one case, so both sides see the same machine load
+and only one side's model is in memory at a time (the ops run in one process per side, see compare()).
+
+--model NAME=FOLDER:SIZE:STEPS[:OPTIONS] adds a diffusers folder's cases at SIZE pixels. OPTIONS, comma
+separated: `train` (only the two LoRA training rows), `warmup=N`, `calls=N` (minimum timed calls),
+`seconds=S` (minimum timed window). Models default to 3 warm-up calls and >= 5 calls over >= 3 s."""
 import argparse
+import ctypes
+import gc
 import json
+import os
+import statistics
 import subprocess
+import sys
 import time
+import warnings
+from dataclasses import dataclass, replace
 
-import torch
-import torch.nn.functional as F
+# The tables are the only output: quiet the Hugging Face libraries before they are imported.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+warnings.simplefilter("ignore")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
-def measure(body, cuda, min_seconds=1.0):
-    for _ in range(3):
+@dataclass
+class Timing:
+    warmup: int = 3
+    calls: int = 5
+    seconds: float = 1.0
+
+    def args(self):
+        return ["--warmup", str(self.warmup), "--calls", str(self.calls), "--seconds", str(self.seconds)]
+
+
+OPS_TIMING = Timing()
+# Model calls are few and long, so one disturbed call weighs more: a longer window.
+MODEL_TIMING = Timing(seconds=3.0)
+
+
+def measure(body, cuda, timing):
+    for _ in range(timing.warmup):
         body()
     if cuda:
         torch.cuda.synchronize()
     samples, start = [], time.perf_counter()
-    while len(samples) < 5 or time.perf_counter() - start < min_seconds:
+    while len(samples) < timing.calls or time.perf_counter() - start < timing.seconds:
         t0 = time.perf_counter()
         body()
         if cuda:
@@ -25,7 +60,7 @@ def measure(body, cuda, min_seconds=1.0):
         samples.append(time.perf_counter() - t0)
         if len(samples) >= 1000:
             break
-    return sorted(samples)[len(samples) // 2]
+    return statistics.median(samples)
 
 
 def cases(device):
@@ -85,90 +120,207 @@ def cases(device):
     }
 
 
-def model_cases(folder, size, steps, device):
-    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+def model_cases(folder, size, steps, device, train_only):
+    import diffusers
+    import transformers
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, StableDiffusionPipeline
+    from make_models import native_stdout_silenced
 
-    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
-    pipe = pipe.to(device)
-    f = pipe.vae_scale_factor
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+    # Every case loads its own pipeline, as the Swift side does: the LoRA rows' adapters must not stay in
+    # the UNet that the generate row times.
+    def load():
+        with native_stdout_silenced():
+            pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(device)
 
     def unet_step():
+        pipe = load()
+        f = pipe.vae_scale_factor
         x = torch.randn(2, pipe.unet.config.in_channels, size // f, size // f, device=device)
         ids = pipe.tokenizer(["a tattoo", ""], padding="max_length", max_length=77, truncation=True,
                              return_tensors="pt").input_ids.to(device)
         context = pipe.text_encoder(ids)[0]
         return lambda: pipe.unet(x, 500, encoder_hidden_states=context)
 
-    def lora_step():
-        from peft import LoraConfig
-        unet = pipe.unet
-        unet.requires_grad_(False)
-        unet.add_adapter(LoraConfig(r=16, lora_alpha=16, init_lora_weights="gaussian",
-                                    target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-        params = [p for p in unet.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=1e-4, fused=True)
-        latents = torch.randn(1, unet.config.in_channels, size // f, size // f, device=device)
-        ids = pipe.tokenizer(["a tattoo"], padding="max_length", max_length=77, truncation=True,
-                             return_tensors="pt").input_ids.to(device)
-        context = pipe.text_encoder(ids)[0]
-        t = torch.tensor([500], device=device)
+    def lora_step(cached):
+        """One step of diffusers' train_text_to_image_lora.py loop (batch 1, one timestep): latents
+        sampled from the VAE posterior x scaling factor, DDPM add_noise at t = 500, epsilon MSE, backward
+        into peft rank-16 adapters on to_q/to_k/to_v/to_out.0, fused AdamW. `cached`: the posterior and the
+        prompt's embeddings are computed once (what Inkwell's latent and text caches keep); otherwise each
+        step runs the frozen VAE encoder and text encoder, as the script does. The frozen parts run under
+        the caller's no_grad."""
+        def make():
+            from peft import LoraConfig
+            pipe = load()
+            unet, vae, text = pipe.unet, pipe.vae, pipe.text_encoder
+            for frozen in (unet, vae, text):
+                frozen.requires_grad_(False)
+            unet.add_adapter(LoraConfig(r=16, lora_alpha=16, init_lora_weights="gaussian",
+                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+            opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-4, fused=True)
+            scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+            g = torch.Generator().manual_seed(0)
+            image = (torch.rand(1, 3, size, size, generator=g) * 2 - 1).to(device)
+            ids = pipe.tokenizer(["a tattoo"], padding="max_length", max_length=77, truncation=True,
+                                 return_tensors="pt").input_ids.to(device)
+            t = torch.tensor([500], device=device)
+            scale = vae.config.scaling_factor
+            posterior, embeddings = vae.encode(image).latent_dist, text(ids)[0]
 
-        def step():
-            with torch.enable_grad():
-                loss = F.mse_loss(unet(latents, t, encoder_hidden_states=context).sample, latents)
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-        return step
+            def step():
+                if cached:
+                    latents, context = posterior.sample(generator=g) * scale, embeddings
+                else:
+                    latents, context = vae.encode(image).latent_dist.sample(generator=g) * scale, text(ids)[0]
+                noise = torch.randn(latents.shape, generator=g).to(device)
+                noisy = scheduler.add_noise(latents, noise, t)
+                with torch.enable_grad():
+                    loss = F.mse_loss(unet(noisy, t, encoder_hidden_states=context).sample, noise)
+                    loss.backward()
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+            return step
+        return make
 
     def vae_decode():
-        z = torch.randn(1, pipe.vae.config.latent_channels, size // f, size // f, device=device)
+        pipe = load()
+        z = torch.randn(1, pipe.vae.config.latent_channels, size // pipe.vae_scale_factor, size // pipe.vae_scale_factor,
+                        device=device)
         return lambda: pipe.image_processor.postprocess(
             pipe.vae.decode(z / pipe.vae.config.scaling_factor).sample, output_type="pt")
 
     def generate():
+        pipe = load()
         pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
         return lambda: pipe("minimal line-art tattoo of a rose", num_inference_steps=steps, height=size, width=size,
                             generator=torch.Generator().manual_seed(0), output_type="pt")
 
-    return {f"unet step {size}px": unet_step, f"lora train step {size}px": lora_step, f"vae decode {size}px": vae_decode,
+    training = {f"lora train step, cached latents {size}px": lora_step(True),
+                f"lora train step, no cache {size}px": lora_step(False)}
+    if train_only:
+        return training
+    return {f"unet step {size}px": unet_step, **training, f"vae decode {size}px": vae_decode,
             f"generate {steps} steps {size}px": generate}
 
 
-def compare(title, torch_cases, cmd, cuda):
-    with torch.no_grad():
-        torch_times = {name: measure(make(), cuda) for name, make in torch_cases.items()}
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    ink = {}
-    for line in out.splitlines():
-        row = json.loads(line)
-        ink[row["name"]] = row.get("seconds", float("nan"))
+def release_memory():
+    """Hands freed memory back to the OS before the other side runs: glibc keeps freed heap pages of a
+    multi-GB model otherwise, and on a small machine the two processes must not hold two models."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
+def time_torch(make, cuda, timing):
+    """(seconds, None) or (None, error): a failing case is a row that says so, not a crashed bench."""
+    try:
+        with torch.no_grad():
+            return measure(make(), cuda, timing), None
+    except Exception as e:
+        return None, f"{type(e).__name__}: {e}"
+
+
+def run_inkwell(cmd):
+    """Runs inkwell-bench: {case name: (seconds, None) or (None, error)}, and the reason to give for a case
+    it did not report (a crash ends the process before its remaining cases)."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    results = {}
+    for line in proc.stdout.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        results[row.get("name")] = (row["seconds"], None) if "seconds" in row else (None, row.get("error", "no time"))
+    tail = (proc.stderr.strip().splitlines() or ["no output on stderr"])[-1]
+    return results, f"no result (exit status {proc.returncode}): {tail}"
+
+
+def fmt_time(s):
+    return f"{s * 1e3:10.2f}ms" if s is not None else f"{'error':>12s}"
+
+
+def fmt_rate(s, width):
+    return f"{1 / s:{width}.3f}" if s else f"{'-':>{width}s}"
+
+
+def compare(title, torch_cases, cmd, cuda, timing, training_rows=(), one_process=False):
+    """Times every case on both sides and prints its row. `one_process`: PyTorch times all cases, then one
+    inkwell-bench process runs them all in the same order, so both sides reach each case in the same warm
+    state (a conv runs twice as fast once an MKL matmul has run in the process). Otherwise case by case,
+    one inkwell-bench process each, and every row is printed as soon as it has both numbers."""
+    started = time.perf_counter()
     print(f"\n{title}")
-    print(f"{'case':40s} {'PyTorch':>12s} {'Inkwell':>12s} {'Inkwell/PyTorch':>16s}")
-    for name, t in torch_times.items():
-        i = ink.get(name, float("nan"))
-        print(f"{name:40s} {t * 1e3:10.2f}ms {i * 1e3:10.2f}ms {i / t:15.2f}x")
+    print(f"{'case':42s} {'PyTorch':>12s} {'Inkwell':>12s} {'Inkwell/PyTorch':>16s} {'PyTorch steps/s':>16s} "
+          f"{'Inkwell steps/s':>16s}", flush=True)
+    if one_process:
+        torch_times = {name: time_torch(make, cuda, timing) for name, make in torch_cases.items()}
+        ink_times, missing = run_inkwell(cmd)
+    errors = []
+    for name, make in torch_cases.items():
+        if not one_process:
+            torch_times = {name: time_torch(make, cuda, timing)}
+            release_memory()
+            ink_times, missing = run_inkwell(cmd + ["--case", name])
+        (t, t_err), (i, i_err) = torch_times[name], ink_times.get(name, (None, missing))
+        errors += [f"{name}: {side}: {err}" for side, err in (("PyTorch", t_err), ("Inkwell", i_err)) if err]
+        ratio = f"{i / t:15.2f}x" if t and i else f"{'-':>16s}"
+        rates = f" {fmt_rate(t, 16)} {fmt_rate(i, 16)}" if name in training_rows else ""
+        print(f"{name:42s} {fmt_time(t)} {fmt_time(i)} {ratio}{rates}", flush=True)
+    for e in errors:
+        print(f"  error: {e}")
+    print(f"({time.perf_counter() - started:.0f} s)", flush=True)
+
+
+def parse_model(spec):
+    """NAME=FOLDER:SIZE:STEPS[:OPTIONS] -> (name, folder, size, steps, train_only, timing)."""
+    name, rest = spec.split("=", 1)
+    parts = rest.split(":")
+    options = parts.pop().split(",") if not parts[-1].isdigit() else []
+    folder, size, steps = ":".join(parts[:-2]), int(parts[-2]), int(parts[-1])
+    timing, train_only = MODEL_TIMING, False
+    for option in filter(None, options):
+        key, _, value = option.partition("=")
+        if key == "train":
+            train_only = True
+        elif key in ("warmup", "calls"):
+            timing = replace(timing, **{key: int(value)})
+        elif key == "seconds":
+            timing = replace(timing, seconds=float(value))
+        else:
+            sys.exit(f"bench.py: unknown model option '{option}' in {spec}")
+    return name, folder, size, steps, train_only, timing
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", required=True, help="path of the inkwell-bench binary")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--cuda", action="store_true")
-    ap.add_argument("--model", action="append", default=[], help="NAME=FOLDER:SIZE:STEPS, a diffusers folder to time")
+    ap.add_argument("--model", action="append", default=[],
+                    help="NAME=FOLDER:SIZE:STEPS[:OPTIONS], a diffusers folder to time (see above)")
     args = ap.parse_args()
+    models = [parse_model(spec) for spec in args.model]
     torch.set_num_threads(args.threads)
     device = "cuda" if args.cuda else "cpu"
 
     base = [args.bench, "--threads", str(args.threads)] + (["--cuda"] if args.cuda else [])
-    print(f"device: {device}, threads: {args.threads}, torch {torch.__version__} (median time per call)")
-    compare("ops", cases(device), base, args.cuda)
-    for spec in args.model:
-        name, rest = spec.split("=", 1)
-        folder, size, steps = rest.rsplit(":", 2)
-        compare(f"model {name} ({folder})", model_cases(folder, int(size), int(steps), device),
-                base + ["--model", folder, "--size", size, "--steps", steps], args.cuda)
+    print(f"device: {device}, threads: {args.threads}, torch {torch.__version__}; median time per call, "
+          f"Inkwell/PyTorch < 1: Inkwell faster; steps/s (training rows) = 1 / time")
+    compare("ops", cases(device), base + OPS_TIMING.args(), args.cuda, OPS_TIMING, one_process=True)
+    for name, folder, size, steps, train_only, timing in models:
+        torch_cases = model_cases(folder, size, steps, device, train_only)
+        cmd = base + ["--model", folder, "--size", str(size), "--steps", str(steps)] + timing.args()
+        title = (f"model {name} ({folder}): {timing.warmup} warm-up, >= {timing.calls} calls"
+                 f"{f' over >= {timing.seconds:g} s' if timing.seconds else ''}")
+        compare(title, torch_cases, cmd, args.cuda, timing, training_rows=[n for n in torch_cases if "lora train" in n])
 
 
 if __name__ == "__main__":

@@ -5,25 +5,41 @@ import LoRA
 import StableDiffusion
 import Torch
 
-/// Median seconds per call of `body` after warm-up, over at least `minSeconds` or 5 calls.
-func measure(_ body: () throws -> Void, device: Device, minSeconds: Double = 1.0) throws -> Double {
-    for _ in 0..<3 { try body() }
+/// How long a case is timed: `warmup` untimed calls, then at least `calls` calls and `seconds` seconds.
+struct Timing {
+    var warmup = 3, calls = 5
+    var seconds = 1.0
+}
+
+/// Median seconds per call of `body` after warm-up (the median, so one call disturbed by other work on
+/// the machine does not move the result).
+func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> Double {
+    for _ in 0..<timing.warmup { try body() }
     try device.synchronize()
     var samples: [Double] = []
     let start = Date()
-    while samples.count < 5 || Date().timeIntervalSince(start) < minSeconds {
+    while samples.count < timing.calls || Date().timeIntervalSince(start) < timing.seconds {
         let t0 = DispatchTime.now().uptimeNanoseconds
         try body()
         try device.synchronize()
         samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         if samples.count >= 1000 { break }
     }
-    return samples.sorted()[samples.count / 2]
+    let sorted = samples.sorted(), n = sorted.count
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
 }
 
 struct Case {
     let name: String
+    /// A LoRA training row (`--train-only` keeps just these).
+    let training: Bool
     let setup: (Device) throws -> () throws -> Void
+
+    init(name: String, training: Bool = false, setup: @escaping (Device) throws -> () throws -> Void) {
+        self.name = name
+        self.training = training
+        self.setup = setup
+    }
 }
 
 let cases: [Case] = [
@@ -68,11 +84,51 @@ let cases: [Case] = [
     },
 ]
 
-/// Model-level cases on a diffusers folder: one UNet step (CFG batch of 2), a VAE decode, and a whole
-/// generation, at `size` pixels.
+/// Model-level cases on a diffusers folder at `size` pixels: one UNet step (CFG batch of 2), a LoRA training
+/// step with and without cached latents, a VAE decode and a whole generation. Every case loads its own
+/// pipeline, so adapters added by one never run in another.
 func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
     func load(_ d: Device) throws -> StableDiffusionPipeline {
         try StableDiffusionPipeline.load(.diffusersFolder(URL(fileURLWithPath: folder)), device: d, dtype: .float32)
+    }
+    /// One step of diffusers' train_text_to_image_lora.py loop (batch 1, one timestep) done with the
+    /// public APIs Inkwell's trainer uses: x₀ sampled from the VAE posterior × scaling factor, DDPM
+    /// add_noise at t = 500, ε-prediction MSE, backward into rank-16 adapters on to_q/to_k/to_v/to_out.0,
+    /// fused AdamW. `cached`: the posterior's moments and the prompt's embeddings are computed once, as
+    /// the trainer's latent and text caches do; otherwise every step runs the frozen VAE encoder and text
+    /// encoder (without autograd), as the diffusers script does.
+    func trainStep(cached: Bool) -> Case {
+        Case(name: "lora train step, \(cached ? "cached latents" : "no cache") \(size)px", training: true) { d in
+            let pipe = try load(d)
+            try pipe.vae.store.freezeAll()
+            try pipe.textEncoder.store.freezeAll()
+            let network = LoRANetwork(device: d, generator: try Generator(seed: 0))
+            try network.addAdapters(to: pipe.unet.store, component: .unet, config: LoRAConfig(rank: 16, alpha: 16))
+            network.isTraining = true
+            let optimizer = try AdamW(groups: network.parameterGroups(unetLR: 1e-4))
+            var ddpm = pipe.schedulerConfig
+            ddpm.className = SchedulerKind.ddpm.rawValue
+            let scheduler = try DDPMScheduler(config: ddpm)
+            let g = try Generator(seed: 0)
+            let image = try (Tensor.rand([1, 3, size, size], generator: g) * 2 - 1).to(d)
+            let ids = try pipe.tokenizer.inputIds(["a tattoo"]).to(d)
+            let t = try Tensor([Int64(500)]).to(d)
+            let scale = pipe.vae.scalingFactor
+            let posterior = try noGrad { try pipe.vae.encode(image) }
+            let embeddings = try noGrad { try pipe.textEncoder(ids).lastHiddenState }
+            return {
+                let (x0, context) = try noGrad { () throws -> (Tensor, Tensor) in
+                    if cached { return (try posterior.sample(generator: g) * scale, embeddings) }
+                    return (try pipe.vae.encode(image).sample(generator: g) * scale, try pipe.textEncoder(ids).lastHiddenState)
+                }
+                let noise = try Tensor.randn(x0.shape, generator: g).to(d)
+                let noisy = try scheduler.addNoise(x0, noise: noise, timesteps: t)
+                let loss = try F.mseLoss(try pipe.unet(noisy, timestep: t, encoderHiddenStates: context), noise)
+                try loss.backward()
+                try optimizer.step()
+                try optimizer.zeroGrad()
+            }
+        }
     }
     return [
         Case(name: "unet step \(size)px") { d in
@@ -83,23 +139,8 @@ func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
             let context = try noGrad { try pipe.textEncoder(ids).lastHiddenState }
             return { _ = try noGrad { try pipe.unet(x, timestep: 500, encoderHiddenStates: context) } }
         },
-        Case(name: "lora train step \(size)px") { d in
-            let pipe = try load(d)
-            let f = pipe.vaeScaleFactor
-            let network = LoRANetwork(device: d, generator: try Generator(seed: 0))
-            try network.addAdapters(to: pipe.unet.store, component: .unet, config: LoRAConfig(rank: 16, alpha: 16))
-            let optimizer = try AdamW(groups: network.parameterGroups(unetLR: 1e-4))
-            let latents = try Tensor.randn([1, pipe.unet.config.inChannels, size / f, size / f], device: d)
-            let ids = try pipe.tokenizer.inputIds(["a tattoo"]).to(d)
-            let context = try noGrad { try pipe.textEncoder(ids).lastHiddenState }
-            let t = try Tensor([Int64(500)]).to(d)
-            return {
-                let loss = try F.mseLoss(try pipe.unet(latents, timestep: t, encoderHiddenStates: context), latents)
-                try loss.backward()
-                try optimizer.step()
-                try optimizer.zeroGrad()
-            }
-        },
+        trainStep(cached: true),
+        trainStep(cached: false),
         Case(name: "vae decode \(size)px") { d in
             let pipe = try load(d)
             let f = pipe.vaeScaleFactor
@@ -118,24 +159,39 @@ func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
     ]
 }
 
+/// One result line: a JSON object bench.py reads (serialized properly: error texts may hold quotes),
+/// written unbuffered so every finished case reaches bench.py even if a later one crashes the process.
+func emit(_ fields: [String: Any]) {
+    let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}
+
+// usage: inkwell-bench [--cuda] [--threads N] [--case NAME] [--warmup N] [--calls N] [--seconds S]
+//                      [--model FOLDER [--size PX] [--steps N] [--train-only]]
 let args = CommandLine.arguments
+let option = { (name: String) -> String? in args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
 let device: Device = args.contains("--cuda") ? .cuda(0) : .cpu
-if let i = args.firstIndex(of: "--threads"), i + 1 < args.count, let n = Int(args[i + 1]) { Threads.count = n }
-let only = args.firstIndex(of: "--case").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
+if let n = option("--threads").flatMap(Int.init) { Threads.count = n }
+let only = option("--case")
 
 var selected = cases
-if let i = args.firstIndex(of: "--model"), i + 1 < args.count {
-    let size = args.firstIndex(of: "--size").flatMap { $0 + 1 < args.count ? Int(args[$0 + 1]) : nil } ?? 64
-    let steps = args.firstIndex(of: "--steps").flatMap { $0 + 1 < args.count ? Int(args[$0 + 1]) : nil } ?? 20
-    selected = modelCases(folder: args[i + 1], size: size, steps: steps)
+// Model cases run longer (a 3 s window) than ops: they are fewer calls, so a noisy call weighs more.
+var timing = Timing()
+if let folder = option("--model") {
+    selected = modelCases(folder: folder, size: option("--size").flatMap(Int.init) ?? 64,
+                          steps: option("--steps").flatMap(Int.init) ?? 20)
+    if args.contains("--train-only") { selected = selected.filter(\.training) }
+    timing.seconds = 3
 }
+if let n = option("--warmup").flatMap(Int.init) { timing.warmup = n }
+if let n = option("--calls").flatMap(Int.init) { timing.calls = n }
+if let s = option("--seconds").flatMap(Double.init) { timing.seconds = s }
 
 for c in selected where only == nil || c.name == only {
     do {
         let run = try c.setup(device)
-        let seconds = try measure(run, device: device)
-        print("{\"name\": \"\(c.name)\", \"seconds\": \(seconds)}")
+        emit(["name": c.name, "seconds": try measure(run, device: device, timing: timing)])
     } catch {
-        print("{\"name\": \"\(c.name)\", \"error\": \"\(error)\"}")
+        emit(["name": c.name, "error": "\(error)"])
     }
 }
