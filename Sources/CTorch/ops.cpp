@@ -277,6 +277,13 @@ ct_error *ct_slice(ct_tensor t, int64_t dim, int64_t start, int64_t end, int64_t
 ct_error *ct_narrow(ct_tensor t, int64_t dim, int64_t start, int64_t length, ct_tensor *out) {
   return guard([&] { *out = wrap(unwrap(t).narrow(dim, start, length)); });
 }
+// Views of consecutive pieces; their backward is one cat (narrow's would zero-fill the whole input per piece).
+ct_error *ct_split_with_sizes(ct_tensor t, const int64_t *sizes, int64_t n, int64_t dim, ct_tensor *outs) {
+  return guard([&] {
+    auto pieces = unwrap(t).split_with_sizes(c10::IntArrayRef(sizes, static_cast<size_t>(n)), dim);
+    for (int64_t i = 0; i < n; ++i) outs[i] = wrap(pieces[static_cast<size_t>(i)]);
+  });
+}
 ct_error *ct_select(ct_tensor t, int64_t dim, int64_t index, ct_tensor *out) {
   return guard([&] { *out = wrap(unwrap(t).select(dim, index)); });
 }

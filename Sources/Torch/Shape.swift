@@ -60,7 +60,7 @@ extension Tensor {
         guard size > 0 else { throw TorchError.invalidArgument("split size must be positive, got \(size)") }
         let n = try checkedSize(dim)
         if n == 0 { return [try narrow(dim: dim, start: 0, length: 0)] }
-        return try stride(from: 0, to: n, by: size).map { try narrow(dim: dim, start: $0, length: Swift.min(size, n - $0)) }
+        return try split(sizes: stride(from: 0, to: n, by: size).map { Swift.min(size, n - $0) }, dim: dim)
     }
     /// `torch.split` with explicit sizes that must add up to the dimension.
     public func split(sizes: [Int], dim: Int = 0) throws -> [Tensor] {
@@ -68,11 +68,17 @@ extension Tensor {
         guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == n else {
             throw TorchError.invalidArgument("split sizes \(sizes) do not add up to dimension \(dim) of \(shape)")
         }
-        var start = 0
-        return try sizes.map { length in
-            defer { start += length }
-            return try narrow(dim: dim, start: start, length: length)
+        var handles = [ct_tensor?](repeating: nil, count: sizes.count)
+        try sizes.map(Int64.init).withUnsafeBufferPointer { s in
+            try handles.withUnsafeMutableBufferPointer { out in
+                try check(ct_split_with_sizes(handle, s.baseAddress, Int64(sizes.count), Int64(dim), out.baseAddress))
+            }
         }
+        let pieces = handles.compactMap { $0.map(Tensor.init(handle:)) }
+        guard pieces.count == sizes.count else {
+            throw TorchError.other("split_with_sizes returned \(pieces.count) of \(sizes.count) pieces")
+        }
+        return pieces
     }
 
     public static func cat(_ tensors: [Tensor], dim: Int = 0) throws -> Tensor {

@@ -197,6 +197,8 @@ ct_error *ct_slice(ct_tensor t, int64_t dim, int64_t start, int64_t end, int64_t
                    ct_tensor *out);
 // torch.narrow: `length` elements from `start` (negative counts from the end); checked, not clamped.
 ct_error *ct_narrow(ct_tensor t, int64_t dim, int64_t start, int64_t length, ct_tensor *out);
+// torch.split_with_sizes: `n` views written to `outs` (all or none).
+ct_error *ct_split_with_sizes(ct_tensor t, const int64_t *sizes, int64_t n, int64_t dim, ct_tensor *outs);
 ct_error *ct_select(ct_tensor t, int64_t dim, int64_t index, ct_tensor *out);
 ct_error *ct_index_select(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor *out);
 ct_error *ct_gather(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor *out);
