@@ -84,6 +84,11 @@ extension LoRATrainer {
         }
     }
 
+    /// What a run stopped for diverging tells the user.
+    var divergenceHint: String {
+        "the last good state is in \(run.state.path) (lower the learning rate, or use bf16 instead of fp16)"
+    }
+
     /// One optimizer step over `gradient_accumulation` micro-batches. Returns the mean loss (nil when
     /// it was not finite and the step was skipped) and the gradient norm before clipping (nil when no step was
     /// taken: a non-finite loss, or an fp16 overflow the loss scaler skips).
@@ -124,7 +129,7 @@ extension LoRATrainer {
             state.nonFiniteStreak += 1
             if state.nonFiniteStreak >= config.training.maxNonFiniteLosses {
                 throw TrainingStopped(reason: "\(state.nonFiniteStreak) non-finite losses in a row at step \(state.step); "
-                    + "the last good state is in \(run.state.path) (lower the learning rate, or use bf16 instead of fp16)")
+                    + divergenceHint)
             }
             return (nil, nil)
         }
@@ -134,7 +139,7 @@ extension LoRATrainer {
             try optimizer.zeroGrad()
             if scaler.scale < 1 {
                 throw TrainingStopped(reason: "fp16 gradients overflow even at loss scale \(scaler.scale) at step \(state.step); "
-                    + "the last good state is in \(run.state.path) (lower the learning rate, or use bf16 instead of fp16)")
+                    + divergenceHint)
             }
             return (total / Double(accumulation), nil)
         }
