@@ -38,6 +38,8 @@ void ct_error_free(ct_error *error);
 
 void ct_set_num_threads(int32_t n);
 int32_t ct_get_num_threads(void);
+// Keeps freed host memory in the process for reuse instead of returning it to the kernel (glibc).
+bool ct_retain_freed_host_memory(void);
 bool ct_cuda_is_available(void);
 int32_t ct_cuda_device_count(void);
 ct_error *ct_cuda_synchronize(int32_t device);
@@ -45,6 +47,16 @@ ct_error *ct_manual_seed(uint64_t seed);
 // Grad mode is thread-local, as in PyTorch. Returns the previous mode.
 bool ct_set_grad_enabled(bool enabled);
 bool ct_is_grad_enabled(void);
+
+// Host memory: a caching CPU allocator for blocks of 1 MiB and more (host_allocator.cpp).
+typedef struct ct_host_memory_stats {
+  uint64_t live_bytes, cached_bytes, peak_live_bytes; // in cached-size blocks
+  uint64_t hits, misses;
+} ct_host_memory_stats;
+void ct_host_cache_install(void); // once per process; it cannot be uninstalled
+bool ct_host_cache_is_installed(void);
+void ct_host_cache_empty(void);
+ct_host_memory_stats ct_host_cache_stats(void);
 
 // MARK: - Tensor lifecycle and metadata
 

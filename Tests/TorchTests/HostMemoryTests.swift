@@ -1,0 +1,79 @@
+// The caching host allocator: freed large blocks are reused without new page faults, what it holds stays
+// bounded, values are not disturbed, and running out of memory is still the catchable error.
+import Foundation
+import Testing
+@testable import Torch
+
+/// Minor page faults of the whole process so far (every thread's: libtorch's workers fill tensors too).
+private func minorFaults() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_minflt
+}
+
+private let largeElements = 16 << 20  // 64 MB of float32: above glibc's largest mmap threshold (32 MB)
+
+/// Faults taken while a 64 MB tensor is allocated, filled and freed.
+private func faultsForLargeTensor() throws -> Int {
+    let before = minorFaults()
+    do { _ = try Tensor.ones([largeElements]) }
+    return minorFaults() - before
+}
+
+// One test owns installing the allocator (it is process-wide and permanent), so its before/after holds.
+@Suite("Host memory cache") struct HostMemoryTests {
+    @Test func freedLargeBlocksAreReusedWithoutFaults() throws {
+        let pages = largeElements * 4 / Int(sysconf(Int32(_SC_PAGESIZE)))
+        let wasCaching = HostMemory.isCaching
+        if !wasCaching {
+            // glibc's default: the freed block went back to the kernel; the same allocation faults again.
+            _ = try faultsForLargeTensor()
+            #expect(try faultsForLargeTensor() > pages / 2)
+        }
+        #expect(!HostMemory.enableCaching(environment: ["INKWELL_HOST_CACHE": "0"]) || wasCaching)
+        #expect(HostMemory.enableCaching(environment: [:]))
+        #expect(HostMemory.isCaching)
+
+        _ = try faultsForLargeTensor()
+        let before = HostMemory.statistics
+        let faults = try faultsForLargeTensor()
+        let after = HostMemory.statistics
+        #expect(faults < pages / 100, "\(faults) faults for \(pages) pages freed and allocated again")
+        #expect(after.hits == before.hits + 1 && after.misses == before.misses)
+
+        // A reused block holds whatever the last tensor left: each op still writes all of its output.
+        let x = try Tensor.randn([2048, 2048], generator: try Generator(seed: 1))
+        let expected = try x.matmul(x).sum().item()
+        do { _ = try Tensor.full([2048, 2048], .nan) }
+        #expect(try x.matmul(x).sum().item() == expected)
+        #expect(try Tensor.zeros([2048, 2048]).abs().max().item() == 0)
+    }
+
+    @Test func heldMemoryStaysWithinAQuarterAboveThePeak() throws {
+        HostMemory.enableCaching(environment: [:])
+        HostMemory.releaseCached()
+        #expect(HostMemory.statistics.cachedBytes == 0)
+        // Forty different sizes, each freed before the next: each is a miss, and without eviction the cache
+        // would keep all of them (860 MB).
+        for mb in 2...42 { _ = try Tensor.empty([mb << 18]) }
+        let s = HostMemory.statistics
+        #expect(s.liveBytes + s.cachedBytes <= s.peakLiveBytes + s.peakLiveBytes / 4, "\(s)")
+        #expect(s.cachedBytes > 0)
+        HostMemory.releaseCached()
+        #expect(HostMemory.statistics.cachedBytes == 0)
+    }
+
+    @Test func aFailedAllocationFreesTheCacheAndStaysCatchable() throws {
+        HostMemory.enableCaching(environment: [:])
+        do { _ = try Tensor.ones([largeElements]) }
+        #expect(HostMemory.statistics.cachedBytes >= largeElements * 4)
+        do {
+            _ = try Tensor.empty([1 << 40, 1 << 20])  // 4 EiB
+            Issue.record("allocating 4 EiB succeeded")
+        } catch let error as TorchError {
+            guard case .outOfMemory = error else { Issue.record("expected TorchError.outOfMemory, got \(error)"); return }
+        }
+        #expect(HostMemory.statistics.cachedBytes == 0)
+        #expect(try Tensor.ones([largeElements]).sum().item() == Double(largeElements))
+    }
+}
