@@ -171,8 +171,6 @@ func emit(_ fields: [String: Any]) {
 let args = CommandLine.arguments
 let option = { (name: String) -> String? in args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
 let device: Device = args.contains("--cuda") ? .cuda(0) : .cpu
-// As the inkwell command does: what a user's run gets.
-HostMemory.enableCaching()
 if let n = option("--threads").flatMap(Int.init) { Threads.count = n }
 let only = option("--case")
 

@@ -1,21 +1,14 @@
 // Host (CPU) memory for tensors: the caching allocator and its counters (CTorch/host_allocator.cpp).
 import CTorch
-import Foundation
 
+/// Host tensors of 1 MiB and more come from a caching allocator, installed when the process loads:
+/// blocks that tensors free are kept and handed out again for the same size or up to a quarter smaller, so
+/// a training or sampling step reuses the pages the previous step faulted in, where glibc would unmap every
+/// block above 32 MB on free and fault it in afresh. Its blocks are 2 MiB-aligned and use transparent huge
+/// pages. What it holds, in use and cached, stays within a quarter above the process's peak in use (less
+/// where memory is short), and a failed allocation frees the cache first. `INKWELL_HOST_CACHE=0` in the
+/// environment keeps libtorch's default allocator.
 public enum HostMemory {
-    /// Installs the caching allocator for host tensors: blocks of 1 MiB and more that tensors free are kept
-    /// by size and handed out again, so a training or sampling step reuses the pages the previous step
-    /// faulted in instead of mapping and zeroing them afresh (glibc unmaps every block above 32 MB on free).
-    /// Large blocks held, in use or cached, stay within a quarter above the process's peak in use (less where
-    /// memory is short), and a failed allocation first frees the cache. Once per process, before
-    /// the work; it cannot be undone. Returns whether it is installed: not with `INKWELL_HOST_CACHE=0`.
-    @discardableResult
-    public static func enableCaching(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
-        if environment["INKWELL_HOST_CACHE"] == "0" { return isCaching }
-        ct_host_cache_install()
-        return true
-    }
-
     public static var isCaching: Bool { ct_host_cache_is_installed() }
 
     /// Frees every cached block (the memory goes back to the system).
@@ -24,7 +17,7 @@ public enum HostMemory {
     /// Counters of the blocks the cache handles (1 MiB and more).
     public struct Statistics: Equatable, Sendable {
         public var liveBytes: Int, cachedBytes: Int, peakLiveBytes: Int
-        /// Requests served from the cache, and those that had to allocate.
+        /// Requests served from the cache, and those that had to map a new block.
         public var hits: Int, misses: Int
     }
 

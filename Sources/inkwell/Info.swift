@@ -9,5 +9,6 @@ struct Info: ParsableCommand {
         print("device:       \(Device.best)")
         print("CUDA devices: \(Device.cudaDeviceCount)")
         print("CPU threads:  \(Threads.count)")
+        print("host memory:  \(HostMemory.isCaching ? "caching allocator (INKWELL_HOST_CACHE=0 turns it off)" : "c10's default allocator")")
     }
 }

@@ -1,6 +1,5 @@
 // The `inkwell` command line: parses arguments, calls the libraries, prints.
 import ArgumentParser
-import Torch
 
 @main
 struct Inkwell: ParsableCommand {
@@ -11,10 +10,4 @@ struct Inkwell: ParsableCommand {
                       DashboardCommand.self,
                       SelfCheckCommand.self, Info.self]
     )
-
-    static func main() {
-        // Steps reuse the pages the previous step freed (see HostMemory): 5–10 % of a CPU training step.
-        HostMemory.enableCaching()
-        main(nil)
-    }
 }

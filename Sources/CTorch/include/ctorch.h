@@ -48,12 +48,12 @@ ct_error *ct_manual_seed(uint64_t seed);
 bool ct_set_grad_enabled(bool enabled);
 bool ct_is_grad_enabled(void);
 
-// Host memory: a caching CPU allocator for blocks of 1 MiB and more (host_allocator.cpp).
+// Host memory: a caching CPU allocator for blocks of 1 MiB and more (host_allocator.cpp), installed when
+// the shim loads unless INKWELL_HOST_CACHE=0.
 typedef struct ct_host_memory_stats {
   uint64_t live_bytes, cached_bytes, peak_live_bytes; // in cached-size blocks
   uint64_t hits, misses;
 } ct_host_memory_stats;
-void ct_host_cache_install(void); // once per process; it cannot be uninstalled
 bool ct_host_cache_is_installed(void);
 void ct_host_cache_empty(void);
 ct_host_memory_stats ct_host_cache_stats(void);
