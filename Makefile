@@ -39,13 +39,17 @@ demo: release
 
 # SD15=0 leaves out the SD1.5-shape training rows (a 4 GB random-weight model; minutes per row on a CPU):
 # only the two training rows at 512 px, 1 warm-up and 3 timed calls.
+# CUDA=1 runs on the GPU: the tiny and small rows, then every SD1.5-shape row at 512 px in bf16 with batch 1
+# and batch 4 (steps/s, images/s, peak memory).
 BENCH_SD15 := sd15=benchmarks/.models/sd15:512:20:train,warmup=1,calls=3,seconds=0
+BENCH_SD15_CUDA := --model sd15-bf16-b1=benchmarks/.models/sd15:512:30:dtype=bf16 \
+  --model sd15-bf16-b4=benchmarks/.models/sd15:512:30:dtype=bf16,batch=4
 bench: fixtures
 	$(SWIFT) build -c release --product inkwell-bench
 	$(PYTHON) benchmarks/make_models.py benchmarks/.models .fixtures/clip_tokenizer/sd15 small $(if $(filter 0,$(SD15)),,sd15)
-	$(PYTHON) benchmarks/bench.py --bench .build/release/inkwell-bench \
+	$(PYTHON) benchmarks/bench.py --bench .build/release/inkwell-bench $(if $(filter 1,$(CUDA)),--cuda) \
 	  --model tiny=.fixtures/pipeline/model:32:20 --model small=benchmarks/.models/small:256:10 \
-	  $(if $(filter 0,$(SD15)),,--model $(BENCH_SD15))
+	  $(if $(filter 0,$(SD15)),,$(if $(filter 1,$(CUDA)),$(BENCH_SD15_CUDA),--model $(BENCH_SD15)))
 
 clean:
 	rm -rf .build .fixtures

@@ -11,9 +11,30 @@ struct Timing {
     var seconds = 1.0
 }
 
+/// The process's peak resident size in bytes (VmHWM), which `resetPeakMemory` restarts from the current
+/// size: on the CPU the memory a case needs, model included, as bench.py measures its own process.
+func peakResidentBytes() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+    return kb * 1024
+}
+
+func resetPeakMemory(_ device: Device) throws {
+    if case .cuda = device { return try device.resetPeakMemory() }
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+/// Peak memory while a case ran: on a GPU the most its tensors held (torch.cuda.max_memory_allocated).
+func peakMemory(_ device: Device) throws -> Int? {
+    if case .cuda = device { return try device.peakAllocatedBytes() }
+    return peakResidentBytes()
+}
+
 /// Median seconds per call of `body` after warm-up (the median, so one call disturbed by other work on
 /// the machine does not move the result).
 func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> Double {
+    try resetPeakMemory(device)
     for _ in 0..<timing.warmup { try body() }
     try device.synchronize()
     var samples: [Double] = []
@@ -84,22 +105,26 @@ let cases: [Case] = [
     },
 ]
 
-/// Model-level cases on a diffusers folder at `size` pixels: one UNet step (CFG batch of 2), a LoRA training
-/// step with and without cached latents, a VAE decode and a whole generation. Every case loads its own
-/// pipeline, so adapters added by one never run in another.
-func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
-    func load(_ d: Device) throws -> StableDiffusionPipeline {
-        try StableDiffusionPipeline.load(.diffusersFolder(URL(fileURLWithPath: folder)), device: d, dtype: .float32)
+/// Model-level cases on a diffusers folder at `size` pixels with `batch` images: one UNet step (CFG: twice
+/// the batch), a LoRA training step with and without cached latents, a VAE decode and a whole generation.
+/// `dtype` is the frozen weights' (training keeps the VAE and the adapters in float32, as `inkwell train`
+/// does under mixed precision). Every case loads its own pipeline, so adapters added by one never run in
+/// another.
+func modelCases(folder: String, size: Int, steps: Int, batch: Int, dtype: DType) -> [Case] {
+    /// The VAE in `dtype` too unless told (diffusers' SD1.5 pipeline does not upcast it: equal work).
+    func load(_ d: Device, vaeDType: DType? = nil) throws -> StableDiffusionPipeline {
+        try StableDiffusionPipeline.load(.diffusersFolder(URL(fileURLWithPath: folder)), device: d, dtype: dtype,
+                                         vaeDType: vaeDType ?? dtype)
     }
-    /// One step of diffusers' train_text_to_image_lora.py loop (batch 1, one timestep) done with the
-    /// public APIs Inkwell's trainer uses: x₀ sampled from the VAE posterior × scaling factor, DDPM
-    /// add_noise at t = 500, ε-prediction MSE, backward into rank-16 adapters on to_q/to_k/to_v/to_out.0,
-    /// fused AdamW. `cached`: the posterior's moments and the prompt's embeddings are computed once, as
-    /// the trainer's latent and text caches do; otherwise every step runs the frozen VAE encoder and text
-    /// encoder (without autograd), as the diffusers script does.
+    /// One step of diffusers' train_text_to_image_lora.py loop (one timestep) done with the public APIs
+    /// Inkwell's trainer uses: x₀ sampled from the VAE posterior × scaling factor, DDPM add_noise at
+    /// t = 500 in float32, the UNet in `dtype`, ε-prediction MSE in float32, backward into float32 rank-16
+    /// adapters on to_q/to_k/to_v/to_out.0, fused AdamW. `cached`: the posterior's moments and the prompt's
+    /// embeddings are computed once, as the trainer's latent and text caches do; otherwise every step runs
+    /// the frozen VAE encoder and text encoder (without autograd), as the diffusers script does.
     func trainStep(cached: Bool) -> Case {
         Case(name: "lora train step, \(cached ? "cached latents" : "no cache") \(size)px", training: true) { d in
-            let pipe = try load(d)
+            let pipe = try load(d, vaeDType: .float32)
             try pipe.vae.store.freezeAll()
             try pipe.textEncoder.store.freezeAll()
             let network = LoRANetwork(device: d, generator: try Generator(seed: 0))
@@ -110,9 +135,9 @@ func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
             ddpm.className = SchedulerKind.ddpm.rawValue
             let scheduler = try DDPMScheduler(config: ddpm)
             let g = try Generator(seed: 0)
-            let image = try (Tensor.rand([1, 3, size, size], generator: g) * 2 - 1).to(d)
-            let ids = try pipe.tokenizer.inputIds(["a tattoo"]).to(d)
-            let t = try Tensor([Int64(500)]).to(d)
+            let image = try (Tensor.rand([batch, 3, size, size], generator: g) * 2 - 1).to(d)
+            let ids = try pipe.tokenizer.inputIds(Array(repeating: "a tattoo", count: batch)).to(d)
+            let t = try Tensor(Array(repeating: Int64(500), count: batch)).to(d)
             let scale = pipe.vae.scalingFactor
             let posterior = try noGrad { try pipe.vae.encode(image) }
             let embeddings = try noGrad { try pipe.textEncoder(ids).lastHiddenState }
@@ -123,7 +148,8 @@ func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
                 }
                 let noise = try Tensor.randn(x0.shape, generator: g).to(d)
                 let noisy = try scheduler.addNoise(x0, noise: noise, timesteps: t)
-                let loss = try F.mseLoss(try pipe.unet(noisy, timestep: t, encoderHiddenStates: context), noise)
+                let prediction = try pipe.unet(noisy.to(dtype), timestep: t, encoderHiddenStates: context.to(dtype))
+                let loss = try F.mseLoss(prediction.to(.float32), noise)
                 try loss.backward()
                 try optimizer.step()
                 try optimizer.zeroGrad()
@@ -134,8 +160,8 @@ func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
         Case(name: "unet step \(size)px") { d in
             let pipe = try load(d)
             let f = pipe.vaeScaleFactor
-            let x = try Tensor.randn([2, pipe.unet.config.inChannels, size / f, size / f], device: d)
-            let ids = try pipe.tokenizer.inputIds(["a tattoo", ""]).to(d)
+            let x = try Tensor.randn([2 * batch, pipe.unet.config.inChannels, size / f, size / f], device: d).to(dtype)
+            let ids = try pipe.tokenizer.inputIds(Array(repeating: "a tattoo", count: batch) + Array(repeating: "", count: batch)).to(d)
             let context = try noGrad { try pipe.textEncoder(ids).lastHiddenState }
             return { _ = try noGrad { try pipe.unet(x, timestep: 500, encoderHiddenStates: context) } }
         },
@@ -144,7 +170,7 @@ func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
         Case(name: "vae decode \(size)px") { d in
             let pipe = try load(d)
             let f = pipe.vaeScaleFactor
-            let z = try Tensor.randn([1, pipe.vae.config.latentChannels, size / f, size / f], device: d)
+            let z = try Tensor.randn([batch, pipe.vae.config.latentChannels, size / f, size / f], device: d).to(dtype)
             return { _ = try pipe.decode(z) }
         },
         Case(name: "generate \(steps) steps \(size)px") { d in
@@ -154,6 +180,7 @@ func modelCases(folder: String, size: Int, steps: Int) -> [Case] {
             o.width = size
             o.height = size
             o.scheduler = .dpmSolverMultistep
+            o.batch = batch
             return { _ = try pipe(o) }
         },
     ]
@@ -167,7 +194,7 @@ func emit(_ fields: [String: Any]) {
 }
 
 // usage: inkwell-bench [--cuda] [--threads N] [--case NAME] [--warmup N] [--calls N] [--seconds S]
-//                      [--model FOLDER [--size PX] [--steps N] [--train-only]]
+//                      [--model FOLDER [--size PX] [--steps N] [--batch N] [--dtype fp32|bf16|fp16] [--train-only]]
 let args = CommandLine.arguments
 let option = { (name: String) -> String? in args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
 let device: Device = args.contains("--cuda") ? .cuda(0) : .cpu
@@ -178,8 +205,14 @@ var selected = cases
 // Model cases run longer (a 3 s window) than ops: they are fewer calls, so a noisy call weighs more.
 var timing = Timing()
 if let folder = option("--model") {
+    let dtypes: [String: DType] = ["fp32": .float32, "bf16": .bfloat16, "fp16": .float16]
+    guard let dtype = dtypes[option("--dtype") ?? "fp32"] else {
+        FileHandle.standardError.write(Data("inkwell-bench: --dtype must be fp32, bf16 or fp16\n".utf8))
+        exit(2)
+    }
     selected = modelCases(folder: folder, size: option("--size").flatMap(Int.init) ?? 64,
-                          steps: option("--steps").flatMap(Int.init) ?? 20)
+                          steps: option("--steps").flatMap(Int.init) ?? 20,
+                          batch: option("--batch").flatMap(Int.init) ?? 1, dtype: dtype)
     if args.contains("--train-only") { selected = selected.filter(\.training) }
     timing.seconds = 3
 }
@@ -188,9 +221,12 @@ if let n = option("--calls").flatMap(Int.init) { timing.calls = n }
 if let s = option("--seconds").flatMap(Double.init) { timing.seconds = s }
 
 for c in selected where only == nil || c.name == only {
+    // The last case's pipeline is gone: its cached blocks must not count in this case's peak.
+    HostMemory.releaseCached()
     do {
         let run = try c.setup(device)
-        emit(["name": c.name, "seconds": try measure(run, device: device, timing: timing)])
+        let seconds = try measure(run, device: device, timing: timing)
+        emit(["name": c.name, "seconds": seconds, "peak_bytes": try peakMemory(device) ?? NSNull()])
     } catch {
         emit(["name": c.name, "error": "\(error)"])
     }

@@ -1,5 +1,6 @@
 // Runtime settings, tensor lifecycle, creation and random numbers.
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/CachingDeviceAllocator.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 
@@ -49,6 +50,17 @@ int32_t ct_cuda_device_count(void) {
 }
 ct_error *ct_cuda_synchronize(int32_t device) {
   return guard([&] { at::detail::getCUDAHooks().deviceSynchronize(static_cast<c10::DeviceIndex>(device)); });
+}
+// torch.cuda.max_memory_allocated and reset_peak_memory_stats, through c10's device-generic allocator API
+// (no link to c10_cuda needed; without CUDA it is an error naming the missing allocator or device).
+ct_error *ct_cuda_peak_allocated_bytes(int32_t device, uint64_t *bytes) {
+  return guard([&] {
+    auto stats = c10::getDeviceAllocator(c10::DeviceType::CUDA)->getDeviceStats(static_cast<c10::DeviceIndex>(device));
+    *bytes = static_cast<uint64_t>(stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak);
+  });
+}
+ct_error *ct_cuda_reset_peak(int32_t device) {
+  return guard([&] { c10::getDeviceAllocator(c10::DeviceType::CUDA)->resetPeakStats(static_cast<c10::DeviceIndex>(device)); });
 }
 ct_error *ct_manual_seed(uint64_t seed) {
   return guard([&] { at::manual_seed(seed); });

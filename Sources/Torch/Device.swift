@@ -42,6 +42,20 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         return 0
     }
 
+    /// The most bytes tensors have held on this GPU since the last `resetPeakMemory()`
+    /// (torch.cuda.max_memory_allocated); nil on the CPU.
+    public func peakAllocatedBytes() throws -> Int? {
+        guard case .cuda(let n) = self else { return nil }
+        var bytes: UInt64 = 0
+        try check(ct_cuda_peak_allocated_bytes(Int32(n), &bytes))
+        return Int(bytes)
+    }
+
+    /// Starts a new peak for `peakAllocatedBytes()` (torch.cuda.reset_peak_memory_stats); a no-op on CPU.
+    public func resetPeakMemory() throws {
+        if case .cuda(let n) = self { try check(ct_cuda_reset_peak(Int32(n))) }
+    }
+
     /// Waits for queued GPU work (for timing); a no-op on CPU.
     public func synchronize() throws {
         if case .cuda(let n) = self { try check(ct_cuda_synchronize(Int32(n))) }

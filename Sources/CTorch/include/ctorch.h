@@ -43,6 +43,8 @@ bool ct_retain_freed_host_memory(void);
 bool ct_cuda_is_available(void);
 int32_t ct_cuda_device_count(void);
 ct_error *ct_cuda_synchronize(int32_t device);
+ct_error *ct_cuda_peak_allocated_bytes(int32_t device, uint64_t *bytes);
+ct_error *ct_cuda_reset_peak(int32_t device);
 ct_error *ct_manual_seed(uint64_t seed);
 // Grad mode is thread-local, as in PyTorch. Returns the previous mode.
 bool ct_set_grad_enabled(bool enabled);
