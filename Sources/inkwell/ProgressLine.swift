@@ -5,7 +5,9 @@ final class ProgressLine {
     private let total: Int
     private let label: String
     private let unit: String
-    private let start = Date()
+    /// The first update's count and time: the rate is taken from there, so that setup before the first item
+    /// (loading, caching latents) and the items a resumed run had already done do not distort it.
+    private var first: (done: Int, at: Date)?
     private let interactive = isatty(STDOUT_FILENO) != 0
     private var lastPrinted = Date.distantPast
 
@@ -18,11 +20,13 @@ final class ProgressLine {
     /// Reports that `done` of `total` items are finished; `detail` is appended (loss, lr, ...).
     func update(_ done: Int, detail: String = "") {
         let now = Date()
-        let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        let line = String(format: "%@ %d/%d  %.2f %@/s  ETA %@  %@", label, done, total, rate, unit,
-                          Self.clock(eta), detail)
+        let origin = first ?? (done, now)
+        first = origin
+        let elapsed = now.timeIntervalSince(origin.at)
+        let rate = done > origin.done && elapsed > 0 ? Double(done - origin.done) / elapsed : nil
+        let speed = rate.map { String(format: "%.2f", $0) } ?? "-"
+        let eta = rate.map { Self.clock(Double(total - done) / $0) } ?? "-"
+        let line = String(format: "%@ %d/%d  %@ %@/s  ETA %@  %@", label, done, total, speed, unit, eta, detail)
         if interactive {
             let text = "\r\u{1B}[K" + line + (done == total ? "\n" : "")
             FileHandle.standardOutput.write(Data(text.utf8))
