@@ -38,8 +38,6 @@ void ct_error_free(ct_error *error);
 
 void ct_set_num_threads(int32_t n);
 int32_t ct_get_num_threads(void);
-// Keeps freed host memory in the process for reuse instead of returning it to the kernel (glibc).
-bool ct_retain_freed_host_memory(void);
 bool ct_cuda_is_available(void);
 int32_t ct_cuda_device_count(void);
 ct_error *ct_cuda_synchronize(int32_t device);
