@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 # The tables are the only output: quiet the Hugging Face libraries before they are imported.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -36,7 +36,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 
-@dataclass
+@dataclass(frozen=True)
 class Timing:
     warmup: int = 3
     calls: int = 5
@@ -350,7 +350,7 @@ class ModelSpec:
     size: int
     steps: int
     train_only: bool = False
-    timing: Timing = field(default_factory=lambda: MODEL_TIMING)
+    timing: Timing = MODEL_TIMING
     batch: int = 1
     dtype: str = "fp32"
 
