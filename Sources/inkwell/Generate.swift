@@ -89,6 +89,6 @@ struct Generate: ParsableCommand {
 
 func parseDevice(_ name: String?) throws -> Device {
     guard let name else { return .best }
-    guard let device = Device(name: name) else { throw ValidationError("--device must be cpu, cuda or cuda:N, got '\(name)'") }
+    guard let device = Device(name: name) else { throw ValidationError("--device must be cpu, cuda or cuda:N (or vgpu, the tests' virtual GPU), got '\(name)'") }
     return device
 }
