@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Packs what the GPU test machine lacks into .gpu/ (git-ignored), for scripts/gpu-check.sh to run there.
 #   scripts/gpu-bundle.sh           the release binaries (make gpu-bundle builds them first), xz: must fit 64 MiB
-#   scripts/gpu-bundle.sh --debug   the debug binaries `swift build --build-tests` made, gzip -1 (the CPU test
-#                                   of the check in make test: quick to pack, and no size limit)
+#   scripts/gpu-bundle.sh --debug   the debug binaries `swift build --build-tests` made, gzip -1, into
+#                                   .build/gpu-bundle-debug/ (the CPU test of the check in make test: quick to pack,
+#                                   no size limit, and it leaves a release .gpu/ alone)
 # .gpu/inkwell-gpu.tar.{xz,gz}  bin/ (stripped inkwell, inkwell-bench) and lib/ (the Swift runtime and the image
 #                               codecs they load, found with ldd; never libtorch, c10 or CUDA: the binaries run
 #                               against the machine's own torch 2.11.0)
@@ -15,8 +16,10 @@ cd "$(dirname "$0")/.."
 LIMIT=$((64 * 1024 * 1024))
 config=release
 [ "${1:-}" = "--debug" ] && config=debug
-bindir=.build/$config
+bindir=${GPU_BUNDLE_BINDIR:-.build/$config}   # the override: binaries built elsewhere
 out=.gpu
+[ $config = debug ] && out=.build/gpu-bundle-debug
+out=${GPU_BUNDLE_DIR:-$out}
 say() { printf '[gpu-bundle] %s\n' "$*"; }
 die() { printf '[gpu-bundle] ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -36,6 +39,7 @@ done
 stage=$(mktemp -d "${TMPDIR:-/tmp}/inkwell-gpu-bundle.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bundle/bin" "$stage/bundle/lib" "$out/wheels"
+[ "$out" = .gpu ] || cp -n .gpu/wheels/*.whl "$out/wheels/" 2>/dev/null || true  # a release bundle's downloads
 
 # 1. Stripped binaries.
 for bin in inkwell inkwell-bench; do
@@ -113,4 +117,5 @@ if [ "$config" = release ]; then
   [ "$total" -le "$LIMIT" ] || die "the bundle is $(mib "$total"), over the 64 MiB the GPU machine receives"
   [ $((total + tree)) -le "$LIMIT" ] || die "the bundle plus the tracked tree is $(mib $((total + tree))), over 64 MiB"
 fi
-say "done: carry .gpu to the GPU machine and run scripts/gpu-check.sh (make gpu-check) there"
+[ "$out" = .gpu ] && say "done: carry .gpu to the GPU machine and run scripts/gpu-check.sh (make gpu-check) there"
+exit 0

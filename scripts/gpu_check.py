@@ -366,7 +366,8 @@ keep = 2
             specs = [f"sd15-bf16-b1={sd15}:512:25:dtype=bf16,warmup=2,calls=5,seconds=0",
                      f"sd15-bf16-b4={sd15}:512:25:train,dtype=bf16,batch=4,warmup=2,calls=3,seconds=0"]
         else:
-            specs = [f"tiny={self.model}:32:3:train,warmup=1,calls=1,seconds=0"]
+            # One call each: this tests the wiring (bench.py, inkwell-bench, the rows), not the speed.
+            specs = [f"tiny-1-call={self.model}:32:3:train,warmup=1,calls=1,seconds=0"]
         cmd = [sys.executable, "benchmarks/bench.py", "--bench", self.bench, "--no-ops", "--jsonl", jsonl]
         cmd += (["--cuda"] if self.cuda else ["--threads", "2"])
         for spec in specs:
