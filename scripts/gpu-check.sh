@@ -24,10 +24,12 @@ bundle=${GPU_BUNDLE_DIR:-.gpu}
 archive=$(ls "$bundle"/inkwell-gpu.tar.xz "$bundle"/inkwell-gpu.tar.gz 2>/dev/null | head -1)
 [ -n "$archive" ] || die "no $bundle/inkwell-gpu.tar.{xz,gz}: run make gpu-bundle on the build machine and carry .gpu"
 say "work folder $work; bundle $archive ($(head -1 "$bundle/MANIFEST" 2>/dev/null))"
-case "$archive" in
-  *.xz) xz -dc "$archive" | tar -C "$work" -xf - ;;
-  *) gzip -dc "$archive" | tar -C "$work" -xf - ;;
-esac || die "could not unpack $archive"
+# python's tarfile: xz and gzip without relying on the machine's tools.
+"$PYTHON" - "$archive" "$work" <<'EOF' || die "could not unpack $archive"
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as tar:
+    tar.extractall(sys.argv[2], **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+EOF
 
 torch_lib=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))') ||
   die "$PYTHON cannot import torch"

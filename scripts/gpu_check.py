@@ -95,7 +95,12 @@ class Check:
         return rc, "\n".join(lines)
 
     def run(self, cmd, name, cap, ink=True, cwd=None):
-        return self.finish(self.start(cmd, name, ink, cwd), cap)
+        try:
+            proc = self.start(cmd, name, ink, cwd)
+        except OSError as e:  # e.g. a binary missing from the bundle: the row says so
+            self.log.write(f"cannot start: {e}\n")
+            return 127, f"cannot start {cmd[0]}: {e}"
+        return self.finish(proc, cap)
 
     @staticmethod
     def tail(text, n=1):
@@ -133,7 +138,7 @@ class Check:
 
     def lane(self, reserve):
         if self.cuda:
-            cmd, cap = [self.inkwell, "device-check", "--device", self.device], 200
+            cmd, cap = [self.inkwell, "device-check", "--device", self.device], 150
         else:  # make test runs the whole lane on the virtual GPU already; here, a short subset tests the wiring
             cmd, cap = [self.inkwell, "device-check", "--device", "vgpu", "--check", "blip-captions",
                         "--check", "clip-score"], 120
@@ -421,13 +426,8 @@ keep = 2
     def main(self):
         began = time.monotonic()
         self.say(f"gpu-check on {self.device}: budget {self.args.budget:.0f} s, work {self.work}")
-        rc, out = self.run([self.inkwell, "info"], "info", 60)
-        info = " ".join(" ".join(ln.split()) for ln in out.splitlines() if ln.startswith(("device", "CUDA")))
-        if rc != 0 or (self.cuda and "CUDA devices: 0" in info):
-            self.row("inkwell info", self.failure(rc, out, 60) if rc != 0 else info, verdict="FAIL")
-        else:
-            self.row("inkwell info", info)
-        reserve = 300 if self.cuda else 60  # kept for the benchmark
+        self.guard("inkwell info", self.info)
+        reserve = 240 if self.cuda else 60  # kept for the benchmark
         if self.fixtures(reserve):
             self.guard("device lane", lambda: self.lane(reserve))
             self.guard("parity", lambda: self.parity(reserve))
@@ -439,6 +439,15 @@ keep = 2
         self.table(time.monotonic() - began)
         failed = [r for r in self.rows if r[3].startswith(("FAIL", "error"))]
         return 1 if failed else 0
+
+    def info(self):
+        rc, out = self.run([self.inkwell, "info"], "info", 60)
+        info = " ".join(" ".join(ln.split()) for ln in out.splitlines() if ln.startswith(("device", "CUDA")))
+        if rc != 0 or (self.cuda and "CUDA devices: 0" in info):
+            self.row("inkwell info", self.failure(rc, out, 60) if rc != 0 else info + " (no CUDA: built against a "
+                     "CPU-only libtorch, or no GPU here)", verdict="FAIL")
+        else:
+            self.row("inkwell info", info)
 
     def guard(self, name, body):
         if self.left() < 5:
