@@ -7,7 +7,8 @@ Parts, in order, each under a time cap (the SD1.5 benchmark keeps a reserve, so 
              bf16 on the CPU)
   resume     a tiny training run stopped with SIGINT and resumed, against an uninterrupted run's final LoRA
   precision  fp16 (dynamic loss scaling) and bf16 training runs: every loss finite
-  bench      benchmarks/bench.py at the SD1.5 shape, 512 px, bf16 (cpu: the tiny model, to test the wiring)
+  bench      benchmarks/bench.py at the SD1.5 shape, 512 px, bf16 (cpu: the small model at 64 px, one call per
+             row, to test the wiring)
 A part that fails or runs out of time prints its error in its row and the rest go on; the exit status is 1 if any
 row failed. Everything is written under --work (and the table and log under --out)."""
 import argparse
