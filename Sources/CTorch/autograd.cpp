@@ -23,6 +23,11 @@ ct_error *ct_to_channels_last(ct_tensor t, ct_tensor *out) {
 ct_error *ct_copy_(ct_tensor dst, ct_tensor src) {
   return guard([&] { at::NoGradGuard no_grad; dst->tensor.copy_(unwrap(src)); });
 }
+// PyTorch's `param.data = source` (what `module.to(device)` does): the tensor keeps its identity, so every
+// layer and handle holding it sees the new device; used to move a model between devices for offloading.
+ct_error *ct_set_data_(ct_tensor t, ct_tensor source) {
+  return guard([&] { t->tensor.set_data(unwrap(source)); });
+}
 ct_error *ct_zero_(ct_tensor t) {
   return guard([&] { at::NoGradGuard no_grad; t->tensor.zero_(); });
 }

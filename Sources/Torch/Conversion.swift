@@ -17,6 +17,9 @@ extension Tensor {
 
     // In-place updates run without recording autograd history.
     public func copy_(_ source: Tensor) throws { try check(ct_copy_(handle, source.handle)) }
+    /// PyTorch's `self.data = source`: this tensor (and every handle and layer sharing it) now holds
+    /// `source`'s storage, device and dtype, keeping its identity and `requiresGrad`.
+    public func setData(_ source: Tensor) throws { try check(ct_set_data_(handle, source.handle)) }
     public func zero_() throws { try check(ct_zero_(handle)) }
     public func fill_(_ value: Double) throws { try check(ct_fill_(handle, value)) }
     public func mul_(_ s: Double) throws { try check(ct_mul_scalar_(handle, s)) }
