@@ -39,8 +39,17 @@ inline std::vector<at::Tensor> unwrap_list(const ct_tensor *ts, int64_t n) {
 inline at::IntArrayRef dims(const int64_t *values, int64_t n) {
   return at::IntArrayRef(values, static_cast<size_t>(n));
 }
+// The virtual GPU (vgpu.cpp): registered on first use; a CPU-generator-backed generator of its own.
+void ensure_vgpu();
+at::Generator vgpu_generator(uint64_t seed);
+
+// Device codes shared with Swift's `Device`: 0 CPU, 1 CUDA, 2 the virtual GPU (PrivateUse1).
 inline at::Device device(int32_t type, int32_t index) {
   if (type == 1) return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+  if (type == 2) {
+    ensure_vgpu();
+    return at::Device(at::kPrivateUse1, 0);
+  }
   return at::Device(at::kCPU);
 }
 inline at::TensorOptions options(int32_t dtype, int32_t device_type, int32_t device_index) {

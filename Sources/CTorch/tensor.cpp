@@ -89,7 +89,7 @@ int64_t ct_numel(ct_tensor t) { return t->tensor.numel(); }
 int32_t ct_scalar_type(ct_tensor t) { return static_cast<int32_t>(t->tensor.scalar_type()); }
 void ct_device(ct_tensor t, int32_t *type, int32_t *index) {
   auto d = t->tensor.device();
-  *type = d.is_cuda() ? 1 : 0;
+  *type = d.is_cuda() ? 1 : d.is_privateuseone() ? 2 : 0;
   *index = d.has_index() ? d.index() : 0;
 }
 bool ct_is_contiguous(ct_tensor t) { return t->tensor.is_contiguous(); }
@@ -167,9 +167,9 @@ ct_error *ct_linspace(double start, double end, int64_t steps, int32_t dtype, in
 
 ct_error *ct_generator_new(int32_t device_type, int32_t device_index, uint64_t seed, ct_generator *out) {
   return guard([&] {
-    at::Generator g = device_type == 1
-        ? at::detail::getCUDAHooks().getNewGenerator(static_cast<c10::DeviceIndex>(device_index))
-        : at::detail::createCPUGenerator(seed);
+    at::Generator g = device_type == 1 ? at::detail::getCUDAHooks().getNewGenerator(static_cast<c10::DeviceIndex>(device_index))
+                      : device_type == 2 ? vgpu_generator(seed)
+                                         : at::detail::createCPUGenerator(seed);
     g.set_current_seed(seed);
     *out = new ct_generator_s{std::move(g)};
   });

@@ -5,6 +5,11 @@ import Foundation
 public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
     case cpu
     case cuda(Int)
+    /// The virtual GPU: host memory and CPU kernels under CUDA's rules (a tensor on it never mixes with a
+    /// CPU tensor but a 0-dim one, random ops need its own generators, autograd runs on a device thread).
+    /// It exists so that tests prove device-correctness without a GPU and compare every result with the
+    /// CPU's; users never need it. See Sources/CTorch/vgpu.cpp.
+    case vgpu
 
     public static var cudaAvailable: Bool { ct_cuda_is_available() }
     public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
@@ -17,10 +22,11 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         return cudaAvailable ? .cuda(0) : .cpu
     }
 
-    /// Parses "cpu", "cuda", "cuda:1".
+    /// Parses "cpu", "cuda", "cuda:1" (and "vgpu", the virtual GPU of the tests).
     public init?(name: String) {
         let lower = name.lowercased()
         if lower == "cpu" { self = .cpu; return }
+        if lower == "vgpu" || lower == "vgpu:0" { self = .vgpu; return }
         if lower == "cuda" || lower == "gpu" { self = .cuda(0); return }
         if lower.hasPrefix("cuda:"), let n = Int(lower.dropFirst(5)), n >= 0 { self = .cuda(n); return }
         return nil
@@ -30,12 +36,17 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .cpu: return "cpu"
         case .cuda(let n): return "cuda:\(n)"
+        case .vgpu: return "vgpu:0"
         }
     }
 
+    /// The shim's device code (internal.h): 0 CPU, 1 CUDA, 2 the virtual GPU.
     var type: Int32 {
-        if case .cuda = self { return 1 }
-        return 0
+        switch self {
+        case .cpu: return 0
+        case .cuda: return 1
+        case .vgpu: return 2
+        }
     }
     var index: Int32 {
         if case .cuda(let n) = self { return Int32(n) }

@@ -50,7 +50,7 @@ public final class Tensor: CustomStringConvertible {
         var type: Int32 = 0
         var index: Int32 = 0
         ct_device(handle, &type, &index)
-        return type == 1 ? .cuda(Int(index)) : .cpu
+        return type == 1 ? .cuda(Int(index)) : type == 2 ? .vgpu : .cpu
     }
     public var isContiguous: Bool { ct_is_contiguous(handle) }
     public var isChannelsLast: Bool { ct_is_channels_last(handle) }

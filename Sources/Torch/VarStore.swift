@@ -75,12 +75,22 @@ public final class VarStore {
         case .none: break
         case .zeros: try t.zero_()
         case .ones: try t.fill_(1)
-        case .uniform(let lo, let hi): try t.uniform_(lo, hi, generator: generator)
-        case .normal(let mean, let std): try t.normal_(mean: mean, std: std, generator: generator)
+        case .uniform(let lo, let hi): try draw(into: t) { try $0.uniform_(lo, hi, generator: $1) }
+        case .normal(let mean, let std): try draw(into: t) { try $0.normal_(mean: mean, std: std, generator: $1) }
         case .kaimingUniform(let a, let fanIn):
             let bound = (2.0 / (1 + a * a)).squareRoot() * (3.0 / Double(fanIn)).squareRoot()
-            try t.uniform_(-bound, bound, generator: generator)
+            try draw(into: t) { try $0.uniform_(-bound, bound, generator: $1) }
         }
+    }
+
+    /// Random initial values are drawn on the generator's device (the CPU for a seeded store) and then
+    /// copied to the parameter's: one seed gives the same weights on every device, as a model built on the
+    /// CPU and moved with `.to(device)` has (peft's and diffusers' way). The store's one deliberate crossing.
+    private func draw(into t: Tensor, _ fill: (Tensor, Generator?) throws -> Void) throws {
+        guard let generator, generator.device != t.device else { return try fill(t, generator) }
+        let staging = try Tensor.empty(t.shape, dtype: t.dtype, device: generator.device)
+        try fill(staging, generator)
+        try t.copy_(staging)
     }
 
     public subscript(key: String) -> Tensor? { tensors[key] }

@@ -12,6 +12,7 @@ public final class LatentCache {
     public let directory: URL
     let vae: AutoencoderKL
     let vaeIdentity: String
+    /// Loaded entries by content key and device: a caller on another device never gets another device's copy.
     private var memory: [String: (mean: Tensor, logvar: Tensor)] = [:]
     /// Content keys by (path, flip): each image file is hashed once per run, not per step.
     private var keys: [String: String] = [:]
@@ -68,14 +69,14 @@ public final class LatentCache {
     /// The cached distribution of one image (mean, log-variance), [1, C, h, w] on `device`.
     public func moments(_ image: URL, flipped: Bool, device: Device) throws -> (mean: Tensor, logvar: Tensor) {
         let key = try key(for: image, flipped: flipped)
-        if let hit = memory[key] { return hit }
+        if let hit = memory["\(key)|\(device)"] { return hit }
         let file = directory.appendingPathComponent("\(key).safetensors")
         let (tensors, _) = try Safetensors.load(file)
         guard let mean = tensors["mean"], let logvar = tensors["logvar"] else {
             throw SafetensorsError(path: file.path, reason: .missingTensor("mean/logvar"))
         }
         let entry = (try mean.to(device), try logvar.to(device))
-        memory[key] = entry
+        memory["\(key)|\(device)"] = entry
         return entry
     }
 }

@@ -81,7 +81,8 @@ public final class LoRATrainer {
         }
         run = RunDirectory(config.runDirectory)
         rng = try Generator(seed: UInt64(config.training.seed))
-        dropoutRNG = try Generator(seed: UInt64(config.training.seed) &+ 2)
+        // Dropout masks are drawn where the activations are (a CUDA generator on a GPU, as torch's dropout does).
+        dropoutRNG = try Generator(seed: UInt64(config.training.seed) &+ 2, device: pipeline.device)
         var ddpmConfig = pipeline.schedulerConfig
         ddpmConfig.className = SchedulerKind.ddpm.rawValue
         guard let ddpm = try ddpmConfig.makeScheduler(.ddpm) as? DDPMScheduler else {
@@ -161,7 +162,7 @@ public final class LoRATrainer {
         var buckets: [[Int]: [Int]] = [:]
         var bucketOrder: [[Int]] = []
         for i in order {
-            let shape = try latents.moments(train[i].image, flipped: false, device: .cpu).mean.shape
+            let shape = try latents.moments(train[i].image, flipped: false, device: pipeline.device).mean.shape
             if buckets[shape] == nil { bucketOrder.append(shape) }
             buckets[shape, default: []].append(i)
         }

@@ -7,6 +7,13 @@ public struct TrainingExample: Equatable, Sendable {
     public let image: URL
     public let caption: String
     public let isValidation: Bool
+
+    public init(name: String, image: URL, caption: String, isValidation: Bool) {
+        self.name = name
+        self.image = image
+        self.caption = caption
+        self.isValidation = isValidation
+    }
 }
 
 public struct TrainingDataError: Error, CustomStringConvertible {
