@@ -12,7 +12,7 @@ extension VarStore {
             if let conv = module as? Conv2d { tensors += conv.adapters.flatMap(\.tensors) }
         }
         try noGrad {
-            for t in tensors where t.device != device { try t.setData(t.to(device)) }
+            for t in tensors where t.device != device { try t.replaceData(with: t.to(device)) }
         }
         self.device = device
     }

@@ -56,21 +56,40 @@ import Torch
     }
 }
 
-/// `setData` is how `VarStore.move(to:)` moves a model (PyTorch's `param.data = …`): layers and every other handle
-/// keep the same tensor, which now holds the new data. (Moving between devices is tested where a second device
-/// exists; here the new data differs in dtype, which `set_data` treats the same way.)
-@Suite struct SetDataTests {
+/// `replaceData` is how `VarStore.move(to:)` moves a model (PyTorch's `param.data = …`): the store and the layer
+/// hold the same tensor object, which now holds the new data and keeps `requiresGrad`.
+@Suite struct ReplaceDataTests {
     @Test func layersSeeTheNewData() throws {
         let store = VarStore()
         let linear = try Linear(store.root / "proj", inFeatures: 2, outFeatures: 2, bias: false)
-        let other = linear.weight.shared()
         try linear.weight.requiresGrad(true)
-        try linear.weight.setData(Tensor([1.0, 2, 3, 4], shape: [2, 2]))
-        #expect(other.dtype == .float64 && store["proj.weight"]?.dtype == .float64)
-        #expect(linear.weight.requiresGrad)
+        try linear.weight.replaceData(with: Tensor([1.0, 2, 3, 4], shape: [2, 2]))
+        #expect(store["proj.weight"]?.dtype == .float64 && linear.weight.requiresGrad)
         let y = try noGrad { try linear(Tensor([1.0, 1], shape: [1, 2])) }
         try expectEqual(y, Tensor([3.0, 7], shape: [1, 2]), "x Wᵀ with the new W")
+    }
+
+    /// Parameters and attached adapters go to the device and back with their values, in the same objects.
+    @Test func moveCarriesParametersAndAdapters() throws {
+        final class Extra: LayerAdapter {
+            let t: Tensor
+            init(_ t: Tensor) { self.t = t }
+            func adapt(_ input: Tensor, output: Tensor) throws -> Tensor { try output + t }
+            var tensors: [Tensor] { [t] }
+        }
+        let store = VarStore(generator: try Generator(seed: 1))
+        let linear = try Linear(store.root / "proj", inFeatures: 3, outFeatures: 2)
+        let extra = Extra(try Tensor([0.5, -0.5]))
+        linear.adapters.append(extra)
+        let x = try Tensor.randn([4, 3], generator: Generator(seed: 2))
+        let expected = try noGrad { try linear(x) }
+        try store.move(to: .vgpu)
+        #expect(store.device == .vgpu && linear.weight.device == .vgpu && linear.bias?.device == .vgpu && extra.t.device == .vgpu)
+        // Under CUDA's rules a CPU input no longer mixes: the layer really runs on the device now.
+        #expect(throws: TorchError.self) { try noGrad { try linear(x) } }
+        try expectEqual(try noGrad { try linear(x.to(.vgpu)) }.to(.cpu), expected, "on the device")
         try store.move(to: .cpu)
-        #expect(store.device == .cpu && other.dtype == .float64)
+        #expect(store.device == .cpu && linear.weight.device == .cpu && extra.t.device == .cpu)
+        try expectEqual(try noGrad { try linear(x) }, expected, "back on the CPU")
     }
 }
