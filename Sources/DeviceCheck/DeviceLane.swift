@@ -27,6 +27,7 @@ public final class DeviceLane: Sendable {
     public enum Check: String, CaseIterable, Sendable {
         case generation, lora = "lora-applied-fused", vaeEncode = "vae-encode-cache", training, fp16Training = "training-fp16"
         case bf16Training = "training-bf16", captioning = "blip-captions", clipScore = "clip-score"
+        case offload = "offload-vae-tiling"
     }
 
     public let device: Device
@@ -83,6 +84,7 @@ public final class DeviceLane: Sendable {
         case .bf16Training: return try training(precision: "bf16")
         case .captioning: return try captioning()
         case .clipScore: return try clipScore()
+        case .offload: return try offloadAndTiling()
         }
     }
 
