@@ -29,6 +29,7 @@ extension AutoencoderKL {
         guard tile > 0, stride > 0, rowLimit > 0 else {
             throw TorchError.invalidArgument("VAE tiling needs positive sizes: tile \(tile), stride \(stride), crop \(rowLimit)")
         }
+        guard x.rank == 4 else { throw TorchError.invalidArgument("VAE tiling takes [B, C, H, W], got shape \(x.shape)") }
         let height = x.size(2), width = x.size(3)
         var above: [Tensor] = []
         var rows: [Tensor] = []

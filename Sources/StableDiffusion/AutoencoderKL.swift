@@ -147,7 +147,7 @@ public final class AutoencoderKL {
     /// `images`: [B, in_channels, H, W] in [−1, 1]. Returns the posterior over latents [B, latent, H/f, W/f].
     /// With `useTiling`, an image wider or taller than `tileSampleMinSize` is encoded in tiles (`_tiled_encode`).
     public func encode(_ images: Tensor) throws -> DiagonalGaussianDistribution {
-        if useTiling, images.size(-1) > tileSampleMinSize || images.size(-2) > tileSampleMinSize {
+        if useTiling, images.rank == 4, images.size(-1) > tileSampleMinSize || images.size(-2) > tileSampleMinSize {
             return try DiagonalGaussianDistribution(tiledEncodeMoments(images))
         }
         return try DiagonalGaussianDistribution(encodeMoments(images))
@@ -162,7 +162,7 @@ public final class AutoencoderKL {
     /// `latents`: unscaled (already divided by `scalingFactor`). Returns images, roughly in [−1, 1].
     /// With `useTiling`, latents wider or taller than `tileLatentMinSize` are decoded in tiles (`tiled_decode`).
     public func decode(_ latents: Tensor) throws -> Tensor {
-        if useTiling, latents.size(-1) > tileLatentMinSize || latents.size(-2) > tileLatentMinSize {
+        if useTiling, latents.rank == 4, latents.size(-1) > tileLatentMinSize || latents.size(-2) > tileLatentMinSize {
             return try tiledDecode(latents)
         }
         return try decodeTile(latents)
