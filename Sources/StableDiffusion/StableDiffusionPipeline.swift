@@ -133,7 +133,7 @@ public final class StableDiffusionPipeline {
             try scheduler.setTimesteps(options.steps)
             let generator = try Generator(seed: options.seed)
             let shape = [options.batch, unet.config.inChannels, options.height / factor, options.width / factor]
-            var latents = try Tensor.randn(shape, dtype: dtype, generator: generator).to(device)
+            var latents = try randnTensor(shape, generator: generator, device: device, dtype: dtype)
             latents = try latents * scheduler.initNoiseSigma
 
             let timesteps = scheduler.timesteps

@@ -8,6 +8,6 @@ struct Inkwell: ParsableCommand {
         abstract: "Fine-tune Stable Diffusion 1.x with LoRA and generate images with it.",
         subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, Compare.self, Plot.self,
                       DashboardCommand.self,
-                      SelfCheckCommand.self, Info.self]
+                      SelfCheckCommand.self, DeviceCheckCommand.self, Info.self]
     )
 }
