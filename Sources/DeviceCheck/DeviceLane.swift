@@ -28,6 +28,7 @@ public final class DeviceLane: Sendable {
         case generation, lora = "lora-applied-fused", vaeEncode = "vae-encode-cache", training, fp16Training = "training-fp16"
         case bf16Training = "training-bf16", trainingResume = "training-resume", captioning = "blip-captions"
         case clipScore = "clip-score"
+        case offload = "offload-vae-tiling"
     }
 
     public let device: Device
@@ -85,6 +86,7 @@ public final class DeviceLane: Sendable {
         case .trainingResume: return try trainingResume()
         case .captioning: return try captioning()
         case .clipScore: return try clipScore()
+        case .offload: return try offloadAndTiling()
         }
     }
 
