@@ -23,6 +23,18 @@ ct_error *ct_to_channels_last(ct_tensor t, ct_tensor *out) {
 ct_error *ct_copy_(ct_tensor dst, ct_tensor src) {
   return guard([&] { at::NoGradGuard no_grad; dst->tensor.copy_(unwrap(src)); });
 }
+// Points the handle at `source` (detached), keeping requires_grad: every Swift object holding this handle sees
+// the new data, device and dtype. Not `set_data`, which libtorch refuses between the CPU and a PrivateUse1 device
+// (its shallow-copy check knows only the built-in dense backends): one path for every device keeps the
+// virtual GPU's tests honest for CUDA. Used to move models for offloading.
+ct_error *ct_replace_data_(ct_tensor t, ct_tensor source) {
+  return guard([&] {
+    const bool grad = t->tensor.requires_grad();
+    at::Tensor replacement = unwrap(source).detach();
+    if (grad) replacement.set_requires_grad(true);
+    t->tensor = std::move(replacement);
+  });
+}
 ct_error *ct_zero_(ct_tensor t) {
   return guard([&] { at::NoGradGuard no_grad; t->tensor.zero_(); });
 }

@@ -26,7 +26,9 @@ public struct DeviceCheckResult: Sendable, CustomStringConvertible {
 public final class DeviceLane: Sendable {
     public enum Check: String, CaseIterable, Sendable {
         case generation, lora = "lora-applied-fused", vaeEncode = "vae-encode-cache", training, fp16Training = "training-fp16"
-        case bf16Training = "training-bf16", captioning = "blip-captions", clipScore = "clip-score"
+        case bf16Training = "training-bf16", trainingResume = "training-resume", captioning = "blip-captions"
+        case clipScore = "clip-score"
+        case offload = "offload-vae-tiling"
     }
 
     public let device: Device
@@ -81,8 +83,10 @@ public final class DeviceLane: Sendable {
         case .training: return try training(precision: "no")
         case .fp16Training: return try training(precision: "fp16")
         case .bf16Training: return try training(precision: "bf16")
+        case .trainingResume: return try trainingResume()
         case .captioning: return try captioning()
         case .clipScore: return try clipScore()
+        case .offload: return try offloadAndTiling()
         }
     }
 

@@ -121,4 +121,34 @@ extension DeviceLane {
         let (passed, detail) = Self.within(worst, tolerance.fp32)
         return (passed, "\(images.count) images × 2 flips, mean and log-variance: \(detail)")
     }
+
+    /// A run stopped after two steps (as Ctrl-C stops it) and resumed ends where an uninterrupted run on the
+    /// same device ends: the state saved from the device (adapters, optimizer, generators) restores exactly.
+    func trainingResume() throws -> (Bool, String) {
+        let full = try trainer(on: device, precision: "no", textEncoder: false, name: "resume-full")
+        _ = try full.run(resume: false)
+        let first = try trainer(on: device, precision: "no", textEncoder: false, name: "resume-part")
+        var polls = 0
+        let stopped = try first.run(resume: false, shouldStop: {
+            polls += 1
+            return polls > 2
+        })
+        guard stopped.interrupted, stopped.steps == 2 else {
+            return (false, "the first run did not stop after 2 steps (\(stopped.steps) steps, interrupted: \(stopped.interrupted))")
+        }
+        let resumed = try trainer(on: device, precision: "no", textEncoder: false, name: "resume-part")
+        let summary = try resumed.run(resume: true)
+        var worst = 0.0
+        let expected = Dictionary(uniqueKeysWithValues: full.network.parameters.map { ($0.0, $0.1) })
+        for (key, value) in resumed.network.parameters {
+            guard let other = expected[key] else { return (false, "adapter \(key) missing from the uninterrupted run") }
+            worst = max(worst, try maxDifference(value, other))
+        }
+        let losses = try [full, resumed].map { try TrainingLog.read(RunDirectory($0.config.runDirectory).log).map(\.trainLoss) }
+        guard losses[0] == losses[1] || device != .vgpu else { return (false, "the logs differ: \(losses[0]) vs \(losses[1])") }
+        // Bit for bit on the virtual GPU; a GPU's atomics may reorder sums between the two runs.
+        let (passed, detail) = Self.within(worst, device == .vgpu ? 0 : tolerance.fp32)
+        return (passed && summary.steps == 4, "stopped at step 2, resumed to \(summary.steps): adapters vs the uninterrupted run, \(detail)"
+            .replacingOccurrences(of: "device - cpu", with: "resumed - uninterrupted"))
+    }
 }

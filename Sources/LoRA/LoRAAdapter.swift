@@ -66,6 +66,8 @@ public final class LoRAAdapter: LayerAdapter {
     public let down: Tensor
     /// B (kohya's `lora_up`): [out, rank], or [out, rank, 1, 1] on a convolution.
     public let up: Tensor
+    /// Moved with the base layer when its model changes device (`VarStore.move(to:)`).
+    public var tensors: [Tensor] { [down, up] }
     public let rank: Int
     public var alpha: Double
     /// The user's strength (`--lora FILE:SCALE`, peft's adapter weight).

@@ -99,6 +99,16 @@ public final class AutoencoderKL {
 
     public var scalingFactor: Double { config.scalingFactor }
 
+    /// diffusers' `enable_tiling()`: `encode`/`decode` split inputs larger than one tile into overlapping tiles
+    /// and blend them (see AutoencoderKL+Tiling.swift), so memory stays flat for large images and batches.
+    public var useTiling = false
+    /// `tile_sample_min_size` (the config's `sample_size`, its height for a [height, width] one) and
+    /// `tile_latent_min_size` (that over the VAE's downsampling factor), as diffusers sets them.
+    public var tileSampleMinSize: Int
+    public var tileLatentMinSize: Int
+    /// `tile_overlap_factor`: neighbouring tiles share this fraction of a tile.
+    public var tileOverlapFactor = 0.25
+
     public init(_ path: VarPath, config: AutoencoderKLConfig) throws {
         try config.validate()
         self.config = config
@@ -112,6 +122,8 @@ public final class AutoencoderKL {
                               blockOutChannels: config.blockOutChannels, layersPerBlock: config.layersPerBlock,
                               normNumGroups: config.normNumGroups, activation: activation,
                               midBlockAddAttention: config.midBlockAddAttention)
+        tileSampleMinSize = config.sampleSize.height
+        tileLatentMinSize = Int(Double(config.sampleSize.height) / Double(1 << (config.blockOutChannels.count - 1)))
         let latent = config.latentChannels
         quantConv = config.useQuantConv
             ? try Conv2d(path / "quant_conv", inChannels: 2 * latent, outChannels: 2 * latent, kernelSize: 1) : nil
@@ -133,13 +145,31 @@ public final class AutoencoderKL {
     }
 
     /// `images`: [B, in_channels, H, W] in [−1, 1]. Returns the posterior over latents [B, latent, H/f, W/f].
+    /// With `useTiling`, an image wider or taller than `tileSampleMinSize` is encoded in tiles (`_tiled_encode`).
     public func encode(_ images: Tensor) throws -> DiagonalGaussianDistribution {
+        if useTiling, images.rank == 4, images.size(-1) > tileSampleMinSize || images.size(-2) > tileSampleMinSize {
+            return try DiagonalGaussianDistribution(tiledEncodeMoments(images))
+        }
+        return try DiagonalGaussianDistribution(encodeMoments(images))
+    }
+
+    /// encoder → quant_conv: the posterior's parameters for one (tile of an) image batch.
+    func encodeMoments(_ images: Tensor) throws -> Tensor {
         let h = try encoder(images)
-        return try DiagonalGaussianDistribution(quantConv.map { try $0(h) } ?? h)
+        return try quantConv.map { try $0(h) } ?? h
     }
 
     /// `latents`: unscaled (already divided by `scalingFactor`). Returns images, roughly in [−1, 1].
+    /// With `useTiling`, latents wider or taller than `tileLatentMinSize` are decoded in tiles (`tiled_decode`).
     public func decode(_ latents: Tensor) throws -> Tensor {
+        if useTiling, latents.rank == 4, latents.size(-1) > tileLatentMinSize || latents.size(-2) > tileLatentMinSize {
+            return try tiledDecode(latents)
+        }
+        return try decodeTile(latents)
+    }
+
+    /// post_quant_conv → decoder.
+    func decodeTile(_ latents: Tensor) throws -> Tensor {
         try decoder(postQuantConv.map { try $0(latents) } ?? latents)
     }
 

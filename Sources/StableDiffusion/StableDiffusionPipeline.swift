@@ -36,6 +36,11 @@ public final class StableDiffusionPipeline {
     public let device: Device
     /// The dtype of the UNet and text encoder (the VAE may run in float32, see `force_upcast`).
     public let dtype: DType
+    /// diffusers' `enable_model_cpu_offload`: the models wait on the CPU and each moves to `device` only while it
+    /// runs (text encoder, then UNet, then VAE; the previous one goes back to the CPU as the next starts, and the
+    /// last after the call). Same numbers as without it: moving copies values exactly. Nothing moves when
+    /// `device` is the CPU.
+    public private(set) var offload = false
 
     public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel, vae: AutoencoderKL,
                 schedulerConfig: SchedulerConfig, device: Device, dtype: DType) {
@@ -46,6 +51,36 @@ public final class StableDiffusionPipeline {
         self.schedulerConfig = schedulerConfig
         self.device = device
         self.dtype = dtype
+    }
+
+    /// Turns model offload on: every model goes to the CPU now and visits `device` only while it runs.
+    public func enableModelCPUOffload() throws {
+        offload = true
+        try offloadAll()
+    }
+
+    /// The offload sequence's models, in diffusers' `model_cpu_offload_seq` order.
+    public enum Component: CaseIterable, Sendable { case textEncoder, unet, vae }
+
+    func store(_ component: Component) -> VarStore {
+        switch component {
+        case .textEncoder: textEncoder.store
+        case .unet: unet.store
+        case .vae: vae.store
+        }
+    }
+
+    /// With offload, puts `component` on `device` and the others on the CPU (the hook before its forward).
+    func use(_ component: Component) throws {
+        guard offload, device != .cpu else { return }
+        for other in Component.allCases where other != component { try store(other).move(to: .cpu) }
+        try store(component).move(to: device)
+    }
+
+    /// With offload, every model back on the CPU (diffusers' `maybe_free_model_hooks` after a call).
+    func offloadAll() throws {
+        guard offload, device != .cpu else { return }
+        for component in Component.allCases { try store(component).move(to: .cpu) }
     }
 
     /// Latent-space downsampling of the VAE (8 for SD1.x).
@@ -63,6 +98,7 @@ public final class StableDiffusionPipeline {
     /// Prompt embeddings as `encode_prompt` makes them: padded to the tokenizer's length, truncated,
     /// no attention mask; `clipSkip` applies to the prompt only, as in diffusers.
     func encode(_ text: String, count: Int, clipSkip: Int) throws -> Tensor {
+        try use(.textEncoder)
         let ids = try tokenizer.inputIds([text]).to(device)
         let embeddings = clipSkip > 0 ? try textEncoder.promptEmbeddings(ids, clipSkip: clipSkip)
                                       : try textEncoder(ids).lastHiddenState
@@ -72,7 +108,8 @@ public final class StableDiffusionPipeline {
     /// Generates `options.batch` images: a [B, 3, H, W] float tensor in [0, 1] on the CPU. `progress`
     /// is told (step, total) after each step and may return false to cancel (throws `Cancelled`).
     public func callAsFunction(_ options: GenerationOptions, progress: ((Int, Int) -> Bool)? = nil) throws -> Tensor {
-        try decode(latents(options, progress: progress))
+        defer { try? offloadAll() }
+        return try decode(latents(options, progress: progress))
     }
 
     /// The denoised latents (diffusers' `output_type="latent"`), in the pipeline's dtype.
@@ -96,10 +133,11 @@ public final class StableDiffusionPipeline {
             try scheduler.setTimesteps(options.steps)
             let generator = try Generator(seed: options.seed)
             let shape = [options.batch, unet.config.inChannels, options.height / factor, options.width / factor]
-            var latents = try Tensor.randn(shape, dtype: dtype, generator: generator).to(device)
+            var latents = try randnTensor(shape, generator: generator, device: device, dtype: dtype)
             latents = try latents * scheduler.initNoiseSigma
 
             let timesteps = scheduler.timesteps
+            try use(.unet)
             for (i, t) in timesteps.enumerated() {
                 let input = try scheduler.scaleModelInput(guided ? Tensor.cat([latents, latents]) : latents, timestep: t)
                 var noise = try unet(input, timestep: try Tensor(scalar: t).to(scheduler.timestepDType).to(device),
@@ -121,6 +159,7 @@ public final class StableDiffusionPipeline {
     }
 
     func decodeRecorded(_ latents: Tensor) throws -> Tensor {
+        try use(.vae)
         let vaeType = vae.store.dtype
         let images = try vae.decode(latents.to(vaeType) / vae.scalingFactor)
         return try (images / 2 + 0.5).clamp(min: 0, max: 1).to(.cpu, dtype: .float32)

@@ -184,7 +184,7 @@ public struct DiagonalGaussianDistribution {
         }
         let device = parameters.device
         let rows = try generators.map { g in
-            try Tensor.randn([1] + shape.dropFirst(), dtype: parameters.dtype, device: g.device, generator: g).to(device)
+            try randnTensor([1] + shape.dropFirst(), generator: g, device: device, dtype: parameters.dtype)
         }
         return try mean + std * Tensor.cat(rows, dim: 0)
     }

@@ -17,6 +17,10 @@ extension Tensor {
 
     // In-place updates run without recording autograd history.
     public func copy_(_ source: Tensor) throws { try check(ct_copy_(handle, source.handle)) }
+    /// Like PyTorch's `self.data = source`: this tensor object (held by its store, its layer, an optimizer) now
+    /// holds `source`'s data, device and dtype, keeping `requiresGrad`. A second handle from `shared()` keeps
+    /// the old data.
+    public func replaceData(with source: Tensor) throws { try check(ct_replace_data_(handle, source.handle)) }
     public func zero_() throws { try check(ct_zero_(handle)) }
     public func fill_(_ value: Double) throws { try check(ct_fill_(handle, value)) }
     public func mul_(_ s: Double) throws { try check(ct_mul_scalar_(handle, s)) }

@@ -81,3 +81,21 @@ extension Tensor {
         try check(ct_normal_(handle, mean, std, generator?.handle))
     }
 }
+
+// MARK: - Random data for another device
+// The one place where random data crosses devices on purpose: a seeded draw happens where its generator
+// lives (the CPU, for the seeds users give) and the result moves to the device that computes with it, as
+// diffusers' `randn_tensor` does. Seeded images and training runs then do not depend on the device.
+
+/// diffusers' `randn_tensor`: standard normal noise of `shape` on `device`, drawn by `generator` on its own device.
+public func randnTensor(_ shape: [Int], generator: Generator?, device: Device, dtype: DType = .float32) throws -> Tensor {
+    guard let generator, generator.device != device else {
+        return try Tensor.randn(shape, dtype: dtype, device: device, generator: generator)
+    }
+    return try Tensor.randn(shape, dtype: dtype, device: generator.device, generator: generator).to(device)
+}
+
+/// Integers uniform in [low, high) on `device`, drawn by `generator` on its own device.
+public func randintTensor(_ low: Int, _ high: Int, _ shape: [Int], generator: Generator, device: Device) throws -> Tensor {
+    try Tensor.randint(low, high, shape, device: generator.device, generator: generator).to(device)
+}

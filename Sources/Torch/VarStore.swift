@@ -36,7 +36,8 @@ public struct StateDictError: Error, CustomStringConvertible {
 }
 
 public final class VarStore {
-    public let device: Device
+    /// Where the parameters live; `move(to:)` changes it.
+    public internal(set) var device: Device
     public let dtype: DType
     /// Initialisation is skipped entirely (for models loaded from files right away).
     public let initialize: Bool

@@ -213,7 +213,7 @@ extension LoRATrainer {
                 let g = try Generator(seed: UInt64(config.validation.seed) &+ UInt64(i))
                 let mean = try latents.moments(example.image, flipped: false, device: pipeline.device).mean
                 let x0 = try mean.expand([k] + Array(mean.shape.dropFirst())).contiguous() * pipeline.vae.scalingFactor
-                let n = try Tensor.randn(x0.shape, generator: g).to(pipeline.device)
+                let n = try randnTensor(x0.shape, generator: g, device: pipeline.device)
                 let t = try Tensor(timesteps.map(Int64.init)).to(pipeline.device)
                 let (context, ids) = try context(for: Array(repeating: example.caption, count: k))
                 let loss = try math.loss(MicroBatch(latents: x0, noise: n, timesteps: t, context: context, inputIds: ids))

@@ -190,15 +190,15 @@ public final class LoRATrainer {
             stds.append(try (m.logvar.clamp(min: -30, max: 20) * 0.5).exp())
         }
         let mean = try Tensor.cat(means), std = try Tensor.cat(stds)
-        let eps = try Tensor.randn(mean.shape, generator: rng).to(device)
+        let eps = try randnTensor(mean.shape, generator: rng, device: device)
         let x0 = try (mean + std * eps) * pipeline.vae.scalingFactor
-        var n = try Tensor.randn(x0.shape, generator: rng).to(device)
+        var n = try randnTensor(x0.shape, generator: rng, device: device)
         if config.training.noiseOffset > 0 {
-            let offset = try Tensor.randn([x0.size(0), x0.size(1), 1, 1], generator: rng).to(device)
+            let offset = try randnTensor([x0.size(0), x0.size(1), 1, 1], generator: rng, device: device)
             n = try n + offset * config.training.noiseOffset
         }
         let range = config.training.timestepRange
-        let t = try Tensor.randint(range[0], range[1], [indices.count], generator: rng).to(device)
+        let t = try randintTensor(range[0], range[1], [indices.count], generator: rng, device: device)
         let (context, ids) = try context(for: indices.map { train[$0].caption })
         return MicroBatch(latents: x0, noise: n, timesteps: t, context: context, inputIds: ids)
     }

@@ -93,8 +93,9 @@ struct Caption: ParsableCommand {
     /// The BLIP captioner from a transformers folder (`config.json`, `model.safetensors`, tokenizer and
     /// preprocessor files).
     func loadBLIP(_ path: String) throws -> any ImageCaptioner {
+        let device = try chooseDevice(nil, setting: "INKWELL_DEVICE", dtype: nil, dtypeSetting: "")
         do {
-            return try BlipImageCaptioner(folder: URL(fileURLWithPath: path), device: .best, prefix: blipPrefix, beams: beams)
+            return try BlipImageCaptioner(folder: URL(fileURLWithPath: path), device: device, prefix: blipPrefix, beams: beams)
         } catch {
             throw CommandError("--blip \(path): cannot load a BLIP captioning model (\(error))")
         }

@@ -34,6 +34,8 @@ struct Compare: ParsableCommand {
     @Option(help: "Weights dtype: fp32, fp16 or bf16 (default: fp16 on GPU, fp32 on CPU).") var dtype: String?
     @Option(help: "Tokenizer folder for a single-file checkpoint (default: tokenizer/ beside it).") var tokenizer: String?
     @Flag(help: "Regenerate every cell, even those up to date.") var force = false
+    @Flag(name: .customLong("vae-tiling"), help: .init(vaeTilingHelp)) var vaeTiling = false
+    @Flag(help: .init(offloadHelp)) var offload = false
     @Flag(name: .customLong("no-hash"), help: "Skip hashing a single-file model for the Model hash field.") var noHash = false
 
     func run() throws {
@@ -70,11 +72,11 @@ struct Compare: ParsableCommand {
             let (columns, notes) = try CompareColumn.columns(modelName: source.displayName, runs: runURLs, checkpoint: which,
                                                             scales: scales)
             for note in notes { print("note: \(note)") }
-            let target = try parseDevice(device)
             let weightsType = try dtype.map { name -> DType in
                 guard let t = DType(name: name), t.isFloatingPoint else { throw ValidationError("--dtype must be fp32, fp16 or bf16, got '\(name)'") }
                 return t
             }
+            let target = try chooseDevice(device, setting: "--device", dtype: weightsType, dtypeSetting: "--dtype")
             let first = runURLs[0].standardizedFileURL
             let directory = out.map { URL(fileURLWithPath: $0) } ?? first.deletingLastPathComponent().appendingPathComponent("compare")
 
@@ -89,8 +91,11 @@ struct Compare: ParsableCommand {
             var bar: ProgressLine?
             let result = try comparison.run(pipeline: {
                 print("loading \(source.url.path) on \(target)…")
-                return try StableDiffusionPipeline.load(source, device: target, dtype: weightsType,
-                                                        tokenizer: tokenizer.map { URL(fileURLWithPath: $0) })
+                let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType,
+                                                                tokenizer: tokenizer.map { URL(fileURLWithPath: $0) },
+                                                                offload: offload)
+                pipeline.vae.useTiling = vaeTiling
+                return pipeline
             }, progress: { done, total in
                 if bar == nil { bar = ProgressLine(total: total, label: "generating", unit: "img") }
                 if done > 0 { bar?.update(done) }

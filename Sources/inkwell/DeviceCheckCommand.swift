@@ -17,7 +17,7 @@ struct DeviceCheckCommand: ParsableCommand {
     @Option(help: "Keep the models and runs in this folder (default: a temporary folder, removed afterwards).") var work: String?
 
     func run() throws {
-        let target = try parseDevice(device)
+        let target = try chooseDevice(device, setting: "--device", dtype: nil, dtypeSetting: "")
         let checks = try check.isEmpty ? DeviceLane.Check.allCases : check.map { name in
             guard let check = DeviceLane.Check(rawValue: name) else {
                 throw ValidationError("--check must be one of \(DeviceLane.Check.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")

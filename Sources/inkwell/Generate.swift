@@ -30,6 +30,8 @@ struct Generate: ParsableCommand {
     var loras: [String] = []
     @Flag(help: "Fuse the LoRAs into the weights (faster steps; the same images up to rounding).") var fuse = false
     @Flag(name: .customLong("no-hash"), help: "Skip hashing the model file for the Model hash field.") var noHash = false
+    @Flag(name: .customLong("vae-tiling"), help: .init(vaeTilingHelp)) var vaeTiling = false
+    @Flag(help: .init(offloadHelp)) var offload = false
 
     func run() throws {
         let dims = size.lowercased().split(separator: "x").compactMap { Int($0) }
@@ -44,16 +46,17 @@ struct Generate: ParsableCommand {
         }
         guard clipSkip >= 1 else { throw ValidationError("--clip-skip must be 1 or more, got \(clipSkip)") }
         guard steps > 0, batch > 0 else { throw ValidationError("--steps and --batch must be positive") }
-        let target = try parseDevice(device)
         let weightsType = try dtype.map { name -> DType in
             guard let t = DType(name: name), t.isFloatingPoint else { throw ValidationError("--dtype must be fp32, fp16 or bf16, got '\(name)'") }
             return t
         }
+        let target = try chooseDevice(device, setting: "--device", dtype: weightsType, dtypeSetting: "--dtype")
 
         let source = try ModelSource(path: model)
         print("loading \(source.url.path) on \(target)…")
         let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType, variant: variant,
-                                                        tokenizer: tokenizer.map { URL(fileURLWithPath: $0) })
+                                                        tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, offload: offload)
+        pipeline.vae.useTiling = vaeTiling
         let references = try loras.map { try LoRAReference(parsing: $0) }
         if !references.isEmpty {
             let stack = try pipeline.applyLoRAs(references)
@@ -87,8 +90,26 @@ struct Generate: ParsableCommand {
     }
 }
 
-func parseDevice(_ name: String?) throws -> Device {
-    guard let name else { return .best }
-    guard let device = Device(name: name) else { throw ValidationError("--device must be cpu, cuda or cuda:N (or vgpu, the tests' virtual GPU), got '\(name)'") }
-    return device
+let vaeTilingHelp = """
+    Decode the VAE in overlapping tiles, blended at the seams (diffusers' enable_vae_tiling): flat VAE memory for \
+    large sizes and batches; images differ slightly from untiled ones.
+    """
+let offloadHelp = """
+    Keep the text encoder, UNet and VAE on the CPU and move each to the GPU only while it runs (diffusers' \
+    enable_model_cpu_offload): less GPU memory, the same images, a little slower. A no-op on the CPU.
+    """
+
+/// The device that a flag or config key names (nil or "auto": the best, or INKWELL_DEVICE), checked against the
+/// machine together with the weights dtype before any model loads; dtype warnings go to stderr.
+func chooseDevice(_ name: String?, setting: String, dtype: DType?, dtypeSetting: String) throws -> Device {
+    do {
+        let device = try DeviceChoice.resolve(name, setting: setting)
+        let weights = dtype ?? StableDiffusionPipeline.defaultDType(for: device)
+        for warning in try DeviceChoice.check(dtype: weights, on: device, setting: dtypeSetting) {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
+        return device
+    } catch let error as DeviceChoiceError {
+        throw CommandError(error.description)
+    }
 }

@@ -39,8 +39,11 @@ struct Demo: ParsableCommand {
 
 func runPipeline(_ config: PipelineConfig) throws {
     let source = try ModelSource(path: config.training.model.path)
-    let device = config.training.model.device == "auto" ? Device.best : try parseDevice(config.training.model.device)
     let dtype = config.training.training.weightDType
+    let device = try chooseDevice(config.training.model.device, setting: "model.device", dtype: dtype,
+                                  dtypeSetting: "training.mixed_precision")
+    // Captioning picks its own device (INKWELL_DEVICE or the best): check that choice too, before any work.
+    _ = try chooseDevice(nil, setting: "INKWELL_DEVICE", dtype: nil, dtypeSetting: "")
     let runner = PipelineRunner(config: config) {
         try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.training.model.variant,
                                          tokenizer: config.training.model.tokenizer.map { URL(fileURLWithPath: $0) },

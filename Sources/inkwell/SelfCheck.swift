@@ -13,9 +13,7 @@ struct SelfCheckCommand: ParsableCommand {
     @Option(help: "Device: cpu, cuda or cuda:N (default: the best available).") var device: String?
 
     func run() throws {
-        guard let target = device.map({ Device(name: $0) }) ?? Device.best else {
-            throw ValidationError("--device must be cpu, cuda or cuda:N, got '\(device ?? "")'")
-        }
+        let target = try chooseDevice(device, setting: "--device", dtype: nil, dtypeSetting: "")
         print("Inkwell self-check on \(target): a convolutional denoiser learns to predict noise on synthetic")
         print("line art (rings and strokes), with AdamW, a cosine schedule with warmup and gradient clipping.")
         func row(_ cells: [String]) -> String {

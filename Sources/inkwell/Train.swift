@@ -29,8 +29,9 @@ struct Train: ParsableCommand {
         if hasState && !resume {
             throw ValidationError("\(runDirectory.path) has a saved run: pass --resume to continue it or --restart to start over")
         }
-        let device = config.model.device == "auto" ? Device.best : try parseDevice(config.model.device)
         let dtype = config.training.weightDType
+        let device = try chooseDevice(config.model.device, setting: "model.device", dtype: dtype,
+                                      dtypeSetting: "training.mixed_precision")
         let source = try ModelSource(path: config.model.path)
         print("loading \(source.url.path) on \(device) (\(dtype))…")
         let pipeline = try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.model.variant,

@@ -249,6 +249,7 @@ ct_error *ct_to(ct_tensor t, int32_t dtype, int32_t device_type, int32_t device_
                 bool copy, ct_tensor *out);
 ct_error *ct_to_channels_last(ct_tensor t, ct_tensor *out);
 ct_error *ct_copy_(ct_tensor dst, ct_tensor src);
+ct_error *ct_replace_data_(ct_tensor t, ct_tensor source); // this handle now holds source (may change device)
 ct_error *ct_zero_(ct_tensor t);
 ct_error *ct_fill_(ct_tensor t, double value);
 ct_error *ct_mul_scalar_(ct_tensor t, double s);

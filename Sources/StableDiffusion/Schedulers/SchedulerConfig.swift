@@ -258,13 +258,6 @@ struct ConfigReader {
     }
 }
 
-/// diffusers' `randn_tensor`: a CPU generator draws on the CPU and the noise moves to `device`.
-func randnTensor(_ shape: [Int], generator: Generator?, device: Device, dtype: DType) throws -> Tensor {
-    if let generator, generator.device != device {
-        return try Tensor.randn(shape, dtype: dtype, device: generator.device, generator: generator).to(device)
-    }
-    return try Tensor.randn(shape, dtype: dtype, device: device, generator: generator)
-}
 
 /// The step index of `timestep` as diffusers' `index_for_timestep` finds it: the second match when the
 /// schedule repeats it (so img2img starting mid-schedule does not skip a sigma), else the first.

@@ -4,6 +4,12 @@
 /// the layer's input and its output so far; returns the new output.
 public protocol LayerAdapter: AnyObject {
     func adapt(_ input: Tensor, output: Tensor) throws -> Tensor
+    /// The adapter's own tensors, moved with its layer by `VarStore.move(to:)`.
+    var tensors: [Tensor] { get }
+}
+
+extension LayerAdapter {
+    public var tensors: [Tensor] { [] }
 }
 
 public final class Linear {
