@@ -4,7 +4,7 @@ PYTHON := .venv/bin/python
 FIXTURE_SCRIPTS := $(wildcard reference/fixtures/[a-z]*.py)
 FIXTURES := $(patsubst reference/fixtures/%.py,.fixtures/%/.done,$(FIXTURE_SCRIPTS))
 
-.PHONY: all bootstrap build release test fixtures demo bench clean
+.PHONY: all bootstrap build release test fixtures demo bench gpu-bundle gpu-check gpu-check-cpu clean
 
 all: build
 
@@ -34,6 +34,21 @@ fixtures:
 test: fixtures
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	@$(MAKE) --no-print-directory gpu-check-cpu
+
+# The GPU machine's check (README, "GPU check"): gpu-bundle here, then gpu-check there (no build, no network).
+# gpu-check-cpu, part of test: the same bundle-and-check path with the debug binaries, on the CPU, tiny models.
+gpu-bundle: bootstrap
+	$(SWIFT) build -c release --product inkwell
+	$(SWIFT) build -c release --product inkwell-bench
+	scripts/gpu-bundle.sh
+
+gpu-check:
+	scripts/gpu-check.sh
+
+gpu-check-cpu:
+	scripts/gpu-bundle.sh --debug
+	INKWELL_DEVICE=cpu GPU_BUNDLE_DIR=.build/gpu-bundle-debug scripts/gpu-check.sh
 
 demo: release
 	.build/release/inkwell demo --root demo
@@ -53,4 +68,4 @@ bench: fixtures
 	  $(if $(filter 0,$(SD15)),,$(if $(filter 1,$(CUDA)),$(BENCH_SD15_CUDA),--model $(BENCH_SD15)))
 
 clean:
-	rm -rf .build .fixtures
+	rm -rf .build .fixtures .gpu

@@ -301,7 +301,11 @@ def fmt_bytes(b, width):
     return f"{b / 2**30:{width - 3}.2f} GB" if b else f"{'-':>{width}s}"
 
 
-def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_process=False, memory=False):
+JSONL = None  # --jsonl: every row also appended there as it is printed (scripts/gpu_check.py reads it)
+
+
+def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_process=False, memory=False,
+            model="ops"):
     """Times every case on both sides and prints its row. `one_process`: PyTorch times all cases, then one
     inkwell-bench process runs them all in the same order, so both sides reach each case in the same warm
     state (a conv runs twice as fast once an MKL matmul has run in the process). Otherwise case by case,
@@ -338,6 +342,12 @@ def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_pr
         if memory:
             row += f" {fmt_bytes(t_peak, 13)} {fmt_bytes(i_peak, 13)}"
         print(row, flush=True)
+        if JSONL:
+            with open(JSONL, "a") as f:
+                f.write(json.dumps({"model": model, "case": name, "batch": batch, "pytorch_s": t, "inkwell_s": i,
+                                    "pytorch_peak": t_peak, "inkwell_peak": i_peak,
+                                    "errors": [f"{side}: {err}" for side, err in (("PyTorch", t_err), ("Inkwell", i_err))
+                                               if err]}) + "\n")
     for e in errors:
         print(f"  error: {e}")
     print(f"({time.perf_counter() - started:.0f} s)", flush=True)
@@ -387,7 +397,10 @@ def main():
     ap.add_argument("--no-ops", action="store_true", help="leave out the single-op rows")
     ap.add_argument("--model", action="append", default=[],
                     help="NAME=FOLDER:SIZE:STEPS[:OPTIONS], a diffusers folder to time (see above)")
+    ap.add_argument("--jsonl", help="also append each row to this file as a JSON line")
     args = ap.parse_args()
+    global JSONL
+    JSONL = args.jsonl
     models = [parse_model(spec) for spec in args.model]
     torch.set_num_threads(args.threads)
     device = "cuda" if args.cuda else "cpu"
@@ -405,7 +418,7 @@ def main():
         t = m.timing
         title = (f"model {m.name} ({m.folder}), batch {m.batch}, {m.dtype}: {t.warmup} warm-up, >= {t.calls} calls"
                  f"{f' over >= {t.seconds:g} s' if t.seconds else ''}")
-        compare(title, torch_cases, cmd, args.cuda, m.timing, batch=m.batch, memory=True,
+        compare(title, torch_cases, cmd, args.cuda, m.timing, batch=m.batch, memory=True, model=m.name,
                 rate_rows=[n for n in torch_cases if "lora train" in n or n.startswith("generate")])
 
 
