@@ -6,7 +6,7 @@ PyTorch is timed first, then inkwell-bench runs that one case, so both sides see
 and only one side's model is in memory at a time (the ops run in one process per side, see compare()).
 
 --model NAME=FOLDER:SIZE:STEPS[:OPTIONS] adds a diffusers folder's cases at SIZE pixels. OPTIONS, comma
-separated: `train` (only the two LoRA training rows), `warmup=N`, `calls=N` (minimum timed calls),
+separated: `train` (only the LoRA training rows: cached, no cache, cached with gradient checkpointing), `warmup=N`, `calls=N` (minimum timed calls),
 `seconds=S` (minimum timed window), `batch=N` (images per call), `dtype=fp32|bf16|fp16` (the frozen
 weights'; training keeps the VAE and the adapters in float32). Models default to 3 warm-up calls and >= 5
 calls over >= 3 s, batch 1, fp32.
@@ -187,13 +187,14 @@ def model_cases(folder, size, steps, device, train_only, batch=1, dtype="fp32"):
         context = pipe.text_encoder(ids)[0]
         return lambda: pipe.unet(x, 500, encoder_hidden_states=context)
 
-    def lora_step(cached):
+    def lora_step(cached, checkpointing=False):
         """One step of diffusers' train_text_to_image_lora.py loop (one timestep): latents sampled from
         the float32 VAE's posterior x scaling factor, DDPM add_noise at t = 500 in float32, the UNet in the
         weights' dtype, epsilon MSE in float32, backward into float32 peft rank-16 adapters on
         to_q/to_k/to_v/to_out.0 (the script's cast_training_params), fused AdamW. `cached`: the posterior and the
         prompt's embeddings are computed once (what Inkwell's latent and text caches keep); otherwise each
-        step runs the frozen VAE encoder and text encoder, as the script does. The frozen parts run under
+        step runs the frozen VAE encoder and text encoder, as the script does. `checkpointing`: the UNet's
+        enable_gradient_checkpointing() (the script's --gradient_checkpointing). The frozen parts run under
         the caller's no_grad."""
         def make():
             from peft import LoraConfig
@@ -204,6 +205,8 @@ def model_cases(folder, size, steps, device, train_only, batch=1, dtype="fp32"):
             unet.add_adapter(LoraConfig(r=16, lora_alpha=16, init_lora_weights="gaussian",
                                         target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
             cast_training_params(unet, dtype=torch.float32)
+            if checkpointing:
+                unet.enable_gradient_checkpointing()
             opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-4, fused=True)
             scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
             g = torch.Generator().manual_seed(0)
@@ -245,7 +248,8 @@ def model_cases(folder, size, steps, device, train_only, batch=1, dtype="fp32"):
                             output_type="pt")
 
     training = {f"lora train step, cached latents {size}px": lora_step(True),
-                f"lora train step, no cache {size}px": lora_step(False)}
+                f"lora train step, no cache {size}px": lora_step(False),
+                f"lora train step, cached, checkpointing {size}px": lora_step(True, checkpointing=True)}
     if train_only:
         return training
     return {f"unet step {size}px": unet_step, **training, f"vae decode {size}px": vae_decode,

@@ -122,14 +122,17 @@ func modelCases(folder: String, size: Int, steps: Int, batch: Int, dtype: DType)
     /// adapters on to_q/to_k/to_v/to_out.0, fused AdamW. `cached`: the posterior's moments and the prompt's
     /// embeddings are computed once, as the trainer's latent and text caches do; otherwise every step runs
     /// the frozen VAE encoder and text encoder (without autograd), as the diffusers script does.
-    func trainStep(cached: Bool) -> Case {
-        Case(name: "lora train step, \(cached ? "cached latents" : "no cache") \(size)px", training: true) { d in
+    /// `checkpointing`: the UNet's gradient checkpointing (`training.gradient_checkpointing`), with cached latents.
+    func trainStep(cached: Bool, checkpointing: Bool = false) -> Case {
+        let variant = checkpointing ? "cached, checkpointing" : cached ? "cached latents" : "no cache"
+        return Case(name: "lora train step, \(variant) \(size)px", training: true) { d in
             let pipe = try load(d, vaeDType: .float32)
             try pipe.vae.store.freezeAll()
             try pipe.textEncoder.store.freezeAll()
             let network = LoRANetwork(device: d, generator: try Generator(seed: 0))
             try network.addAdapters(to: pipe.unet.store, component: .unet, config: LoRAConfig(rank: 16, alpha: 16))
             network.isTraining = true
+            if checkpointing { pipe.unet.gradientCheckpointing = GradientCheckpointing() }
             let optimizer = try AdamW(groups: network.parameterGroups(unetLR: 1e-4))
             var ddpm = pipe.schedulerConfig
             ddpm.className = SchedulerKind.ddpm.rawValue
@@ -167,6 +170,7 @@ func modelCases(folder: String, size: Int, steps: Int, batch: Int, dtype: DType)
         },
         trainStep(cached: true),
         trainStep(cached: false),
+        trainStep(cached: true, checkpointing: true),
         Case(name: "vae decode \(size)px") { d in
             let pipe = try load(d)
             let f = pipe.vaeScaleFactor

@@ -107,6 +107,12 @@ public final class LoRATrainer {
                                                        targets: LoRATargets(config.lora.textEncoderTargets)))
         }
         network.dropoutGenerator = dropoutRNG
+        if config.training.gradientCheckpointing {
+            // The recomputation replays LoRA dropout's masks, so gradients equal those without checkpointing.
+            let setting = GradientCheckpointing(preservingRNGOf: [dropoutRNG])
+            pipeline.unet.gradientCheckpointing = setting
+            if config.lora.textEncoder { pipeline.textEncoder.gradientCheckpointing = setting }
+        }
         let o = config.optimizer
         optimizer = try AdamW(groups: network.parameterGroups(unetLR: o.learningRate, textEncoderLR: o.textEncoderLearningRate,
                                                              betas: (o.beta1, o.beta2), eps: o.eps, weightDecay: o.weightDecay))
