@@ -12,7 +12,9 @@ weights'; training keeps the VAE and the adapters in float32). Models default to
 calls over >= 3 s, batch 1, fp32.
 
 Model rows also give each side's peak memory over the case: on CUDA the most its tensors held
-(torch.cuda.max_memory_allocated), on the CPU the process's peak resident size, model included."""
+(torch.cuda.max_memory_allocated), on the CPU the process's peak resident size, model included; and the
+step's own share of it, the peak above what was held when timing began (model, adapters, caches loaded):
+activations, gradients, optimizer state and temporaries, what gradient checkpointing shrinks."""
 import argparse
 import ctypes
 import gc
@@ -60,15 +62,26 @@ def peak_resident_bytes():
     return None
 
 
+def resident_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
 def reset_peak(cuda):
+    """Restarts the peak; returns what is held now (the baseline the step's own peak is measured from)."""
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-        return
+        return torch.cuda.memory_allocated()
+    release_memory()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
     except OSError:
         pass
+    return resident_bytes()
 
 
 def peak_memory(cuda):
@@ -76,7 +89,8 @@ def peak_memory(cuda):
 
 
 def measure(body, cuda, timing):
-    reset_peak(cuda)
+    """(median seconds per call, bytes held when timing began)."""
+    baseline = reset_peak(cuda)
     for _ in range(timing.warmup):
         body()
     if cuda:
@@ -90,7 +104,7 @@ def measure(body, cuda, timing):
         samples.append(time.perf_counter() - t0)
         if len(samples) >= 1000:
             break
-    return statistics.median(samples)
+    return statistics.median(samples), baseline
 
 
 def cases(device):
@@ -267,18 +281,19 @@ def release_memory():
 
 
 def time_torch(make, cuda, timing):
-    """(seconds, peak bytes, None) or (None, None, error): a failing case is a row that says so, not a
-    crashed bench."""
+    """(seconds, peak bytes, baseline bytes, None) or (None, None, None, error): a failing case is a row that
+    says so, not a crashed bench."""
     try:
         with torch.no_grad():
-            seconds = measure(make(), cuda, timing)
-            return seconds, peak_memory(cuda), None
+            seconds, baseline = measure(make(), cuda, timing)
+            return seconds, peak_memory(cuda), baseline, None
     except Exception as e:
-        return None, None, f"{type(e).__name__}: {e}"
+        return None, None, None, f"{type(e).__name__}: {e}"
 
 
 def run_inkwell(cmd):
-    """Runs inkwell-bench: {case name: (seconds, peak bytes, None) or (None, None, error)}, and the reason
+    """Runs inkwell-bench: {case name: (seconds, peak bytes, baseline bytes, None) or (None, None, None, error)},
+    and the reason
     to give for a case it did not report (a crash ends the process before its remaining cases)."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     results = {}
@@ -287,10 +302,15 @@ def run_inkwell(cmd):
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
-        results[row.get("name")] = ((row["seconds"], row.get("peak_bytes"), None) if "seconds" in row
-                                    else (None, None, row.get("error", "no time")))
+        results[row.get("name")] = ((row["seconds"], row.get("peak_bytes"), row.get("baseline_bytes"), None)
+                                    if "seconds" in row else (None, None, None, row.get("error", "no time")))
     tail = (proc.stderr.strip().splitlines() or ["no output on stderr"])[-1]
     return results, f"no result (exit status {proc.returncode}): {tail}"
+
+
+def step_bytes(peak, baseline):
+    """The step's own peak: above what the process held when timing began."""
+    return peak - baseline if peak is not None and baseline is not None else None
 
 
 def fmt_time(s):
@@ -320,7 +340,7 @@ def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_pr
     if rate_rows:
         header += f" {'PyTorch img/s':>14s} {'Inkwell img/s':>14s}"
     if memory:
-        header += f" {'PyTorch peak':>13s} {'Inkwell peak':>13s}"
+        header += f" {'PyTorch peak':>13s} {'Inkwell peak':>13s} {'PyTorch step':>13s} {'Inkwell step':>13s}"
     print(header, flush=True)
     if one_process:
         torch_times = {name: time_torch(make, cuda, timing) for name, make in torch_cases.items()}
@@ -331,7 +351,8 @@ def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_pr
             torch_times = {name: time_torch(make, cuda, timing)}
             release_memory()
             ink_times, missing = run_inkwell(cmd + ["--case", name])
-        (t, t_peak, t_err), (i, i_peak, i_err) = torch_times[name], ink_times.get(name, (None, None, missing))
+        (t, t_peak, t_base, t_err), (i, i_peak, i_base, i_err) = (torch_times[name],
+                                                                  ink_times.get(name, (None, None, None, missing)))
         errors += [f"{name}: {side}: {err}" for side, err in (("PyTorch", t_err), ("Inkwell", i_err)) if err]
         row = f"{name:42s} {fmt_time(t)} {fmt_time(i)} " + (f"{i / t:15.2f}x" if t and i else f"{'-':>16s}")
         if steps:
@@ -341,6 +362,7 @@ def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_pr
                     else f" {'':14s} {'':14s}")
         if memory:
             row += f" {fmt_bytes(t_peak, 13)} {fmt_bytes(i_peak, 13)}"
+            row += f" {fmt_bytes(step_bytes(t_peak, t_base), 13)} {fmt_bytes(step_bytes(i_peak, i_base), 13)}"
         print(row, flush=True)
     for e in errors:
         print(f"  error: {e}")

@@ -20,9 +20,25 @@ func peakResidentBytes() -> Int? {
     return kb * 1024
 }
 
-func resetPeakMemory(_ device: Device) throws {
-    if case .cuda = device { return try device.resetPeakMemory() }
+func residentBytes() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kb = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+    return kb * 1024
+}
+
+/// Restarts the peak; returns what the process holds now on the CPU (the baseline the step's own peak is
+/// measured from: model, adapters and caches loaded), nil on a GPU.
+@discardableResult
+func resetPeakMemory(_ device: Device) throws -> Int? {
+    if case .cuda = device {
+        try device.resetPeakMemory()
+        return nil
+    }
+    // Blocks the setup freed must not count as the step's (bench.py trims its heap likewise).
+    HostMemory.releaseCached()
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    return residentBytes()
 }
 
 /// Peak memory while a case ran: on a GPU the most its tensors held (torch.cuda.max_memory_allocated).
@@ -33,8 +49,8 @@ func peakMemory(_ device: Device) throws -> Int? {
 
 /// Median seconds per call of `body` after warm-up (the median, so one call disturbed by other work on
 /// the machine does not move the result).
-func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> Double {
-    try resetPeakMemory(device)
+func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> (seconds: Double, baseline: Int?) {
+    let baseline = try resetPeakMemory(device)
     for _ in 0..<timing.warmup { try body() }
     try device.synchronize()
     var samples: [Double] = []
@@ -47,7 +63,7 @@ func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -
         if samples.count >= 1000 { break }
     }
     let sorted = samples.sorted(), n = sorted.count
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    return (n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2, baseline)
 }
 
 struct Case {
@@ -229,8 +245,9 @@ for c in selected where only == nil || c.name == only {
     HostMemory.releaseCached()
     do {
         let run = try c.setup(device)
-        let seconds = try measure(run, device: device, timing: timing)
-        emit(["name": c.name, "seconds": seconds, "peak_bytes": try peakMemory(device) ?? NSNull()])
+        let (seconds, baseline) = try measure(run, device: device, timing: timing)
+        emit(["name": c.name, "seconds": seconds, "peak_bytes": try peakMemory(device) ?? NSNull(),
+              "baseline_bytes": baseline ?? NSNull()])
     } catch {
         emit(["name": c.name, "error": "\(error)"])
     }

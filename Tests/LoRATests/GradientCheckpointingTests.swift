@@ -8,10 +8,15 @@ import Torch
 @testable import LoRA
 @testable import StableDiffusion
 
-@Suite struct GradientCheckpointingTests {
+/// Serialized: LoRA dropout draws from the default generator, as peft's does.
+@Suite(.serialized) struct GradientCheckpointingTests {
     static let area = "checkpointing"
     /// Loss and gradients after the whole tiny UNet, as `LoRATrainingTests.tolerance`: 1e-5.
     static let tolerance = 1e-5
+    /// Inkwell with against without checkpointing: 1e-7 (measured ≤ 7e-9). The same operations, but where a
+    /// tensor feeds a checkpointed block and something else (a skip connection), its gradient's terms are
+    /// summed in another order (the block's share arrives as one sum), which float32 rounds differently.
+    static let plainTolerance = 1e-7
 
     struct Step {
         let loss: Tensor
@@ -62,7 +67,7 @@ import Torch
         try expectClose(checkpointed.loss, try expected.get("loss"), atol: Self.tolerance, "\(fixture) loss")
         try expectEqual(checkpointed.nextDraw, try expected.get("next_draw"), "default generator after backward")
         try expectEqual(plain.nextDraw, try expected.get("next_draw"), "default generator after backward (plain)")
-        var worst = 0.0
+        var worst = 0.0, worstPlain = 0.0
         let keys = expected.keys.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst("grad.".count)) }
         #expect(Set(keys) == Set(checkpointed.grads.keys))
         for key in keys.sorted() {
@@ -70,10 +75,12 @@ import Torch
             guard let grad = checkpointed.grads[key] else { Issue.record("\(key) has no gradient"); continue }
             worst = max(worst, try maxAbsDiff(grad, reference))
             try expectClose(grad, reference, atol: Self.tolerance, "grad \(key) vs diffusers with checkpointing")
-            // Inkwell with and without checkpointing: the same operations in the same order, so the same bits.
-            try expectEqual(grad, try #require(plain.grads[key]), "grad \(key) with vs without checkpointing")
+            try expectClose(grad, try #require(plain.grads[key]), atol: Self.plainTolerance,
+                            "grad \(key) with vs without checkpointing")
+            worstPlain = max(worstPlain, try maxAbsDiff(grad, try #require(plain.grads[key])))
         }
-        print("[checkpointing parity] \(fixture) gradients: max abs diff \(worst) vs diffusers with checkpointing")
+        print("[checkpointing parity] \(fixture) gradients: max abs diff \(worst) vs diffusers with checkpointing, "
+              + "\(worstPlain) vs Inkwell without")
         // And without checkpointing on both sides (dropout masks included).
         let expectedPlain = try Fixtures.tensors(Self.area, fixture + "_plain")
         try expectClose(plain.loss, try expectedPlain.get("loss"), atol: Self.tolerance, "\(fixture) loss (plain)")

@@ -5,7 +5,8 @@ import Testing
 import TestSupport
 @testable import Torch
 
-@Suite("Gradient checkpointing") struct CheckpointTests {
+/// Serialized: one test draws from the default generator.
+@Suite("Gradient checkpointing", .serialized) struct CheckpointTests {
     static let blockParameters = ["cw", "cb", "gw", "gb", "qkv"]
 
     /// ops.py's conv → group_norm → gelu → attention block, its parameters captured (not inputs), so their

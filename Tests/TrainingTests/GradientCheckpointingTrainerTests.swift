@@ -1,6 +1,6 @@
 // The trainer with `training.gradient_checkpointing = true`: the same weights and log as without it (LoRA
 // dropout on, text-encoder LoRA too, so both models' recomputations must replay the dropout generator), and an
-// interrupted run resumed with it equals an uninterrupted one.
+// interrupted run resumed with it equals an uninterrupted one, bit for bit.
 import Foundation
 import Testing
 import TestSupport
@@ -8,7 +8,8 @@ import StableDiffusion
 import Torch
 @testable import Training
 
-@Suite struct GradientCheckpointingTrainerTests {
+/// Serialized: the runs compare bit for bit, so no other test may draw from the default generator meanwhile.
+@Suite(.serialized) struct GradientCheckpointingTrainerTests {
     @Test func configKeyDefaultsOffAndIsSettableInTheFileAndWithSet() throws {
         let minimal = "[model]\npath = \"m\"\n[data]\ndataset = \"d\"\n"
         #expect(try TrainingConfig.parse(minimal, overrides: []).training.gradientCheckpointing == false)
@@ -55,13 +56,21 @@ import Torch
         let b = try Safetensors.load(straight.run.final).tensors
         let c = try Safetensors.load(second.run.final).tensors
         #expect(Set(a.keys) == Set(b.keys) && Set(a.keys) == Set(c.keys) && !a.isEmpty)
+        // Against the plain run: 1e-6. Gradients differ from the plain graph's in float32 rounding only (a
+        // checkpointed block's share of a gradient is summed apart; ≤ 1e-7 in GradientCheckpointingTests), which
+        // 6 AdamW steps at lr 2e-3 keep far below this; a dropped mask or a missing gradient is far above.
         for (key, value) in a {
-            try expectEqual(try #require(b[key]), value, "\(key): checkpointing vs plain")
-            try expectEqual(try #require(c[key]), value, "\(key): resumed with checkpointing vs plain")
+            try expectClose(try #require(b[key]), value, atol: 1e-6, "\(key): checkpointing vs plain")
+            try expectEqual(try #require(c[key]), try #require(b[key]), "\(key): resumed vs uninterrupted, checkpointing")
         }
-        let plainLog = try TrainingLog.read(plain.run.log)
-        #expect(try TrainingLog.read(straight.run.log) == plainLog)
-        #expect(try TrainingLog.read(second.run.log) == plainLog)
+        let plainLog = try TrainingLog.read(plain.run.log), straightLog = try TrainingLog.read(straight.run.log)
+        #expect(try TrainingLog.read(second.run.log) == straightLog)
+        #expect(plainLog.map(\.step) == straightLog.map(\.step))
+        for (p, s) in zip(plainLog, straightLog) {
+            for (x, y) in [(p.trainLoss, s.trainLoss), (p.validationLoss, s.validationLoss), (p.gradNorm, s.gradNorm)] {
+                #expect((x == nil) == (y == nil) && abs((x ?? 0) - (y ?? 0)) <= 1e-6, "step \(p.step): \(String(describing: x)) vs \(String(describing: y))")
+            }
+        }
         let (_, metadata) = try Safetensors.load(straight.run.final)
         #expect(metadata["ss_gradient_checkpointing"] == "True")
     }
