@@ -13,8 +13,8 @@ calls over >= 3 s, batch 1, fp32.
 
 Model rows also give each side's peak memory over the case: on CUDA the most its tensors held
 (torch.cuda.max_memory_allocated), on the CPU the process's peak resident size, model included; and the
-step's own share of it, the peak above what was held when timing began (model, adapters, caches loaded):
-activations, gradients, optimizer state and temporaries, what gradient checkpointing shrinks."""
+step's own share of it, the peak above what the process holds between steps (measured after the timed calls,
+freed memory handed back): activations, gradients and temporaries, what gradient checkpointing shrinks."""
 import argparse
 import ctypes
 import gc
@@ -71,16 +71,22 @@ def resident_bytes():
 
 
 def reset_peak(cuda):
-    """Restarts the peak; returns what is held now (the baseline the step's own peak is measured from)."""
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-        return torch.cuda.memory_allocated()
-    release_memory()
+        return
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
     except OSError:
         pass
+
+
+def held_between_steps(cuda):
+    """What the process holds once a step's temporaries are freed: model (paged in by now: diffusers maps
+    safetensors files lazily), adapters, optimizer state, caches. The step's own peak is measured above it."""
+    if cuda:
+        return torch.cuda.memory_allocated()
+    release_memory()
     return resident_bytes()
 
 
@@ -89,8 +95,8 @@ def peak_memory(cuda):
 
 
 def measure(body, cuda, timing):
-    """(median seconds per call, bytes held when timing began)."""
-    baseline = reset_peak(cuda)
+    """(median seconds per call, bytes held between steps)."""
+    reset_peak(cuda)
     for _ in range(timing.warmup):
         body()
     if cuda:
@@ -104,7 +110,7 @@ def measure(body, cuda, timing):
         samples.append(time.perf_counter() - t0)
         if len(samples) >= 1000:
             break
-    return statistics.median(samples), baseline
+    return statistics.median(samples), held_between_steps(cuda)
 
 
 def cases(device):
@@ -309,7 +315,7 @@ def run_inkwell(cmd):
 
 
 def step_bytes(peak, baseline):
-    """The step's own peak: above what the process held when timing began."""
+    """The step's own peak: above what the process holds between steps."""
     return peak - baseline if peak is not None and baseline is not None else None
 
 
@@ -411,6 +417,8 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--no-ops", action="store_true", help="leave out the single-op rows")
+    ap.add_argument("--case", action="append", default=[],
+                    help="time only the model rows of this name (repeatable), e.g. 'lora train step, cached latents 512px'")
     ap.add_argument("--model", action="append", default=[],
                     help="NAME=FOLDER:SIZE:STEPS[:OPTIONS], a diffusers folder to time (see above)")
     args = ap.parse_args()
@@ -426,6 +434,8 @@ def main():
         compare("ops", cases(device), base + OPS_TIMING.args(), args.cuda, OPS_TIMING, one_process=True)
     for m in models:
         torch_cases = model_cases(m.folder, m.size, m.steps, device, m.train_only, m.batch, m.dtype)
+        if args.case:
+            torch_cases = {name: make for name, make in torch_cases.items() if name in args.case}
         cmd = (base + ["--model", m.folder, "--size", str(m.size), "--steps", str(m.steps), "--batch", str(m.batch),
                        "--dtype", m.dtype] + m.timing.args())
         t = m.timing

@@ -27,17 +27,17 @@ func residentBytes() -> Int? {
     return kb * 1024
 }
 
-/// Restarts the peak; returns what the process holds now on the CPU (the baseline the step's own peak is
-/// measured from: model, adapters and caches loaded), nil on a GPU.
-@discardableResult
-func resetPeakMemory(_ device: Device) throws -> Int? {
-    if case .cuda = device {
-        try device.resetPeakMemory()
-        return nil
-    }
-    // Blocks the setup freed must not count as the step's (bench.py trims its heap likewise).
-    HostMemory.releaseCached()
+func resetPeakMemory(_ device: Device) throws {
+    if case .cuda = device { return try device.resetPeakMemory() }
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+/// On the CPU, what the process holds once a step's temporaries are freed (model, adapters, optimizer state,
+/// caches; the host cache's free blocks handed back, as bench.py trims its heap): the step's own peak is
+/// measured above it. nil on a GPU.
+func heldBetweenSteps(_ device: Device) -> Int? {
+    if case .cuda = device { return nil }
+    HostMemory.releaseCached()
     return residentBytes()
 }
 
@@ -50,7 +50,7 @@ func peakMemory(_ device: Device) throws -> Int? {
 /// Median seconds per call of `body` after warm-up (the median, so one call disturbed by other work on
 /// the machine does not move the result).
 func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> (seconds: Double, baseline: Int?) {
-    let baseline = try resetPeakMemory(device)
+    try resetPeakMemory(device)
     for _ in 0..<timing.warmup { try body() }
     try device.synchronize()
     var samples: [Double] = []
@@ -63,7 +63,7 @@ func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -
         if samples.count >= 1000 { break }
     }
     let sorted = samples.sorted(), n = sorted.count
-    return (n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2, baseline)
+    return (n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2, heldBetweenSteps(device))
 }
 
 struct Case {

@@ -107,12 +107,11 @@ public final class LoRATrainer {
                                                        targets: LoRATargets(config.lora.textEncoderTargets)))
         }
         network.dropoutGenerator = dropoutRNG
-        if config.training.gradientCheckpointing {
-            // The recomputation replays LoRA dropout's masks, so gradients equal those without checkpointing.
-            let setting = GradientCheckpointing(preservingRNGOf: [dropoutRNG])
-            pipeline.unet.gradientCheckpointing = setting
-            if config.lora.textEncoder { pipeline.textEncoder.gradientCheckpointing = setting }
-        }
+        // Set either way: a pipeline reused from an earlier run must not keep that run's setting. The
+        // recomputation replays LoRA dropout's masks, so gradients equal those without checkpointing.
+        let checkpointing = config.training.gradientCheckpointing ? GradientCheckpointing(preservingRNGOf: [dropoutRNG]) : nil
+        pipeline.unet.gradientCheckpointing = checkpointing
+        pipeline.textEncoder.gradientCheckpointing = config.lora.textEncoder ? checkpointing : nil
         let o = config.optimizer
         optimizer = try AdamW(groups: network.parameterGroups(unetLR: o.learningRate, textEncoderLR: o.textEncoderLearningRate,
                                                              betas: (o.beta1, o.beta2), eps: o.eps, weightDecay: o.weightDecay))
