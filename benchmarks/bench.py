@@ -6,13 +6,15 @@ PyTorch is timed first, then inkwell-bench runs that one case, so both sides see
 and only one side's model is in memory at a time (the ops run in one process per side, see compare()).
 
 --model NAME=FOLDER:SIZE:STEPS[:OPTIONS] adds a diffusers folder's cases at SIZE pixels. OPTIONS, comma
-separated: `train` (only the two LoRA training rows), `warmup=N`, `calls=N` (minimum timed calls),
+separated: `train` (only the LoRA training rows: cached, no cache, cached with gradient checkpointing), `warmup=N`, `calls=N` (minimum timed calls),
 `seconds=S` (minimum timed window), `batch=N` (images per call), `dtype=fp32|bf16|fp16` (the frozen
 weights'; training keeps the VAE and the adapters in float32). Models default to 3 warm-up calls and >= 5
 calls over >= 3 s, batch 1, fp32.
 
 Model rows also give each side's peak memory over the case: on CUDA the most its tensors held
-(torch.cuda.max_memory_allocated), on the CPU the process's peak resident size, model included."""
+(torch.cuda.max_memory_allocated), on the CPU the process's peak resident size, model included; and the
+step's own share of it, the peak above what the process holds between steps (measured after the timed calls,
+freed memory handed back): activations, gradients and temporaries, what gradient checkpointing shrinks."""
 import argparse
 import ctypes
 import gc
@@ -60,6 +62,14 @@ def peak_resident_bytes():
     return None
 
 
+def resident_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
 def reset_peak(cuda):
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -71,11 +81,21 @@ def reset_peak(cuda):
         pass
 
 
+def held_between_steps(cuda):
+    """What the process holds once a step's temporaries are freed: model (paged in by now: diffusers maps
+    safetensors files lazily), adapters, optimizer state, caches. The step's own peak is measured above it."""
+    if cuda:
+        return torch.cuda.memory_allocated()
+    release_memory()
+    return resident_bytes()
+
+
 def peak_memory(cuda):
     return torch.cuda.max_memory_allocated() if cuda else peak_resident_bytes()
 
 
 def measure(body, cuda, timing):
+    """(median seconds per call, bytes held between steps)."""
     reset_peak(cuda)
     for _ in range(timing.warmup):
         body()
@@ -90,7 +110,7 @@ def measure(body, cuda, timing):
         samples.append(time.perf_counter() - t0)
         if len(samples) >= 1000:
             break
-    return statistics.median(samples)
+    return statistics.median(samples), held_between_steps(cuda)
 
 
 def cases(device):
@@ -187,13 +207,14 @@ def model_cases(folder, size, steps, device, train_only, batch=1, dtype="fp32"):
         context = pipe.text_encoder(ids)[0]
         return lambda: pipe.unet(x, 500, encoder_hidden_states=context)
 
-    def lora_step(cached):
+    def lora_step(cached, checkpointing=False):
         """One step of diffusers' train_text_to_image_lora.py loop (one timestep): latents sampled from
         the float32 VAE's posterior x scaling factor, DDPM add_noise at t = 500 in float32, the UNet in the
         weights' dtype, epsilon MSE in float32, backward into float32 peft rank-16 adapters on
         to_q/to_k/to_v/to_out.0 (the script's cast_training_params), fused AdamW. `cached`: the posterior and the
         prompt's embeddings are computed once (what Inkwell's latent and text caches keep); otherwise each
-        step runs the frozen VAE encoder and text encoder, as the script does. The frozen parts run under
+        step runs the frozen VAE encoder and text encoder, as the script does. `checkpointing`: the UNet's
+        enable_gradient_checkpointing() (the script's --gradient_checkpointing). The frozen parts run under
         the caller's no_grad."""
         def make():
             from peft import LoraConfig
@@ -204,6 +225,8 @@ def model_cases(folder, size, steps, device, train_only, batch=1, dtype="fp32"):
             unet.add_adapter(LoraConfig(r=16, lora_alpha=16, init_lora_weights="gaussian",
                                         target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
             cast_training_params(unet, dtype=torch.float32)
+            if checkpointing:
+                unet.enable_gradient_checkpointing()
             opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-4, fused=True)
             scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
             g = torch.Generator().manual_seed(0)
@@ -245,7 +268,8 @@ def model_cases(folder, size, steps, device, train_only, batch=1, dtype="fp32"):
                             output_type="pt")
 
     training = {f"lora train step, cached latents {size}px": lora_step(True),
-                f"lora train step, no cache {size}px": lora_step(False)}
+                f"lora train step, no cache {size}px": lora_step(False),
+                f"lora train step, cached, checkpointing {size}px": lora_step(True, checkpointing=True)}
     if train_only:
         return training
     return {f"unet step {size}px": unet_step, **training, f"vae decode {size}px": vae_decode,
@@ -263,18 +287,19 @@ def release_memory():
 
 
 def time_torch(make, cuda, timing):
-    """(seconds, peak bytes, None) or (None, None, error): a failing case is a row that says so, not a
-    crashed bench."""
+    """(seconds, peak bytes, baseline bytes, None) or (None, None, None, error): a failing case is a row that
+    says so, not a crashed bench."""
     try:
         with torch.no_grad():
-            seconds = measure(make(), cuda, timing)
-            return seconds, peak_memory(cuda), None
+            seconds, baseline = measure(make(), cuda, timing)
+            return seconds, peak_memory(cuda), baseline, None
     except Exception as e:
-        return None, None, f"{type(e).__name__}: {e}"
+        return None, None, None, f"{type(e).__name__}: {e}"
 
 
 def run_inkwell(cmd):
-    """Runs inkwell-bench: {case name: (seconds, peak bytes, None) or (None, None, error)}, and the reason
+    """Runs inkwell-bench: {case name: (seconds, peak bytes, baseline bytes, None) or (None, None, None, error)},
+    and the reason
     to give for a case it did not report (a crash ends the process before its remaining cases)."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     results = {}
@@ -283,10 +308,15 @@ def run_inkwell(cmd):
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
-        results[row.get("name")] = ((row["seconds"], row.get("peak_bytes"), None) if "seconds" in row
-                                    else (None, None, row.get("error", "no time")))
+        results[row.get("name")] = ((row["seconds"], row.get("peak_bytes"), row.get("baseline_bytes"), None)
+                                    if "seconds" in row else (None, None, None, row.get("error", "no time")))
     tail = (proc.stderr.strip().splitlines() or ["no output on stderr"])[-1]
     return results, f"no result (exit status {proc.returncode}): {tail}"
+
+
+def step_bytes(peak, baseline):
+    """The step's own peak: above what the process holds between steps."""
+    return peak - baseline if peak is not None and baseline is not None else None
 
 
 def fmt_time(s):
@@ -320,7 +350,7 @@ def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_pr
     if rate_rows:
         header += f" {'PyTorch img/s':>14s} {'Inkwell img/s':>14s}"
     if memory:
-        header += f" {'PyTorch peak':>13s} {'Inkwell peak':>13s}"
+        header += f" {'PyTorch peak':>13s} {'Inkwell peak':>13s} {'PyTorch step':>13s} {'Inkwell step':>13s}"
     print(header, flush=True)
     if one_process:
         torch_times = {name: time_torch(make, cuda, timing) for name, make in torch_cases.items()}
@@ -331,7 +361,8 @@ def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_pr
             torch_times = {name: time_torch(make, cuda, timing)}
             release_memory()
             ink_times, missing = run_inkwell(cmd + ["--case", name])
-        (t, t_peak, t_err), (i, i_peak, i_err) = torch_times[name], ink_times.get(name, (None, None, missing))
+        (t, t_peak, t_base, t_err), (i, i_peak, i_base, i_err) = (torch_times[name],
+                                                                  ink_times.get(name, (None, None, None, missing)))
         errors += [f"{name}: {side}: {err}" for side, err in (("PyTorch", t_err), ("Inkwell", i_err)) if err]
         row = f"{name:42s} {fmt_time(t)} {fmt_time(i)} " + (f"{i / t:15.2f}x" if t and i else f"{'-':>16s}")
         if steps:
@@ -341,6 +372,7 @@ def compare(title, torch_cases, cmd, cuda, timing, rate_rows=(), batch=1, one_pr
                     else f" {'':14s} {'':14s}")
         if memory:
             row += f" {fmt_bytes(t_peak, 13)} {fmt_bytes(i_peak, 13)}"
+            row += f" {fmt_bytes(step_bytes(t_peak, t_base), 13)} {fmt_bytes(step_bytes(i_peak, i_base), 13)}"
         print(row, flush=True)
         if JSONL:
             with open(JSONL, "a") as f:
@@ -395,6 +427,8 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--no-ops", action="store_true", help="leave out the single-op rows")
+    ap.add_argument("--case", action="append", default=[],
+                    help="time only the model rows of this name (repeatable), e.g. 'lora train step, cached latents 512px'")
     ap.add_argument("--model", action="append", default=[],
                     help="NAME=FOLDER:SIZE:STEPS[:OPTIONS], a diffusers folder to time (see above)")
     ap.add_argument("--jsonl", help="also append each row to this file as a JSON line")
@@ -413,6 +447,8 @@ def main():
         compare("ops", cases(device), base + OPS_TIMING.args(), args.cuda, OPS_TIMING, one_process=True)
     for m in models:
         torch_cases = model_cases(m.folder, m.size, m.steps, device, m.train_only, m.batch, m.dtype)
+        if args.case:
+            torch_cases = {name: make for name, make in torch_cases.items() if name in args.case}
         cmd = (base + ["--model", m.folder, "--size", str(m.size), "--steps", str(m.steps), "--batch", str(m.batch),
                        "--dtype", m.dtype] + m.timing.args())
         t = m.timing

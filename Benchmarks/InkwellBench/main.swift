@@ -20,9 +20,25 @@ func peakResidentBytes() -> Int? {
     return kb * 1024
 }
 
+func residentBytes() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kb = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+    return kb * 1024
+}
+
 func resetPeakMemory(_ device: Device) throws {
     if case .cuda = device { return try device.resetPeakMemory() }
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+/// On the CPU, what the process holds once a step's temporaries are freed (model, adapters, optimizer state,
+/// caches; the host cache's free blocks handed back, as bench.py trims its heap): the step's own peak is
+/// measured above it. nil on a GPU.
+func heldBetweenSteps(_ device: Device) -> Int? {
+    if case .cuda = device { return nil }
+    HostMemory.releaseCached()
+    return residentBytes()
 }
 
 /// Peak memory while a case ran: on a GPU the most its tensors held (torch.cuda.max_memory_allocated).
@@ -33,7 +49,7 @@ func peakMemory(_ device: Device) throws -> Int? {
 
 /// Median seconds per call of `body` after warm-up (the median, so one call disturbed by other work on
 /// the machine does not move the result).
-func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> Double {
+func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> (seconds: Double, baseline: Int?) {
     try resetPeakMemory(device)
     for _ in 0..<timing.warmup { try body() }
     try device.synchronize()
@@ -47,7 +63,7 @@ func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -
         if samples.count >= 1000 { break }
     }
     let sorted = samples.sorted(), n = sorted.count
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    return (n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2, heldBetweenSteps(device))
 }
 
 struct Case {
@@ -122,14 +138,17 @@ func modelCases(folder: String, size: Int, steps: Int, batch: Int, dtype: DType)
     /// adapters on to_q/to_k/to_v/to_out.0, fused AdamW. `cached`: the posterior's moments and the prompt's
     /// embeddings are computed once, as the trainer's latent and text caches do; otherwise every step runs
     /// the frozen VAE encoder and text encoder (without autograd), as the diffusers script does.
-    func trainStep(cached: Bool) -> Case {
-        Case(name: "lora train step, \(cached ? "cached latents" : "no cache") \(size)px", training: true) { d in
+    /// `checkpointing`: the UNet's gradient checkpointing (`training.gradient_checkpointing`), with cached latents.
+    func trainStep(cached: Bool, checkpointing: Bool = false) -> Case {
+        let variant = checkpointing ? "cached, checkpointing" : cached ? "cached latents" : "no cache"
+        return Case(name: "lora train step, \(variant) \(size)px", training: true) { d in
             let pipe = try load(d, vaeDType: .float32)
             try pipe.vae.store.freezeAll()
             try pipe.textEncoder.store.freezeAll()
             let network = LoRANetwork(device: d, generator: try Generator(seed: 0))
             try network.addAdapters(to: pipe.unet.store, component: .unet, config: LoRAConfig(rank: 16, alpha: 16))
             network.isTraining = true
+            if checkpointing { pipe.unet.gradientCheckpointing = GradientCheckpointing() }
             let optimizer = try AdamW(groups: network.parameterGroups(unetLR: 1e-4))
             var ddpm = pipe.schedulerConfig
             ddpm.className = SchedulerKind.ddpm.rawValue
@@ -167,6 +186,7 @@ func modelCases(folder: String, size: Int, steps: Int, batch: Int, dtype: DType)
         },
         trainStep(cached: true),
         trainStep(cached: false),
+        trainStep(cached: true, checkpointing: true),
         Case(name: "vae decode \(size)px") { d in
             let pipe = try load(d)
             let f = pipe.vaeScaleFactor
@@ -225,8 +245,9 @@ for c in selected where only == nil || c.name == only {
     HostMemory.releaseCached()
     do {
         let run = try c.setup(device)
-        let seconds = try measure(run, device: device, timing: timing)
-        emit(["name": c.name, "seconds": seconds, "peak_bytes": try peakMemory(device) ?? NSNull()])
+        let (seconds, baseline) = try measure(run, device: device, timing: timing)
+        emit(["name": c.name, "seconds": seconds, "peak_bytes": try peakMemory(device) ?? NSNull(),
+              "baseline_bytes": baseline ?? NSNull()])
     } catch {
         emit(["name": c.name, "error": "\(error)"])
     }

@@ -242,6 +242,9 @@ public final class CLIPTextModel {
     let positionEmbedding: Embedding
     let layers: [CLIPEncoderLayer]
     public let finalLayerNorm: LayerNorm
+    /// transformers' `gradient_checkpointing_enable()`: each `CLIPEncoderLayer` runs under `checkpoint` while
+    /// grad is enabled (nil: off).
+    public var gradientCheckpointing: GradientCheckpointing?
 
     /// Registers the parameters under `path / "text_model"`: the keys of SD's `text_encoder` files and of
     /// `CLIPModel`'s text tower (`text_model.encoder.layers.0.self_attn.q_proj.weight`, ...).
@@ -356,7 +359,9 @@ public final class CLIPTextModel {
 
         var states = [h]
         for layer in layers.prefix(layerCount) {
-            h = try layer(h, mask: mask)
+            h = try checkpointed(gradientCheckpointing, [h] + (mask.map { [$0] } ?? [])) {
+                try layer($0[0], mask: $0.count > 1 ? $0[1] : nil)
+            }
             if keepAll { states.append(h) } else { states = [h] }
         }
         return (states, ids)

@@ -75,6 +75,8 @@ public final class Transformer2DModel {
     public let projOutConv: Conv2d?
     public let projOutLinear: Linear?
     public let innerDim: Int
+    /// diffusers' `gradient_checkpointing`: each `BasicTransformerBlock` runs under `checkpoint` (nil: off).
+    public var gradientCheckpointing: GradientCheckpointing?
 
     public init(_ path: VarPath, heads: Int, headDim: Int, inChannels: Int, layers: Int = 1, normGroups: Int = 32,
                 crossAttentionDim: Int, useLinearProjection: Bool = false, onlyCrossAttention: Bool = false,
@@ -118,7 +120,9 @@ public final class Transformer2DModel {
             h = try projInLinear(tokens(h))
         }
         for block in transformerBlocks {
-            h = try block(h, encoderHiddenStates: encoderHiddenStates)
+            h = try checkpointed(gradientCheckpointing, [h, encoderHiddenStates]) {
+                try block($0[0], encoderHiddenStates: $0[1])
+            }
         }
         // Back to [B, C, H, W], contiguous as diffusers makes it (so convolutions see the usual layout).
         func image(_ t: Tensor) throws -> Tensor {

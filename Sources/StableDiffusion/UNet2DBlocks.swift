@@ -63,6 +63,8 @@ public struct TransformerSettings: Sendable {
 public protocol UNetDownBlock: AnyObject {
     var resnets: [ResnetBlock2D] { get }
     var downsampler: Downsample2D? { get }
+    /// diffusers' `gradient_checkpointing`: each resnet runs under `checkpoint` (nil: off).
+    var gradientCheckpointing: GradientCheckpointing? { get set }
     func callAsFunction(_ x: Tensor, temb: Tensor, encoderHiddenStates: Tensor) throws -> (Tensor, [Tensor])
 }
 
@@ -70,6 +72,8 @@ public protocol UNetDownBlock: AnyObject {
 public protocol UNetUpBlock: AnyObject {
     var resnets: [ResnetBlock2D] { get }
     var upsampler: Upsample2D? { get }
+    /// diffusers' `gradient_checkpointing`: each resnet runs under `checkpoint` (nil: off).
+    var gradientCheckpointing: GradientCheckpointing? { get set }
     func callAsFunction(_ x: Tensor, skips: ArraySlice<Tensor>, temb: Tensor, encoderHiddenStates: Tensor,
                         upsampleSize: (Int, Int)?) throws -> Tensor
 }
@@ -78,6 +82,7 @@ public protocol UNetUpBlock: AnyObject {
 public final class DownBlock2D: UNetDownBlock {
     public let resnets: [ResnetBlock2D]
     public let downsampler: Downsample2D?
+    public var gradientCheckpointing: GradientCheckpointing?
 
     public init(_ path: VarPath, inChannels: Int, outChannels: Int, layers: Int, resnet: ResnetSettings,
                 addDownsample: Bool, downsamplePadding: Int = 1) throws {
@@ -92,7 +97,7 @@ public final class DownBlock2D: UNetDownBlock {
         var h = x
         var skips: [Tensor] = []
         for resnet in resnets {
-            h = try resnet(h, temb: temb)
+            h = try checkpointed(gradientCheckpointing, [h, temb]) { try resnet($0[0], temb: $0[1]) }
             skips.append(h)
         }
         if let downsampler {
@@ -108,6 +113,7 @@ public final class CrossAttnDownBlock2D: UNetDownBlock {
     public let resnets: [ResnetBlock2D]
     public let attentions: [Transformer2DModel]
     public let downsampler: Downsample2D?
+    public var gradientCheckpointing: GradientCheckpointing?
 
     public init(_ path: VarPath, inChannels: Int, outChannels: Int, layers: Int, resnet: ResnetSettings,
                 transformer: TransformerSettings, addDownsample: Bool, downsamplePadding: Int = 1) throws {
@@ -125,7 +131,8 @@ public final class CrossAttnDownBlock2D: UNetDownBlock {
         var h = x
         var skips: [Tensor] = []
         for (resnet, attention) in zip(resnets, attentions) {
-            h = try attention(resnet(h, temb: temb), encoderHiddenStates: encoderHiddenStates)
+            h = try checkpointed(gradientCheckpointing, [h, temb]) { try resnet($0[0], temb: $0[1]) }
+            h = try attention(h, encoderHiddenStates: encoderHiddenStates)
             skips.append(h)
         }
         if let downsampler {
@@ -140,6 +147,8 @@ public final class CrossAttnDownBlock2D: UNetDownBlock {
 public final class UNetMidBlock2DCrossAttn {
     public let resnets: [ResnetBlock2D]
     public let attentions: [Transformer2DModel]
+    /// diffusers' `gradient_checkpointing`: every resnet but the first runs under `checkpoint` (nil: off).
+    public var gradientCheckpointing: GradientCheckpointing?
 
     public init(_ path: VarPath, channels: Int, layers: Int = 1, resnet: ResnetSettings,
                 transformer: TransformerSettings) throws {
@@ -150,9 +159,11 @@ public final class UNetMidBlock2DCrossAttn {
     }
 
     public func callAsFunction(_ x: Tensor, temb: Tensor, encoderHiddenStates: Tensor) throws -> Tensor {
+        // As in diffusers, the first resnet is never checkpointed.
         var h = try resnets[0](x, temb: temb)
         for (attention, resnet) in zip(attentions, resnets.dropFirst()) {
-            h = try resnet(attention(h, encoderHiddenStates: encoderHiddenStates), temb: temb)
+            h = try attention(h, encoderHiddenStates: encoderHiddenStates)
+            h = try checkpointed(gradientCheckpointing, [h, temb]) { try resnet($0[0], temb: $0[1]) }
         }
         return h
     }
@@ -171,6 +182,7 @@ private func upResnetInputs(layers: Int, inChannels: Int, outChannels: Int, prev
 public final class UpBlock2D: UNetUpBlock {
     public let resnets: [ResnetBlock2D]
     public let upsampler: Upsample2D?
+    public var gradientCheckpointing: GradientCheckpointing?
 
     public init(_ path: VarPath, inChannels: Int, outChannels: Int, prevOutputChannels: Int, layers: Int,
                 resnet: ResnetSettings, addUpsample: Bool) throws {
@@ -187,7 +199,9 @@ public final class UpBlock2D: UNetUpBlock {
         }
         var h = x
         for (resnet, skip) in zip(resnets, skips.reversed()) {
-            h = try resnet(Tensor.cat([h, skip], dim: 1), temb: temb)
+            h = try checkpointed(gradientCheckpointing, [Tensor.cat([h, skip], dim: 1), temb]) {
+                try resnet($0[0], temb: $0[1])
+            }
         }
         return try upsampler.map { try $0(h, outputSize: upsampleSize) } ?? h
     }
@@ -198,6 +212,7 @@ public final class CrossAttnUpBlock2D: UNetUpBlock {
     public let resnets: [ResnetBlock2D]
     public let attentions: [Transformer2DModel]
     public let upsampler: Upsample2D?
+    public var gradientCheckpointing: GradientCheckpointing?
 
     public init(_ path: VarPath, inChannels: Int, outChannels: Int, prevOutputChannels: Int, layers: Int,
                 resnet: ResnetSettings, transformer: TransformerSettings, addUpsample: Bool) throws {
@@ -217,7 +232,10 @@ public final class CrossAttnUpBlock2D: UNetUpBlock {
         }
         var h = x
         for ((resnet, attention), skip) in zip(zip(resnets, attentions), skips.reversed()) {
-            h = try attention(resnet(Tensor.cat([h, skip], dim: 1), temb: temb), encoderHiddenStates: encoderHiddenStates)
+            h = try checkpointed(gradientCheckpointing, [Tensor.cat([h, skip], dim: 1), temb]) {
+                try resnet($0[0], temb: $0[1])
+            }
+            h = try attention(h, encoderHiddenStates: encoderHiddenStates)
         }
         return try upsampler.map { try $0(h, outputSize: upsampleSize) } ?? h
     }

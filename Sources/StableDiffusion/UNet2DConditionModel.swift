@@ -338,9 +338,26 @@ public final class UNet2DConditionModel {
 
     /// Every attention module (`attn1`, `attn2` of each transformer block), in module order.
     public var attentions: [Attention] {
-        let transformers = downBlocks.compactMap { ($0 as? CrossAttnDownBlock2D)?.attentions }.joined()
-            + midBlock.attentions + upBlocks.compactMap { ($0 as? CrossAttnUpBlock2D)?.attentions }.joined()
-        return transformers.flatMap { $0.transformerBlocks.flatMap { [$0.attn1, $0.attn2] } }
+        transformers.flatMap { $0.transformerBlocks.flatMap { [$0.attn1, $0.attn2] } }
+    }
+
+    private var transformers: [Transformer2DModel] {
+        Array(downBlocks.compactMap { ($0 as? CrossAttnDownBlock2D)?.attentions }.joined()
+            + midBlock.attentions + upBlocks.compactMap { ($0 as? CrossAttnUpBlock2D)?.attentions }.joined())
+    }
+
+    /// diffusers' `enable_gradient_checkpointing()` (set) and `disable_gradient_checkpointing()` (nil): the
+    /// modules diffusers checkpoints (each down/up block's resnets, the mid block's resnets after the first, each
+    /// `BasicTransformerBlock`) run under `checkpoint` while grad is enabled. The rest (conv_in, time embedding,
+    /// norms and projections around the transformer blocks, samplers, conv_out) keeps its activations, as there.
+    public var gradientCheckpointing: GradientCheckpointing? {
+        get { midBlock.gradientCheckpointing }
+        set {
+            for block in downBlocks { block.gradientCheckpointing = newValue }
+            midBlock.gradientCheckpointing = newValue
+            for block in upBlocks { block.gradientCheckpointing = newValue }
+            for transformer in transformers { transformer.gradientCheckpointing = newValue }
+        }
     }
 
     /// `sample`: [B, in_channels, H, W]; `timestep`: 0-d or [B] (or [1]) tensor, integer or float;

@@ -108,6 +108,11 @@ public final class LoRATrainer {
                                                        targets: LoRATargets(config.lora.textEncoderTargets)))
         }
         network.dropoutGenerator = dropoutRNG
+        // Set either way: a pipeline reused from an earlier run must not keep that run's setting. The
+        // recomputation replays LoRA dropout's masks, so gradients equal those without checkpointing.
+        let checkpointing = config.training.gradientCheckpointing ? GradientCheckpointing(preservingRNGOf: [dropoutRNG]) : nil
+        pipeline.unet.gradientCheckpointing = checkpointing
+        pipeline.textEncoder.gradientCheckpointing = config.lora.textEncoder ? checkpointing : nil
         let o = config.optimizer
         optimizer = try AdamW(groups: network.parameterGroups(unetLR: o.learningRate, textEncoderLR: o.textEncoderLearningRate,
                                                              betas: (o.beta1, o.beta2), eps: o.eps, weightDecay: o.weightDecay))

@@ -80,11 +80,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         public var timestepRange = [0, 1000]
         /// Consecutive non-finite losses that stop the run.
         public var maxNonFiniteLosses = 5
+        /// Recompute the UNet's blocks (and a training text encoder's layers) in backward instead of keeping
+        /// their activations: less memory, one more forward per step (diffusers' `enable_gradient_checkpointing`).
+        public var gradientCheckpointing = false
         enum CodingKeys: String, CodingKey, CaseIterable {
             case maxSteps = "max_steps", batchSize = "batch_size", gradientAccumulation = "gradient_accumulation"
             case maxGradNorm = "max_grad_norm", mixedPrecision = "mixed_precision", seed
             case minSNRGamma = "min_snr_gamma", noiseOffset = "noise_offset", timestepRange = "timestep_range"
-            case maxNonFiniteLosses = "max_non_finite_losses"
+            case maxNonFiniteLosses = "max_non_finite_losses", gradientCheckpointing = "gradient_checkpointing"
         }
 
         /// The dtype of the frozen UNet and text encoder (the adapters always train in float32).

@@ -102,6 +102,7 @@ extension LoRATrainer {
         meta.maxTrainSteps = config.training.maxSteps
         meta.maxGradNorm = config.training.maxGradNorm
         meta.gradientAccumulationSteps = config.training.gradientAccumulation
+        meta.gradientCheckpointing = config.training.gradientCheckpointing
         meta.mixedPrecision = config.training.mixedPrecision
         meta.seed = config.training.seed
         meta.noiseOffset = config.training.noiseOffset

@@ -283,6 +283,20 @@ ct_error *ct_amp_unscale_(const ct_tensor *params, int64_t n, double inv_scale, 
 ct_error *ct_amp_update_scale(double *scale, int32_t *growth_tracker, bool found_inf, double growth_factor,
                               double backoff_factor, int64_t growth_interval);
 
+// MARK: - Gradient checkpointing (checkpoint.cpp)
+
+// A ct_error for the caller's own failures (a function passed to ct_checkpoint reports with it).
+ct_error *ct_error_new(int32_t code, const char *message);
+// The function a checkpoint runs: reads `n` borrowed input handles (not to be freed), writes one new tensor to
+// *out, or returns an error.
+typedef ct_error *(*ct_checkpoint_fn)(void *context, const ct_tensor *inputs, int64_t n, ct_tensor *out);
+// torch.utils.checkpoint: runs fn(inputs) without keeping its activations; backward runs it again with grad
+// enabled on detached inputs and back-propagates through it (parameters inside accumulate their gradients).
+// `release(context)` runs exactly once, when the autograd graph (or, on failure, this call) lets go of it,
+// possibly on another thread. An error from fn in backward is thrown by ct_backward with fn's code.
+ct_error *ct_checkpoint(ct_checkpoint_fn fn, void *context, void (*release)(void *context),
+                        const ct_tensor *inputs, int64_t n, ct_tensor *out);
+
 #ifdef __cplusplus
 }
 #endif
