@@ -49,8 +49,9 @@ func peakMemory(_ device: Device) throws -> Int? {
 
 /// Median seconds per call of `body` after warm-up (the median, so one call disturbed by other work on
 /// the machine does not move the result).
-func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> (seconds: Double, baseline: Int?) {
+func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -> (seconds: Double, baseline: Int?, liveStep: Int?) {
     try resetPeakMemory(device)
+    HostMemory.resetWindowPeak()
     for _ in 0..<timing.warmup { try body() }
     try device.synchronize()
     var samples: [Double] = []
@@ -63,7 +64,11 @@ func measure(_ body: () throws -> Void, device: Device, timing: Timing) throws -
         if samples.count >= 1000 { break }
     }
     let sorted = samples.sorted(), n = sorted.count
-    return (n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2, heldBetweenSteps(device))
+    // On the CPU, the step's peak in live tensor bytes above what stays live between steps (the host cache's
+    // blocks of 1 MiB and more): the counterpart of a GPU's max_memory_allocated, without the cache's slack.
+    let memory = HostMemory.statistics
+    let liveStep = device == .cpu && HostMemory.isCaching ? memory.windowPeakLiveBytes - memory.liveBytes : nil
+    return (n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2, heldBetweenSteps(device), liveStep)
 }
 
 struct Case {
@@ -245,9 +250,9 @@ for c in selected where only == nil || c.name == only {
     HostMemory.releaseCached()
     do {
         let run = try c.setup(device)
-        let (seconds, baseline) = try measure(run, device: device, timing: timing)
+        let (seconds, baseline, liveStep) = try measure(run, device: device, timing: timing)
         emit(["name": c.name, "seconds": seconds, "peak_bytes": try peakMemory(device) ?? NSNull(),
-              "baseline_bytes": baseline ?? NSNull()])
+              "baseline_bytes": baseline ?? NSNull(), "live_step_bytes": liveStep ?? NSNull()])
     } catch {
         emit(["name": c.name, "error": "\(error)"])
     }

@@ -76,6 +76,12 @@ class CachingHostAllocator final : public c10::Allocator {
     return stats_;
   }
 
+  // Starts a new window for window_peak_live_bytes (a measurement's; the bound keeps the lifetime peak).
+  void reset_window_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.window_peak_live_bytes = stats_.live_bytes;
+  }
+
  private:
   struct Block {
     size_t size;
@@ -166,6 +172,7 @@ class CachingHostAllocator final : public c10::Allocator {
     live_.emplace(block.data, block.size);
     stats_.live_bytes += block.size;
     stats_.peak_live_bytes = std::max(stats_.peak_live_bytes, stats_.live_bytes);
+    stats_.window_peak_live_bytes = std::max(stats_.window_peak_live_bytes, stats_.live_bytes);
   }
 
   // Caller holds the lock; the blocks are unmapped after it is released.
@@ -211,5 +218,7 @@ bool ct_host_cache_is_installed(void) { return is_installed; }
 void ct_host_cache_empty(void) { CachingHostAllocator::shared().empty_cache(); }
 
 ct_host_memory_stats ct_host_cache_stats(void) { return CachingHostAllocator::shared().stats(); }
+
+void ct_host_cache_reset_window_peak(void) { CachingHostAllocator::shared().reset_window_peak(); }
 
 }  // extern "C"

@@ -19,11 +19,18 @@ public enum HostMemory {
         public var liveBytes: Int, cachedBytes: Int, peakLiveBytes: Int
         /// Requests served from the cache, and those that had to map a new block.
         public var hits: Int, misses: Int
+        /// The peak of `liveBytes` since `resetWindowPeak()`: what a measured stretch of work held in
+        /// tensors (torch.cuda.max_memory_allocated's counterpart on the host, for blocks of 1 MiB and more).
+        public var windowPeakLiveBytes: Int
     }
 
     public static var statistics: Statistics {
         let s = ct_host_cache_stats()
         return Statistics(liveBytes: Int(s.live_bytes), cachedBytes: Int(s.cached_bytes),
-                          peakLiveBytes: Int(s.peak_live_bytes), hits: Int(s.hits), misses: Int(s.misses))
+                          peakLiveBytes: Int(s.peak_live_bytes), hits: Int(s.hits), misses: Int(s.misses),
+                          windowPeakLiveBytes: Int(s.window_peak_live_bytes))
     }
+
+    /// Starts a new window for `Statistics.windowPeakLiveBytes` at what is live now.
+    public static func resetWindowPeak() { ct_host_cache_reset_window_peak() }
 }

@@ -54,6 +54,24 @@ private func faultsForLargeTensor() throws -> Int {
         #expect(HostMemory.statistics.misses == reused.misses + 1)
     }
 
+    /// The window peak is what tensors held since the reset, freed ones included, and not the cache's slack.
+    @Test func theWindowPeakCountsLiveTensorsSinceTheReset() throws {
+        try #require(HostMemory.isCaching)
+        let mb = 1 << 18  // float32 elements in 1 MiB
+        do { _ = try Tensor.empty([32 * mb]) }  // cached afterwards: slack, not live
+        HostMemory.resetWindowPeak()
+        let start = HostMemory.statistics
+        #expect(start.windowPeakLiveBytes == start.liveBytes)
+        do {
+            let a = try Tensor.empty([8 * mb]), b = try Tensor.empty([4 * mb])
+            #expect(HostMemory.statistics.windowPeakLiveBytes >= start.liveBytes + a.count * 4 + b.count * 4)
+        }
+        let end = HostMemory.statistics
+        #expect(end.liveBytes == start.liveBytes)
+        #expect(end.windowPeakLiveBytes - start.liveBytes >= 12 << 20)
+        #expect(end.windowPeakLiveBytes - start.liveBytes < 32 << 20, "the cached 32 MiB block is not live")
+    }
+
     @Test func heldMemoryStaysWithinAQuarterAboveThePeak() throws {
         try #require(HostMemory.isCaching)
         HostMemory.releaseCached()

@@ -53,9 +53,11 @@ bool ct_is_grad_enabled(void);
 typedef struct ct_host_memory_stats {
   uint64_t live_bytes, cached_bytes, peak_live_bytes; // in cached-size blocks
   uint64_t hits, misses;
+  uint64_t window_peak_live_bytes; // the peak of live_bytes since ct_host_cache_reset_window_peak
 } ct_host_memory_stats;
 bool ct_host_cache_is_installed(void);
 void ct_host_cache_empty(void);
+void ct_host_cache_reset_window_peak(void);
 ct_host_memory_stats ct_host_cache_stats(void);
 
 // MARK: - Tensor lifecycle and metadata
