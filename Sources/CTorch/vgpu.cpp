@@ -314,18 +314,20 @@ void register_vgpu() {
   static VGPUHooks hooks;
   at::RegisterPrivateUse1HooksInterface(&hooks);
   static torch::Library kernels(torch::Library::IMPL, "aten", c10::DispatchKey::PrivateUse1, __FILE__, __LINE__);
-  kernels.impl("empty.memory_format", TORCH_FN(empty));
-  kernels.impl("empty_strided", TORCH_FN(empty_strided));
-  kernels.impl("as_strided", TORCH_FN(at::native::as_strided_tensorimpl));
-  kernels.impl("view", TORCH_FN(at::native::view));
-  kernels.impl("resize_", TORCH_FN(resize_));
-  kernels.impl("_copy_from", TORCH_FN(copy_from));
-  kernels.impl("_copy_from_and_resize", TORCH_FN(copy_from_and_resize));
-  kernels.impl("convolution_overrideable", TORCH_FN(convolution));
-  kernels.impl("convolution_backward_overrideable", TORCH_FN(convolution_backward));
-  const std::set<std::string> own{"aten::empty.memory_format", "aten::empty_strided", "aten::as_strided", "aten::view",
-                                  "aten::resize_", "aten::_copy_from", "aten::_copy_from_and_resize",
-                                  "aten::convolution_overrideable", "aten::convolution_backward_overrideable"};
+  std::set<std::string> own;  // "aten::name.overload" of the kernels above, which the loop below leaves alone
+  auto impl = [&](const char *name, auto &&kernel) {
+    kernels.impl(name, std::forward<decltype(kernel)>(kernel));
+    own.insert(std::string("aten::") + name);
+  };
+  impl("empty.memory_format", TORCH_FN(empty));
+  impl("empty_strided", TORCH_FN(empty_strided));
+  impl("as_strided", TORCH_FN(at::native::as_strided_tensorimpl));
+  impl("view", TORCH_FN(at::native::view));
+  impl("resize_", TORCH_FN(resize_));
+  impl("_copy_from", TORCH_FN(copy_from));
+  impl("_copy_from_and_resize", TORCH_FN(copy_from_and_resize));
+  impl("convolution_overrideable", TORCH_FN(convolution));
+  impl("convolution_backward_overrideable", TORCH_FN(convolution_backward));
   // An op with a kernel of CUDA's own (e.g. native_group_norm) runs the CPU's kernel here, as it would run
   // CUDA's there; without this the dispatcher would pick the op's generic CompositeExplicitAutograd
   // decomposition, which no real device runs (and which differs: math_group_norm rejects channels-last).

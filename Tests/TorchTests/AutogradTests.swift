@@ -26,17 +26,6 @@ import TestSupport
         return try F.mseLoss(h, target)
     }
 
-    /// conv2d → group_norm → gelu → tokens → qkv projection → attention, as in the fixture script.
-    private func block(_ p: [String: Tensor], _ x: Tensor) throws -> Tensor {
-        var h = try F.conv2d(x, weight: p.get("cw"), bias: p.get("cb"), padding: 1)
-        h = try F.groupNorm(h, groups: 2, weight: p.get("gw"), bias: p.get("gb"))
-        h = try h.gelu()
-        let tokens = try h.flatten(from: 2).transpose(1, 2)
-        let qkv = try F.linear(tokens, weight: p.get("qkv")).chunk(3, dim: -1)
-        let att = try F.scaledDotProductAttention(qkv[0].unsqueeze(1), qkv[1].unsqueeze(1), qkv[2].unsqueeze(1)).squeeze(1)
-        return try (att * att).mean() + h.pow(2).sum() * 0.01
-    }
-
     @Test func mlpLossAndEveryLeafGradient() throws {
         let f = try opsFixture("autograd")
         let p = try leaves(f, "p.", Self.mlpParameters)
@@ -86,7 +75,7 @@ import TestSupport
     @Test func convAttentionBlockGradients() throws {
         let f = try opsFixture("autograd")
         let p = try leaves(f, "block.p.", Self.blockParameters)
-        let loss = try block(p, try f.get("block.x"))
+        let loss = try convAttentionBlock(p, try f.get("block.x"))
         try expectClose(loss, try f.get("block.loss"), atol: 1e-5, "block loss")
         try loss.backward()
         for name in Self.blockParameters {

@@ -9,17 +9,8 @@ import TestSupport
 @Suite("Gradient checkpointing", .serialized) struct CheckpointTests {
     static let blockParameters = ["cw", "cb", "gw", "gb", "qkv"]
 
-    /// ops.py's conv → group_norm → gelu → attention block, its parameters captured (not inputs), so their
-    /// gradients can only come from the backward through the recomputation.
-    private func block(_ p: [String: Tensor], _ x: Tensor) throws -> Tensor {
-        var h = try F.conv2d(x, weight: p.get("cw"), bias: p.get("cb"), padding: 1)
-        h = try F.groupNorm(h, groups: 2, weight: p.get("gw"), bias: p.get("gb"))
-        h = try h.gelu()
-        let tokens = try h.flatten(from: 2).transpose(1, 2)
-        let qkv = try F.linear(tokens, weight: p.get("qkv")).chunk(3, dim: -1)
-        let att = try F.scaledDotProductAttention(qkv[0].unsqueeze(1), qkv[1].unsqueeze(1), qkv[2].unsqueeze(1)).squeeze(1)
-        return try (att * att).mean() + h.pow(2).sum() * 0.01
-    }
+    // convAttentionBlock (ConvAttentionBlock.swift) captures its parameters rather than taking them as inputs,
+    // so their gradients can only come from the backward through the recomputation.
 
     private func leaves(_ f: [String: Tensor]) throws -> [String: Tensor] {
         var out: [String: Tensor] = [:]
@@ -39,7 +30,7 @@ import TestSupport
         let loss = try checkpoint([x]) { inputs in
             runs += 1
             #expect(isGradEnabled == (runs > 1), "the first run records no graph, the recomputation does")
-            return try block(p, inputs[0])
+            return try convAttentionBlock(p, inputs[0])
         }
         #expect(runs == 1 && loss.requiresGrad)
         try expectClose(loss, try f.get("block.loss"), atol: 1e-5, "block loss")
@@ -60,7 +51,7 @@ import TestSupport
             let x0 = try f.get("block.x").clone().requiresGrad(true)
             for _ in 0..<2 {  // two backward passes: the second accumulates onto the first
                 let x = try x0 * 1.5  // a non-leaf input: its gradient must travel back through this op
-                let y = checkpointing ? try checkpoint([x]) { try block(p, $0[0]) } : try block(p, x)
+                let y = checkpointing ? try checkpoint([x]) { try convAttentionBlock(p, $0[0]) } : try convAttentionBlock(p, x)
                 try (y * 3).backward()
             }
             return (x0, p)
