@@ -46,14 +46,17 @@ let package = Package(
         .target(name: "LoRA", dependencies: ["Torch", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
         .target(name: "Evaluation", dependencies: ["Torch", "Imaging", "StableDiffusion"]),
-        .target(name: "Dashboard", dependencies: ["Imaging", .product(name: "Hummingbird", package: "hummingbird")]),
-        .target(name: "Training", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation",
+        // The run folder's files (config, log, state, checkpoints, samples, pipeline summary): one owner for
+        // the trainer that writes them and everything that reads them back.
+        .target(name: "RunFiles", dependencies: ["Torch", "StableDiffusion", .product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "Dashboard", dependencies: ["Imaging", "RunFiles", .product(name: "Hummingbird", package: "hummingbird")]),
+        .target(name: "Training", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles",
                                                  .product(name: "TOMLKit", package: "TOMLKit"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "DeviceCheck", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "Training"]),
+        .target(name: "DeviceCheck", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training"]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion", "LoRA"], path: "Benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
@@ -62,10 +65,11 @@ let package = Package(
         .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion", "TestSupport"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "StableDiffusion", "TestSupport"]),
         .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "RunFilesTests", dependencies: ["RunFiles", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RunFiles", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
-        .testTarget(name: "DeviceCheckTests", dependencies: ["DeviceCheck", "Training", "TestSupport"]),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "TestSupport",
+        .testTarget(name: "DeviceCheckTests", dependencies: ["DeviceCheck", "RunFiles", "Training", "TestSupport"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunFiles", "StableDiffusion", "TestSupport",
                                                          .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
     ],

@@ -15,7 +15,10 @@
 public struct StyleHints: Sendable, Equatable {
     public let phrases: [String]
 
-    /// Phrases from comma-separated text, e.g. `CaptionVariant.defaultHints`.
+    /// The hints blip_plus adds by default (comma-separated phrases).
+    public static let defaultHints = "clean line tattoo, high contrast, stencil, no shading"
+
+    /// Phrases from comma-separated text, e.g. `StyleHints.defaultHints`.
     public init(_ text: String) {
         self.init(phrases: text.split(separator: ",").map(String.init))
     }

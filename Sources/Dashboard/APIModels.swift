@@ -1,6 +1,7 @@
 // The JSON the page reads. Paths in it are relative to runs/ ("pipe/run/samples/step_000100/p0_s1.png");
 // the page turns them into /files/... and /thumb/... URLs. Optional fields are omitted when absent.
 import Foundation
+import RunFiles
 
 /// One sample image: `samples/step_<step>/p<prompt>_s<seed>.png`.
 public struct SampleImage: Codable, Equatable, Sendable {
@@ -27,7 +28,7 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var name: String
     /// The folder holding the run when it is not runs/ itself.
     public var group: String?
-    /// The pipeline (a folder with summary.md) the run belongs to.
+    /// The pipeline (a folder with summary.json) the run belongs to.
     public var pipeline: String?
     public var status: RunStatus
     public var lastStep: Int?
@@ -48,7 +49,7 @@ public struct PipelineSummary: Codable, Equatable, Sendable {
     public var grid: String?
     public var compareHTML: String?
     public var plots: [String]
-    /// Newest modification time (seconds since 1970) of summary.md, the grid and the plots: the page
+    /// Newest modification time (seconds since 1970) of summary.json, the grid and the plots: the page
     /// adds it to their URLs so that a regenerated file is fetched again.
     public var updated: Double?
 }
@@ -91,7 +92,7 @@ public struct BestCheckpoint: Codable, Equatable, Sendable {
     public var path: String?
 }
 
-/// The bookkeeping fields of state/trainer.json the page shows.
+/// The bookkeeping fields of state/trainer.json the page shows; non-finite numbers absent (JSON has no NaN).
 public struct TrainerStateInfo: Codable, Equatable, Sendable {
     public var step: Int?
     public var epoch: Int?
@@ -100,11 +101,22 @@ public struct TrainerStateInfo: Codable, Equatable, Sendable {
     public var lastValidationLoss: Double?
     public var seconds: Double?
     public var nonFiniteTotal: Int?
+
+    init(_ state: TrainerState) {
+        func finite(_ x: Double?) -> Double? { x.flatMap { $0.isFinite ? $0 : nil } }
+        step = state.step
+        epoch = state.epoch
+        bestStep = state.bestStep
+        bestValidationLoss = finite(state.bestValidationLoss)
+        lastValidationLoss = finite(state.lastValidationLoss)
+        seconds = finite(state.seconds)
+        nonFiniteTotal = state.nonFiniteTotal
+    }
 }
 
 public struct RunDetail: Codable, Equatable, Sendable {
     public var summary: RunSummary
-    public var config: ConfigFile?
+    public var config: ConfigSections?
     public var configPath: String?
     public var checkpoints: [Checkpoint]
     public var samples: SampleSet
@@ -117,7 +129,7 @@ public struct LogResponse: Codable, Equatable, Sendable {
     public var since: Int
     /// True when the log no longer reaches `since` (a resumed run rewrote it): `rows` is the whole log.
     public var reset: Bool
-    public var rows: [LogRow]
+    public var rows: [TrainingLogRow]
     public var lastStep: Int?
     public var bestStep: Int?
     public var sampleSteps: [Int]
@@ -155,7 +167,7 @@ public struct CompareResponse: Codable, Equatable, Sendable {
 
 public struct PipelineDetail: Codable, Equatable, Sendable {
     public var summary: PipelineSummary
-    /// summary.md rendered to HTML (escaped, links kept inside the dashboard).
-    public var html: String
+    /// The rows of its summary.json (empty while it has none).
+    public var results: [PipelineRunResult]
     public var runs: [RunSummary]
 }

@@ -2,6 +2,7 @@
 // source of truth: nothing is remembered between requests but parse caches keyed by file version).
 // Kept apart from HTTP so that each answer can be tested as a value.
 import Foundation
+import RunFiles
 
 public struct DashboardData: Sendable {
     public let root: RunsRoot
@@ -47,14 +48,14 @@ public struct DashboardData: Sendable {
             let samples = newest.values.sorted { ($0.prompt, $0.seed) < ($1.prompt, $1.seed) }
             keys.formUnion(newest.keys)
             if samples.contains(where: { texts[$0.prompt] == nil }) {
-                for prompt in await reader.samples(run, config: reader.config(run)).prompts where texts[prompt.index] == nil {
+                for prompt in await reader.samples(run).prompts where texts[prompt.index] == nil {
                     texts[prompt.index] = prompt.text
                 }
             }
             let summary = await reader.summary(run, rows: rows)
             runs.append(CompareRun(id: run.id, name: run.name, status: summary.status,
                                    bestStep: reader.best(run, rows: rows, state: state)?.step,
-                                   valLoss: rows.compactMap { row in row.valLoss.map { LossPoint(step: row.step, value: $0) } },
+                                   valLoss: rows.compactMap { row in row.validationLoss.map { LossPoint(step: row.step, value: $0) } },
                                    samples: samples))
         }
         let sampleKeys = keys.sorted { $0.lexicographicallyPrecedes($1) }
@@ -70,17 +71,7 @@ public struct DashboardData: Sendable {
         let summary = pipelineSummary(pipeline, scan: scan)
         var runs: [RunSummary] = []
         for id in summary.runs { if let run = scan.run(id) { runs.append(await reader.summary(run)) } }
-        let text = (try? String(contentsOf: pipeline.url.appendingPathComponent("summary.md"), encoding: .utf8)) ?? ""
-        var names: [String: String] = [:]
-        for run in scan.runs where summary.runs.contains(run.id) {
-            names[run.id] = run.id
-            names[run.name] = run.id
-            // Relative to the pipeline folder, as the summary's own links name it.
-            let inner = run.id.split(separator: "/").dropFirst(id.split(separator: "/").count).joined(separator: "/")
-            if !inner.isEmpty { names[inner] = run.id }
-        }
-        let html = MarkdownRenderer(base: pipeline.id, runs: names).render(text)
-        return PipelineDetail(summary: summary, html: html, runs: runs)
+        return PipelineDetail(summary: summary, results: PipelineSummaryFile.read(in: pipeline.url) ?? [], runs: runs)
     }
 
     // MARK: Helpers
@@ -91,18 +82,18 @@ public struct DashboardData: Sendable {
     }
 
     /// A pipeline's runs are those below its folder; when it has none (its runs sit beside it), the
-    /// runs its summary table names in the first column.
+    /// runs its summary names.
     func pipelineSummary(_ pipeline: PipelineLocation, scan: RunsScan) -> PipelineSummary {
         var runs = scan.runs.filter { $0.pipeline == pipeline.id }.map(\.id)
-        if runs.isEmpty, let text = try? String(contentsOf: pipeline.url.appendingPathComponent("summary.md"), encoding: .utf8) {
-            let named = Set(Self.firstColumn(of: text))
+        if runs.isEmpty, let results = PipelineSummaryFile.read(in: pipeline.url) {
+            let named = Set(results.map(\.variant))
             runs = scan.runs.filter { named.contains($0.name) || named.contains($0.id) }.map(\.id)
         }
         let compare = pipeline.url.appendingPathComponent("compare")
         let html = compare.appendingPathComponent("index.html")
         let gridPath = grid(of: pipeline)
         let plotPaths = plots(of: pipeline)
-        let shown = [pipeline.url.appendingPathComponent("summary.md"), html]
+        let shown = [pipeline.url.appendingPathComponent(PipelineSummaryFile.fileName), html]
             + (plotPaths + [gridPath].compactMap { $0 }).map { root.url.appendingPathComponent($0) }
         let updated = shown.compactMap { reader.modified($0) }.max()
         return PipelineSummary(id: pipeline.id, name: pipeline.name, runs: runs, grid: gridPath,
@@ -127,20 +118,5 @@ public struct DashboardData: Sendable {
             if byStem[stem] == nil || ext == "svg" { byStem[stem] = name }
         }
         return byStem.keys.sorted().compactMap { root.relative(folder.appendingPathComponent(byStem[$0] ?? $0)) }
-    }
-
-    /// The first cell of each body row of the Markdown tables in `text`, without `code` marks.
-    static func firstColumn(of text: String) -> [String] {
-        var out: [String] = []
-        var inTable = false
-        for line in text.split(separator: "\n") {
-            let t = line.trimmingCharacters(in: .whitespaces)
-            guard t.hasPrefix("|") else { inTable = false; continue }
-            if t.range(of: #"^\|[\s:|-]+\|?$"#, options: .regularExpression) != nil { inTable = true; continue }
-            guard inTable else { continue }
-            let cell = t.dropFirst().split(separator: "|", omittingEmptySubsequences: false).first ?? ""
-            out.append(cell.trimmingCharacters(in: CharacterSet(charactersIn: " `*")))
-        }
-        return out
     }
 }

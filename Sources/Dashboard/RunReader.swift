@@ -1,10 +1,15 @@
-// What one run folder says about itself: progress from log.csv, the best step from state/trainer.json
-// (or the lowest val_loss in the log when the state is missing), checkpoints in lora/, sample images in
-// samples/step_N/p<prompt>_s<seed>.png with their prompts read back from the PNG's A1111 text, and
-// config.toml. Every file may be missing or half-written while the trainer runs: each read degrades
-// to "absent", never to an error page.
+// What one run folder says about itself, read through RunFiles (the trainer's own definitions of its
+// files): progress from log.csv, the best step from state/trainer.json (or the lowest val_loss in the log
+// when the state is missing), checkpoints in lora/, sample images with their prompts read back from the
+// PNG's A1111 text, and config.toml. Every file may be missing or half-written while the trainer runs:
+// each read degrades to "absent", never to an error page.
 import Foundation
 import Imaging
+import RunFiles
+
+extension RunLocation {
+    var folder: RunFolder { RunFolder(url) }
+}
 
 struct RunReader: Sendable {
     let root: RunsRoot
@@ -15,32 +20,31 @@ struct RunReader: Sendable {
 
     // MARK: Summary
 
-    func summary(_ run: RunLocation, rows: [LogRow]? = nil) async -> RunSummary {
+    func summary(_ run: RunLocation, rows: [TrainingLogRow]? = nil) async -> RunSummary {
         let rows = await logRows(run, cached: rows)
-        let config = self.config(run)
         let state = self.state(run)
         let best = self.best(run, rows: rows, state: state)
         let samples = sampleImages(run)
-        let updated = modified(run.url.appendingPathComponent("log.csv")) ?? modified(run.url.appendingPathComponent("config.toml"))
+        let updated = modified(run.folder.log) ?? modified(run.folder.config)
         return RunSummary(id: run.id, name: run.name, group: run.group, pipeline: run.pipeline,
                           status: status(run, rows: rows, updated: updated),
-                          lastStep: rows.last?.step ?? state?.step, maxSteps: config?["training", "max_steps"]?.number.map { Int($0) },
+                          lastStep: rows.last?.step ?? state?.step, maxSteps: trainingConfig(run)?.training.maxSteps,
                           bestStep: best?.step, bestValLoss: best?.valLoss,
-                          lastValLoss: rows.lastValidation?.valLoss ?? state?.lastValidationLoss,
+                          lastValLoss: rows.lastValidation?.validationLoss ?? state?.lastValidationLoss,
                           latestSample: samples.max { ($0.step, -$0.prompt, -$0.seed) < ($1.step, -$1.prompt, -$1.seed) },
                           updated: updated?.timeIntervalSince1970)
     }
 
-    func status(_ run: RunLocation, rows: [LogRow], updated: Date?) -> RunStatus {
-        if FileManager.default.fileExists(atPath: run.url.appendingPathComponent("lora/final.safetensors").path) { return .finished }
+    func status(_ run: RunLocation, rows: [TrainingLogRow], updated: Date?) -> RunStatus {
+        if run.folder.isFinished { return .finished }
         if rows.isEmpty { return .new }
         if let updated, Date().timeIntervalSince(updated) < liveWindow { return .training }
         return .stopped
     }
 
-    func logRows(_ run: RunLocation, cached: [LogRow]? = nil) async -> [LogRow] {
+    func logRows(_ run: RunLocation, cached: [TrainingLogRow]? = nil) async -> [TrainingLogRow] {
         if let cached { return cached }
-        return await logs.rows(run.url.appendingPathComponent("log.csv"))
+        return await logs.rows(run.folder.log)
     }
 
     // MARK: Detail
@@ -49,11 +53,10 @@ struct RunReader: Sendable {
         let rows = await logRows(run)
         let summary = await self.summary(run, rows: rows)
         let state = self.state(run)
-        let configURL = run.url.appendingPathComponent("config.toml")
-        let config = self.config(run)
+        let config = ConfigSections(run: run.folder)
         return RunDetail(summary: summary, config: config,
-                         configPath: config == nil ? nil : root.relative(configURL),
-                         checkpoints: checkpoints(run), samples: await samples(run, config: config),
+                         configPath: config == nil ? nil : root.relative(run.folder.config),
+                         checkpoints: checkpoints(run), samples: await samples(run),
                          best: best(run, rows: rows, state: state), state: state)
     }
 
@@ -63,7 +66,7 @@ struct RunReader: Sendable {
         let reachesSince = since < 0 || rows.contains { $0.step >= since } || rows.isEmpty
         let reset = !reachesSince
         let newRows = reset ? rows : rows.filter { $0.step > since }
-        let updated = modified(run.url.appendingPathComponent("log.csv"))
+        let updated = modified(run.folder.log)
         return LogResponse(id: run.id, since: since, reset: reset, rows: newRows, lastStep: rows.last?.step,
                            bestStep: best(run, rows: rows, state: state)?.step,
                            sampleSteps: sampleSteps(run), status: status(run, rows: rows, updated: updated))
@@ -71,53 +74,43 @@ struct RunReader: Sendable {
 
     // MARK: Files of the run
 
-    func config(_ run: RunLocation) -> ConfigFile? {
-        guard let data = FileManager.default.contents(atPath: run.url.appendingPathComponent("config.toml").path) else { return nil }
-        return ConfigFile(parsing: String(decoding: data, as: UTF8.self))
+    /// The run's config.toml decoded as the trainer reads it; nil when absent or not a valid config.
+    func trainingConfig(_ run: RunLocation) -> TrainingConfig? {
+        try? TrainingConfig.load(run.folder.config)
     }
 
-    /// state/trainer.json; `nan`/`inf` are written as strings there and read as absent.
     func state(_ run: RunLocation) -> TrainerStateInfo? {
-        let url = run.url.appendingPathComponent("state/trainer.json")
-        guard let data = FileManager.default.contents(atPath: url.path),
-              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
-        func number(_ key: String) -> Double? {
-            guard let n = object[key] as? NSNumber, !(n is Bool), n.doubleValue.isFinite else { return nil }
-            return n.doubleValue
-        }
-        return TrainerStateInfo(step: number("step").map { Int($0) }, epoch: number("epoch").map { Int($0) },
-                                bestStep: number("bestStep").map { Int($0) },
-                                bestValidationLoss: number("bestValidationLoss"),
-                                lastValidationLoss: number("lastValidationLoss"), seconds: number("seconds"),
-                                nonFiniteTotal: number("nonFiniteTotal").map { Int($0) })
+        TrainerState.read(run.folder).map(TrainerStateInfo.init)
     }
 
-    func best(_ run: RunLocation, rows: [LogRow], state: TrainerStateInfo?) -> BestCheckpoint? {
-        let bestFile = run.url.appendingPathComponent("lora/best.safetensors")
+    func best(_ run: RunLocation, rows: [TrainingLogRow], state: TrainerStateInfo?) -> BestCheckpoint? {
+        let bestFile = run.folder.best
         let path = FileManager.default.fileExists(atPath: bestFile.path) ? root.relative(bestFile) : nil
         if let step = state?.bestStep {
             // The log's value at that step is the one plotted; the state's is the same number unrounded.
-            let logged = rows.last { $0.step == step }?.valLoss
+            let logged = rows.last { $0.step == step }?.validationLoss
             return BestCheckpoint(step: step, valLoss: state?.bestValidationLoss ?? logged, source: .state, path: path)
         }
         guard let row = rows.bestValidation else { return nil }
-        return BestCheckpoint(step: row.step, valLoss: row.valLoss, source: .log, path: path)
+        return BestCheckpoint(step: row.step, valLoss: row.validationLoss, source: .log, path: path)
     }
 
     func checkpoints(_ run: RunLocation) -> [Checkpoint] {
-        let folder = run.url.appendingPathComponent("lora")
+        let folder = run.folder.lora
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
         var out: [Checkpoint] = []
         for name in names where name.hasSuffix(".safetensors") && !name.hasPrefix(".") {
             let url = folder.appendingPathComponent(name)
             guard let path = root.relative(url) else { continue }
             let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
-            let base = String(name.dropLast(".safetensors".count))
             let kind: Checkpoint.Kind
             var step: Int?
-            if base == "best" { kind = .best } else if base == "final" { kind = .final }
-            else if let s = Self.number(after: "step_", in: base) { kind = .step; step = s }
-            else { kind = .other }
+            switch CheckpointName(fileName: name) {
+            case .best: kind = .best
+            case .final: kind = .final
+            case .step(let s): kind = .step; step = s
+            case nil: kind = .other
+            }
             out.append(Checkpoint(name: name, path: path, kind: kind, step: step, bytes: bytes))
         }
         let order: [Checkpoint.Kind: Int] = [.best: 0, .final: 1, .step: 2, .other: 3]
@@ -126,28 +119,24 @@ struct RunReader: Sendable {
 
     // MARK: Samples
 
-    func sampleSteps(_ run: RunLocation) -> [Int] {
-        let folder = run.url.appendingPathComponent("samples")
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
-        return names.compactMap { Self.number(after: "step_", in: $0) }.sorted()
-    }
+    func sampleSteps(_ run: RunLocation) -> [Int] { run.folder.sampleSteps() }
 
     func sampleImages(_ run: RunLocation) -> [SampleImage] {
         var images: [SampleImage] = []
         for step in sampleSteps(run) {
-            let folder = run.url.appendingPathComponent("samples").appendingPathComponent(String(format: "step_%06d", step))
+            let folder = run.folder.samples(step: step)
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
             for name in names {
-                guard let (prompt, seed) = Self.sampleName(name), let path = root.relative(folder.appendingPathComponent(name)) else { continue }
-                images.append(SampleImage(step: step, prompt: prompt, seed: seed, path: path))
+                guard let sample = SampleName(fileName: name), let path = root.relative(folder.appendingPathComponent(name)) else { continue }
+                images.append(SampleImage(step: step, prompt: sample.prompt, seed: sample.seed, path: path))
             }
         }
         return images.sorted { ($0.step, $0.prompt, $0.seed) < ($1.step, $1.prompt, $1.seed) }
     }
 
-    func samples(_ run: RunLocation, config: ConfigFile?) async -> SampleSet {
+    func samples(_ run: RunLocation) async -> SampleSet {
         let images = sampleImages(run)
-        let configured = config?["samples", "prompts"]?.strings ?? []
+        let configured = trainingConfig(run)?.samples.prompts ?? []
         var infos: [PromptInfo] = []
         for index in Set(images.map(\.prompt)).sorted() {
             // The newest image of the prompt carries the text it was really generated from.
@@ -165,24 +154,6 @@ struct RunReader: Sendable {
 
     func modified(_ url: URL) -> Date? {
         (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date
-    }
-
-    /// "step_000100" → 100 (any name that is the prefix and digits).
-    static func number(after prefix: String, in name: String) -> Int? {
-        guard name.hasPrefix(prefix) else { return nil }
-        let digits = name.dropFirst(prefix.count)
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
-        return Int(digits)
-    }
-
-    /// "p1_s42.png" → (1, 42); seeds may be negative.
-    static func sampleName(_ name: String) -> (Int, Int)? {
-        guard name.hasPrefix("p"), name.lowercased().hasSuffix(".png") else { return nil }
-        let body = name.dropFirst().dropLast(4)
-        let parts = body.split(separator: "_", maxSplits: 1)
-        guard parts.count == 2, parts[1].hasPrefix("s"), let p = Int(parts[0]), p >= 0,
-              let s = Int(parts[1].dropFirst()) else { return nil }
-        return (p, s)
     }
 
     /// The prompt of an A1111 parameters text: everything before "Negative prompt:" or the settings line.

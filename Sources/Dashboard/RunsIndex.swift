@@ -1,9 +1,10 @@
 // Finding runs and pipelines under runs/, re-scanned on every request so a run started after the
 // dashboard shows up on the next poll. A run is a folder with log.csv, or with config.toml and no
-// runs below it; a pipeline is a folder with summary.md, and the runs below it are its runs. The
+// runs below it; a pipeline is a folder with summary.json, and the runs below it are its runs. The
 // scan stops at run folders (their lora/, samples/, state/ hold no runs), skips hidden names and
 // follows a symlink only when its target stays inside runs/.
 import Foundation
+import RunFiles
 
 struct RunLocation: Equatable, Sendable {
     /// Path relative to runs/ ("run" or "pipeline/run").
@@ -53,9 +54,9 @@ extension RunsRoot {
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: real, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
             let childID = id.map { "\($0)/\(name)" } ?? name
-            let has = { (file: String) in fm.fileExists(atPath: child.appendingPathComponent(file).path) }
-            let isPipeline = has("summary.md")
-            if has("log.csv") {
+            let run = RunFolder(child)
+            let isPipeline = PipelineSummaryFile.exists(in: child)
+            if run.hasLog {
                 result.runs.append(RunLocation(id: childID, url: child, group: id, pipeline: pipeline))
                 if isPipeline { result.pipelines.append(PipelineLocation(id: childID, url: child)) }
                 continue
@@ -64,7 +65,7 @@ extension RunsRoot {
             let before = result.runs.count
             visit(child, id: childID, pipeline: isPipeline ? childID : pipeline, depth: depth + 1, into: &result)
             // A config.toml alone marks a run that has not logged yet, unless runs live below it.
-            if result.runs.count == before, !isPipeline, has("config.toml") {
+            if result.runs.count == before, !isPipeline, fm.fileExists(atPath: run.config.path) {
                 result.runs.append(RunLocation(id: childID, url: child, group: id, pipeline: pipeline))
             }
         }

@@ -6,6 +6,7 @@
 // without a GPU. On a real GPU (`inkwell device-check --device cuda`) the same checks run against CUDA's
 // kernels, with tolerances for their different rounding (TF32 convolutions, other reduction orders).
 import Foundation
+import RunFiles
 import StableDiffusion
 import Torch
 import Training
@@ -80,9 +81,9 @@ public final class DeviceLane: Sendable {
         case .generation: return try generation()
         case .lora: return try loraAppliedAndFused()
         case .vaeEncode: return try vaeEncodeAndCache()
-        case .training: return try training(precision: "no")
-        case .fp16Training: return try training(precision: "fp16")
-        case .bf16Training: return try training(precision: "bf16")
+        case .training: return try training(precision: .no)
+        case .fp16Training: return try training(precision: .fp16)
+        case .bf16Training: return try training(precision: .bf16)
         case .trainingResume: return try trainingResume()
         case .captioning: return try captioning()
         case .clipScore: return try clipScore()

@@ -15,8 +15,7 @@ extension DeviceLane {
         options.height = 32
         options.batch = 2
         options.seed = seed
-        options.scheduler = sampler.schedulerKind
-        options.karrasSigmas = sampler.karras
+        options.use(sampler)
         return options
     }
 

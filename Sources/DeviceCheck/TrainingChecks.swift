@@ -5,6 +5,7 @@
 import Foundation
 import Imaging
 import LoRA
+import RunFiles
 import StableDiffusion
 import Torch
 import Training
@@ -20,7 +21,7 @@ extension DeviceLane {
         }
     }
 
-    func trainer(on device: Device, precision: String, textEncoder: Bool, name: String) throws -> LoRATrainer {
+    func trainer(on device: Device, precision: MixedPrecision, textEncoder: Bool, name: String) throws -> LoRATrainer {
         var config = TrainingConfig()
         config.model.path = try modelFolder.path
         config.data.dataset = work.path
@@ -33,7 +34,7 @@ extension DeviceLane {
         // its run can be compared with the CPU's; CUDA's draws other numbers, so there the check runs without.
         config.lora.dropout = self.device == .vgpu ? 0.1 : 0
         config.optimizer.learningRate = 2e-3
-        config.schedule.name = "constant_with_warmup"
+        config.schedule.name = .constantWithWarmup
         config.schedule.warmupSteps = 1
         config.training.maxSteps = 4
         config.training.batchSize = 2
@@ -57,7 +58,7 @@ extension DeviceLane {
         return trainer
     }
 
-    func training(precision: String) throws -> (Bool, String) {
+    func training(precision: MixedPrecision) throws -> (Bool, String) {
         var worstLoss = 0.0, worstWeight = 0.0
         var steps = 0
         for textEncoder in [false, true] {
@@ -67,7 +68,7 @@ extension DeviceLane {
                 let trainer = try trainer(on: target, precision: precision, textEncoder: textEncoder, name: name)
                 steps = try trainer.run(resume: false).steps
                 let lora = Dictionary(uniqueKeysWithValues: trainer.network.parameters.map { ($0.0, $0.1) })
-                runs.append((try TrainingLog.read(RunDirectory(trainer.config.runDirectory).log), lora))
+                runs.append((try TrainingLog.read(RunFolder(trainer.config.runDirectory).log), lora))
             }
             let (cpu, onDevice) = (runs[0], runs[1])
             guard cpu.rows.count == onDevice.rows.count else {
@@ -92,7 +93,7 @@ extension DeviceLane {
                 worstWeight = max(worstWeight, try maxDifference(other, value))
             }
         }
-        let half = precision != "no"
+        let half = precision != .no
         let (lossesPass, losses) = Self.within(worstLoss, half ? tolerance.halfPrecisionLoss : tolerance.fp32)
         let (weightsPass, weights) = Self.within(worstWeight, half ? tolerance.halfPrecisionWeights : tolerance.fp32)
         return (lossesPass && weightsPass, "\(steps) steps, UNet and text-encoder runs; losses, val loss, CLIP/100: \(losses); adapters: \(weights)")
@@ -125,9 +126,9 @@ extension DeviceLane {
     /// A run stopped after two steps (as Ctrl-C stops it) and resumed ends where an uninterrupted run on the
     /// same device ends: the state saved from the device (adapters, optimizer, generators) restores exactly.
     func trainingResume() throws -> (Bool, String) {
-        let full = try trainer(on: device, precision: "no", textEncoder: false, name: "resume-full")
+        let full = try trainer(on: device, precision: .no, textEncoder: false, name: "resume-full")
         _ = try full.run(resume: false)
-        let first = try trainer(on: device, precision: "no", textEncoder: false, name: "resume-part")
+        let first = try trainer(on: device, precision: .no, textEncoder: false, name: "resume-part")
         var polls = 0
         let stopped = try first.run(resume: false, shouldStop: {
             polls += 1
@@ -136,7 +137,7 @@ extension DeviceLane {
         guard stopped.interrupted, stopped.steps == 2 else {
             return (false, "the first run did not stop after 2 steps (\(stopped.steps) steps, interrupted: \(stopped.interrupted))")
         }
-        let resumed = try trainer(on: device, precision: "no", textEncoder: false, name: "resume-part")
+        let resumed = try trainer(on: device, precision: .no, textEncoder: false, name: "resume-part")
         let summary = try resumed.run(resume: true)
         var worst = 0.0
         let expected = Dictionary(uniqueKeysWithValues: full.network.parameters.map { ($0.0, $0.1) })
@@ -144,7 +145,7 @@ extension DeviceLane {
             guard let other = expected[key] else { return (false, "adapter \(key) missing from the uninterrupted run") }
             worst = max(worst, try maxDifference(value, other))
         }
-        let losses = try [full, resumed].map { try TrainingLog.read(RunDirectory($0.config.runDirectory).log).map(\.trainLoss) }
+        let losses = try [full, resumed].map { try TrainingLog.read(RunFolder($0.config.runDirectory).log).map(\.trainLoss) }
         guard losses[0] == losses[1] || device != .vgpu else { return (false, "the logs differ: \(losses[0]) vs \(losses[1])") }
         // Bit for bit on the virtual GPU; a GPU's atomics may reorder sums between the two runs.
         let (passed, detail) = Self.within(worst, device == .vgpu ? 0 : tolerance.fp32)

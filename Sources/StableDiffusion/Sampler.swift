@@ -1,11 +1,14 @@
 // The sampler names users type (A1111's vocabulary) and what each means: a diffusers scheduler
 // class, whether it uses Karras sigmas, and the name A1111 writes into an image's parameters.
-public enum Sampler: String, CaseIterable, Sendable {
+public enum Sampler: String, CaseIterable, Codable, Sendable, CustomStringConvertible {
     case pndm, ddim, ddpm, euler
     case eulerA = "euler-a"
     case dpmpp2m = "dpm++2m"
     case dpmpp2mKarras = "dpm++2m-karras"
     case eulerKarras = "euler-karras"
+
+    /// The name users type (and configs hold).
+    public var description: String { rawValue }
 
     public var schedulerKind: SchedulerKind {
         switch self {
@@ -44,5 +47,13 @@ public enum Sampler: String, CaseIterable, Sendable {
         case .eulerAncestralDiscrete: self = .eulerA
         case .dpmSolverMultistep: self = .dpmpp2m
         }
+    }
+}
+
+extension GenerationOptions {
+    /// Sets the scheduler and sigmas `sampler` stands for: the one place a sampler name becomes options.
+    public mutating func use(_ sampler: Sampler) {
+        scheduler = sampler.schedulerKind
+        karrasSigmas = sampler.karras
     }
 }

@@ -39,10 +39,7 @@ public struct TextToImageJob {
     /// Runs the pipeline and writes `<seed>-<n>.png` files; returns their URLs.
     public func run(_ pipeline: StableDiffusionPipeline, progress: ((Int, Int) -> Bool)? = nil) throws -> [URL] {
         var options = self.options
-        if let sampler {
-            options.scheduler = sampler.schedulerKind
-            options.karrasSigmas = sampler.karras
-        }
+        if let sampler { options.use(sampler) }
         let images = try Image.batch(try pipeline(options, progress: progress), range: .unit)
         let defaultSampler = pipeline.schedulerConfig.className.flatMap(SchedulerKind.init(rawValue:)).flatMap(Sampler.init(kind:))
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)

@@ -3,6 +3,7 @@
 import Foundation
 import Imaging
 import LoRA
+import RunFiles
 import StableDiffusion
 import Torch
 
@@ -231,9 +232,7 @@ extension LoRATrainer {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         network.isEnabled = step > 0
         defer { network.isEnabled = true }
-        guard let sampler = Sampler(rawValue: s.sampler) else {
-            throw TrainingStopped(reason: "samples.sampler '\(s.sampler)' is not one of \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let sampler = s.sampler
         var out: [(Image, String)] = []
         for (p, prompt) in s.prompts.enumerated() {
             for seed in s.seeds {
@@ -244,12 +243,13 @@ extension LoRATrainer {
                 options.width = s.size
                 options.height = s.size
                 options.seed = UInt64(seed)
+                options.use(sampler)
                 var job = TextToImageJob(options: options, sampler: sampler, outputDirectory: folder)
                 job.modelName = config.output.name
-                let image = try Image.batch(try pipeline(jobOptions(job)), range: .unit)
+                let image = try Image.batch(try pipeline(options), range: .unit)
                 guard let first = image.first else { continue }
                 let info = job.info(index: 0, defaultSampler: sampler)
-                try first.writePNG(to: folder.appendingPathComponent("p\(p)_s\(seed).png"),
+                try first.writePNG(to: run.sample(step: step, SampleName(prompt: p, seed: seed)),
                                    text: [PNGTextChunk(keyword: "parameters", text: info.text)])
                 out.append((first, prompt))
             }
@@ -257,12 +257,4 @@ extension LoRATrainer {
         return (folder, out)
     }
 
-    func jobOptions(_ job: TextToImageJob) -> GenerationOptions {
-        var o = job.options
-        if let sampler = job.sampler {
-            o.scheduler = sampler.schedulerKind
-            o.karrasSigmas = sampler.karras
-        }
-        return o
-    }
 }

@@ -4,6 +4,7 @@
 import Foundation
 import Imaging
 import LoRA
+import RunFiles
 import StableDiffusion
 import Torch
 
@@ -43,7 +44,7 @@ public final class LoRATrainer {
     let train: [TrainingExample]
     let validation: [TrainingExample]
     let latents: LatentCache
-    let run: RunDirectory
+    let run: RunFolder
     /// Scores sample images against their prompts (CLIP score), when configured.
     public var clipScorer: (([Image], [String]) throws -> Double)?
 
@@ -76,10 +77,10 @@ public final class LoRATrainer {
                 + "\(config.training.weightDType), but it is in \(pipeline.dtype)")
         }
         // fp16 latents from SD1.x's VAE overflow; encode in float32 (the issue diffusers' force_upcast avoids).
-        guard precision != "fp16" || pipeline.vae.store.dtype != .float16 else {
+        guard precision != .fp16 || pipeline.vae.store.dtype != .float16 else {
             throw TrainingStopped(reason: "training.mixed_precision = fp16 keeps the VAE in float32: load it with vaeDType: .float32")
         }
-        run = RunDirectory(config.runDirectory)
+        run = RunFolder(config.runDirectory)
         rng = try Generator(seed: UInt64(config.training.seed))
         // Dropout masks are drawn where the activations are (a CUDA generator on a GPU, as torch's dropout does).
         dropoutRNG = try Generator(seed: UInt64(config.training.seed) &+ 2, device: pipeline.device)
@@ -117,11 +118,11 @@ public final class LoRATrainer {
         optimizer = try AdamW(groups: network.parameterGroups(unetLR: o.learningRate, textEncoderLR: o.textEncoderLearningRate,
                                                              betas: (o.beta1, o.beta2), eps: o.eps, weightDecay: o.weightDecay))
         let s = config.schedule
-        schedule = try LRSchedule(try LRSchedule.Kind(parsing: s.name), warmupSteps: s.warmupSteps,
+        schedule = try LRSchedule(s.name, warmupSteps: s.warmupSteps,
                                   trainingSteps: config.training.maxSteps, numCycles: s.numCycles,
                                   initialLR: o.learningRate)
         latents = try LatentCache(directory: cacheDirectory, vae: pipeline.vae, vaeIdentity: modelIdentity)
-        if config.training.mixedPrecision == "fp16" { scaler = try GradScaler() }
+        if config.training.mixedPrecision == .fp16 { scaler = try GradScaler() }
     }
 
     // MARK: Preparation

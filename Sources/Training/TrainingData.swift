@@ -21,17 +21,3 @@ public struct TrainingDataError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { "\(path): \(message)" }
 }
-
-public enum CaptionVariantName: String, Sendable, CaseIterable {
-    case vanilla, blip
-    case blipPlus = "blip_plus"
-
-    /// The caption folder of a prepared dataset for this variant (nil: no files, a fixed prompt).
-    public var folder: String? {
-        switch self {
-        case .vanilla: return nil
-        case .blip: return "captions_blip"
-        case .blipPlus: return "captions_blip_plus"
-        }
-    }
-}

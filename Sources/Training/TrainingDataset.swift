@@ -1,13 +1,12 @@
 // Reading a prepared dataset for training: its images, the chosen caption variant and the split.
 import Foundation
+import RunFiles
 import StableDiffusion
 
 public enum TrainingDataset {
     /// The training examples of a dataset folder made by `inkwell prepare`.
     public static func examples(dataset: URL, config: TrainingConfig) throws -> [TrainingExample] {
-        guard let variant = CaptionVariantName(rawValue: config.data.captions) else {
-            throw TrainingDataError(path: dataset.path, message: "unknown caption variant '\(config.data.captions)'")
-        }
+        let variant = config.data.captions
         guard let manifest = try DatasetManifest.load(datasetDirectory: dataset) else {
             throw TrainingDataError(path: dataset.path, message: "no dataset manifest: run `inkwell prepare` to make this dataset")
         }
@@ -16,7 +15,7 @@ public enum TrainingDataset {
         for image in manifest.images {
             let url = dataset.appendingPathComponent(image.output)
             let caption: String
-            if let folder = variant.folder {
+            if let folder = variant.folderName {
                 let file = dataset.appendingPathComponent(folder).appendingPathComponent(image.stem + ".txt")
                 guard let text = try? String(contentsOf: file, encoding: .utf8) else {
                     missing.append(file.lastPathComponent)
@@ -29,7 +28,7 @@ public enum TrainingDataset {
             examples.append(TrainingExample(name: image.stem, image: url, caption: caption, isValidation: image.split == .validation))
         }
         if !missing.isEmpty {
-            throw TrainingDataError(path: dataset.appendingPathComponent(variant.folder ?? "").path, message:
+            throw TrainingDataError(path: dataset.appendingPathComponent(variant.folderName ?? "").path, message:
                 "\(missing.count) image(s) have no \(variant.rawValue) caption (run `inkwell caption --variant \(variant.rawValue)` first): "
                 + missing.prefix(5).joined(separator: ", "))
         }

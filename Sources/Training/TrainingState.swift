@@ -1,41 +1,11 @@
-// A run's folder and its resumable state. `state/` holds everything a resumed run needs to continue
+// A run's resumable state. `state/` (RunFiles' RunFolder) holds everything a resumed run needs to continue
 // exactly where the interrupted one stopped: adapter weights, optimizer moments, position in the data
 // order, random-generator states, loss scaler and best validation loss. It is written to a temporary
 // folder and renamed into place, so an interrupted save never leaves a half-written state.
 import Foundation
 import LoRA
+import RunFiles
 import Torch
-
-public struct RunDirectory: Sendable {
-    public let root: URL
-    public init(_ root: URL) { self.root = root }
-
-    public var config: URL { root.appendingPathComponent("config.toml") }
-    public var log: URL { root.appendingPathComponent("log.csv") }
-    public var lora: URL { root.appendingPathComponent("lora") }
-    public var samples: URL { root.appendingPathComponent("samples") }
-    public var state: URL { root.appendingPathComponent("state") }
-    public var best: URL { lora.appendingPathComponent("best.safetensors") }
-    public var final: URL { lora.appendingPathComponent("final.safetensors") }
-    public func checkpoint(step: Int) -> URL { lora.appendingPathComponent(String(format: "step_%06d.safetensors", step)) }
-    public func samples(step: Int) -> URL { samples.appendingPathComponent(String(format: "step_%06d", step)) }
-}
-
-/// Position and bookkeeping of a run; the tensors (weights, optimizer, RNG) are saved beside it.
-struct TrainerState: Codable, Equatable {
-    var step = 0
-    var epoch = 0
-    /// Index of the next micro-batch in the epoch's plan.
-    var position = 0
-    var bestValidationLoss: Double?
-    var bestStep: Int?
-    var lastValidationLoss: Double?
-    var nonFiniteTotal = 0
-    var nonFiniteStreak = 0
-    var smoothedLoss: Double?
-    var scaler: GradScaler?
-    var seconds = 0.0
-}
 
 extension LoRATrainer {
     /// Saves the resumable state atomically (temp folder, then rename over the previous state).
@@ -47,10 +17,7 @@ extension LoRATrainer {
         try fm.createDirectory(at: temp, withIntermediateDirectories: true)
         var s = state
         s.scaler = scaler
-        let json = JSONEncoder()
-        json.outputFormatting = [.prettyPrinted, .sortedKeys]
-        json.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try json.encode(s).write(to: temp.appendingPathComponent("trainer.json"))
+        try s.encoded().write(to: temp.appendingPathComponent(TrainerState.fileName))
         try Safetensors.save(Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.0, try $0.1.detach()) }),
                              to: temp.appendingPathComponent("lora.safetensors"))
         try optimizer.save(to: temp.appendingPathComponent("optimizer.safetensors"))
@@ -70,11 +37,8 @@ extension LoRATrainer {
         // A crash between the two renames of `saveState` leaves the previous state in `.state.old`.
         let old = run.root.appendingPathComponent(".state.old")
         if !fm.fileExists(atPath: run.state.path), fm.fileExists(atPath: old.path) { try fm.moveItem(at: old, to: run.state) }
-        let trainerFile = run.state.appendingPathComponent("trainer.json")
-        guard fm.fileExists(atPath: trainerFile.path) else { return false }
-        let json = JSONDecoder()
-        json.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        state = try json.decode(TrainerState.self, from: Data(contentsOf: trainerFile))
+        guard fm.fileExists(atPath: run.trainerState.path) else { return false }
+        state = try TrainerState(decoding: Data(contentsOf: run.trainerState))
         scaler = state.scaler
         let lora = try SafetensorsFile(url: run.state.appendingPathComponent("lora.safetensors"))
         try noGrad { try network.loadParameters(lora.tensors(), source: lora.path) }
@@ -97,13 +61,13 @@ extension LoRATrainer {
         meta.unetLR = config.optimizer.learningRate
         meta.textEncoderLR = config.lora.textEncoder ? config.optimizer.textEncoderLearningRate : nil
         meta.optimizer = "torch.optim.AdamW(fused=True)"
-        meta.lrScheduler = config.schedule.name
+        meta.lrScheduler = config.schedule.name.rawValue
         meta.lrWarmupSteps = config.schedule.warmupSteps
         meta.maxTrainSteps = config.training.maxSteps
         meta.maxGradNorm = config.training.maxGradNorm
         meta.gradientAccumulationSteps = config.training.gradientAccumulation
         meta.gradientCheckpointing = config.training.gradientCheckpointing
-        meta.mixedPrecision = config.training.mixedPrecision
+        meta.mixedPrecision = config.training.mixedPrecision.rawValue
         meta.seed = config.training.seed
         meta.noiseOffset = config.training.noiseOffset
         meta.minSNRGamma = config.training.minSNRGamma > 0 ? config.training.minSNRGamma : nil
@@ -138,9 +102,10 @@ extension LoRATrainer {
     /// Keeps the newest `keep` step checkpoints (best and final are separate files).
     func pruneCheckpoints() throws {
         guard config.output.keep > 0 else { return }
-        let files = try FileManager.default.contentsOfDirectory(at: run.lora, includingPropertiesForKeys: nil)
-            .filter { $0.lastPathComponent.hasPrefix("step_") && $0.pathExtension == "safetensors" }
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
-        for file in files.dropLast(config.output.keep) { try FileManager.default.removeItem(at: file) }
+        let steps = try FileManager.default.contentsOfDirectory(atPath: run.lora.path).compactMap { name -> Int? in
+            if case .step(let step) = CheckpointName(fileName: name) { return step }
+            return nil
+        }
+        for step in steps.sorted().dropLast(config.output.keep) { try FileManager.default.removeItem(at: run.checkpoint(step: step)) }
     }
 }

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Captioning
 import Foundation
+import RunFiles
 import StableDiffusion
 import Training
 
@@ -21,7 +22,7 @@ struct Caption: ParsableCommand {
     var variants: [String] = []
     @Option(help: "The vanilla variant's fixed prompt.") var prompt = CaptionVariant.defaultPrompt
     @Option(help: "blip_plus style hints, comma-separated phrases appended when the caption does not already say them.")
-    var hints = CaptionVariant.defaultHints
+    var hints = StyleHints.defaultHints
     @Option(help: "A transformers BLIP captioning folder (BlipForConditionalGeneration), e.g. blip-image-captioning-large.")
     var blip: String?
     @Option(help: "The CLIP tokenizer that blip_plus captions are fitted to (77 tokens): a tokenizer folder or a diffusers model folder.")

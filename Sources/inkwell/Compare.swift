@@ -1,6 +1,7 @@
 // `inkwell compare`: base model vs runs' LoRAs on the same prompts and seeds, as one labelled grid.
 import ArgumentParser
 import Foundation
+import RunFiles
 import StableDiffusion
 import Torch
 import Training
@@ -44,7 +45,7 @@ struct Compare: ParsableCommand {
             throw ValidationError("--checkpoint must be best, final or both, got '\(checkpoint)'")
         }
         let runURLs = runs.map { URL(fileURLWithPath: $0) }
-        let firstRun = runURLs.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("config.toml").path) }
+        let firstRun = runURLs.first { FileManager.default.fileExists(atPath: RunFolder($0).config.path) }
         do {
             var settings: CompareSettings
             if let firstRun, prompts.isEmpty || seeds.isEmpty || steps == nil || size == nil || sampler == nil || guidance == nil {
@@ -64,7 +65,7 @@ struct Compare: ParsableCommand {
             }
             try settings.validate()
 
-            let modelPath = try model ?? firstRun.map { try TrainingConfig.load(RunDirectory($0).config).model.path }
+            let modelPath = try model ?? firstRun.map { try TrainingConfig.load(RunFolder($0).config).model.path }
             guard let modelPath, !modelPath.isEmpty else {
                 throw ReportError("--model: say which base model to compare against (no run config names one)")
             }

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import RunFiles
 import StableDiffusion
 import Torch
 import Training

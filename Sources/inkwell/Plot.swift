@@ -1,6 +1,7 @@
 // `inkwell plot`: loss, validation-loss, CLIP-score and learning-rate curves of runs, as SVG and PNG.
 import ArgumentParser
 import Foundation
+import RunFiles
 import Training
 
 struct Plot: ParsableCommand {

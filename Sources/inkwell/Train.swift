@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import Evaluation
+import RunFiles
 import StableDiffusion
 import Synchronization
 import Torch

@@ -34,7 +34,7 @@ final class LiveTrainer: @unchecked Sendable {
                since >= 0, !appended {
                 appended = true
                 try fixture.append(RunsFixture.row(step: appendedStep, train: 0.1, smoothed: 0.1, val: 0.1005, lr: 4e-5),
-                                   to: "beta/log.csv")
+                                   to: "beta")
             }
             if request.uri.path == "/api/index" {
                 indexPolls += 1
@@ -126,7 +126,7 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
             expectContains(dom, "data-run=\"gamma\"", "run started while the page was open")
 
             // A fresh load after another row: the new point is there too, and the best stays at 26.
-            try fixture.append(RunsFixture.row(step: 27, train: 0.1, smoothed: 0.1, val: 0.1008, lr: 3e-5), to: "beta/log.csv")
+            try fixture.append(RunsFixture.row(step: 27, train: 0.1, smoothed: 0.1, val: 0.1008, lr: 3e-5), to: "beta")
             let second = try await chromium.dumpDOM(base + "#/run/beta", budget: 4_000)
             expectContains(second, "data-series=\"val_loss\" data-points=\"5\" data-last-step=\"27\"", "second load's new point")
             expectContains(second, "data-marker=\"best 26\"", "best step on the second load")

@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Imaging
+import RunFiles
 import Testing
 @testable import Dashboard
 
@@ -66,28 +67,28 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
             #expect(all.lastStep == 25 && all.reset == false)
             #expect(all.sampleSteps == [0, 10, 20])
             // Empty cells are absent, not zero: step 0 has no train loss, step 5 no val loss.
-            #expect(all.rows[0].trainLoss == nil && all.rows[0].valLoss != nil)
-            #expect(all.rows[5].valLoss == nil && all.rows[5].trainLoss != nil)
-            #expect(all.rows[10].valLoss == RunsFixture.valLoss(step: 10, bestAt: 20, offset: 0.01))
+            #expect(all.rows[0].trainLoss == nil && all.rows[0].validationLoss != nil)
+            #expect(all.rows[5].validationLoss == nil && all.rows[5].trainLoss != nil)
+            #expect(all.rows[10].validationLoss == RunsFixture.valLoss(step: 10, bestAt: 20, offset: 0.01))
             #expect(all.rows[10].clipScore != nil)
-            #expect(all.rows[3].lr.map { $0 > 0 } == true)
+            #expect(all.rows[3].learningRate.map { $0 > 0 } == true)
 
             let tail = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=20", method: .get))
             #expect(tail.rows.map(\.step) == [21, 22, 23, 24, 25])
 
             // The trainer appends a row (one with a non-finite loss): the next poll returns just that row.
-            try fixture.append(RunsFixture.row(step: 26, train: .nan, smoothed: 0.1, val: 0.105, lr: 5e-5), to: "beta/log.csv")
+            try fixture.append(RunsFixture.row(step: 26, train: .nan, smoothed: 0.1, val: 0.105, lr: 5e-5), to: "beta")
             let next = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=25", method: .get))
             #expect(next.rows.map(\.step) == [26])
             #expect(next.rows[0].trainLoss == nil)
-            #expect(next.rows[0].valLoss == 0.105)
+            #expect(next.rows[0].validationLoss == 0.105)
             #expect(next.bestStep == 26)
             let none = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=26", method: .get))
             #expect(none.rows.isEmpty && none.lastStep == 26)
 
             // A resumed run rewrites its log shorter: a poll past its end gets the whole log back, flagged.
             let kept = RunsFixture.rows(steps: 12, bestAt: 20, offset: 0.01, samplesEvery: 10, maxSteps: 40)
-            try fixture.write(([RunsFixture.header] + kept).joined(separator: "\n") + "\n", to: "beta/log.csv")
+            try fixture.writeLog(kept, to: "beta")
             let reset = try decode(LogResponse.self, try await client.execute(uri: "/api/log?id=beta&since=26", method: .get))
             #expect(reset.reset)
             #expect(reset.rows.map(\.step) == Array(0...12))
@@ -99,12 +100,11 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
             let before = try decode(RunsIndexResponse.self, try await client.execute(uri: "/api/index", method: .get))
             #expect(!before.runs.contains { $0.id == "gamma" })
             // A run that has written only its config so far, then its first log row.
-            try fixture.write(RunsFixture.config(maxSteps: 100, samplesEvery: 50, captions: "vanilla"), to: "gamma/config.toml")
+            try fixture.writeConfig(RunsFixture.config(maxSteps: 100, samplesEvery: 50, captions: .vanilla), to: "gamma")
             let started = try decode(RunsIndexResponse.self, try await client.execute(uri: "/api/index", method: .get))
             let gamma = try #require(started.runs.first { $0.id == "gamma" })
             #expect(gamma.status == .new && gamma.lastStep == nil && gamma.maxSteps == 100)
-            try fixture.write(RunsFixture.header + "\n" + RunsFixture.row(step: 0, train: nil, smoothed: nil, val: 0.2, lr: 0) + "\n",
-                              to: "gamma/log.csv")
+            try fixture.writeLog([RunsFixture.row(step: 0, train: nil, smoothed: nil, val: 0.2, lr: 0)], to: "gamma")
             let logged = try decode(RunsIndexResponse.self, try await client.execute(uri: "/api/index", method: .get))
             #expect(logged.runs.first { $0.id == "gamma" }?.status == .training)
             #expect(logged.runs.first { $0.id == "gamma" }?.lastStep == 0)
@@ -134,10 +134,12 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
                                                        "step_000020.safetensors", "step_000030.safetensors", "step_000040.safetensors"])
             #expect(detail.checkpoints[2].step == 10 && detail.checkpoints[2].kind == .step)
             let config = try #require(detail.config)
-            #expect(config.sections.map(\.name) == ["model", "data", "lora", "training", "samples"])
+            // Every section the trainer writes, in the file's (sorted) order.
+            #expect(config.sections.map(\.name) == ["data", "lora", "model", "optimizer", "output", "samples", "schedule",
+                                                    "training", "validation"])
             #expect(config["training", "max_steps"] == .number(40))
             #expect(config["samples", "prompts"] == .array([.string("config prompt zero"), .string("config prompt one")]))
-            #expect(config["lora", "targets"]?.strings == ["to_q", "to_k", "to_v", "to_out.0"])
+            #expect(config["lora", "targets"] == .array(["to_q", "to_k", "to_v", "to_out.0"].map(ConfigValue.string)))
             #expect(detail.configPath == "alpha/config.toml")
 
             let beta = try decode(RunDetail.self, try await client.execute(uri: "/api/run?id=beta", method: .get))
@@ -169,20 +171,16 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
         }
     }
 
-    @Test func pipelineSummaryIsRenderedAndEscaped() async throws {
-        try await withDashboard { _, client, _ async throws in
+    @Test func pipelineSummaryComesFromItsSummaryJSON() async throws {
+        try await withDashboard { fixture, client, _ async throws in
             let pipeline = try decode(PipelineDetail.self, try await client.execute(uri: "/api/pipeline?id=pipe", method: .get))
             #expect(pipeline.runs.map(\.id) == ["pipe/r1", "pipe/r2"])
-            let html = pipeline.html
-            #expect(html.contains("<h1>Caption comparison</h1>"))
-            #expect(html.contains("<th style=\"text-align:center\">captions</th>"))
-            #expect(html.contains("<td style=\"text-align:right\"><strong>0.1140</strong></td>"))
-            // A cell naming a run links to its page; a relative link resolves inside the pipeline folder.
-            #expect(html.contains("<a href=\"#/run/pipe/r1\">r1</a>"))
-            #expect(html.contains("<a href=\"/files/pipe/compare/grid.png\">the grid</a>"))
-            #expect(html.contains("<a href=\"#/run/pipe/r2\">run r2</a>"))
-            #expect(!html.contains("<script>"))
-            #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            // The rows `inkwell pipeline` wrote, read back as the trainer's type.
+            #expect(pipeline.results == PipelineSummaryFile.read(in: fixture.url("pipe")))
+            #expect(pipeline.results.map(\.variant) == ["r1", "r2"])
+            #expect(pipeline.results.map(\.bestStep) == [20, 30])
+            #expect(pipeline.results[1].bestValidationLoss == RunsFixture.valLoss(step: 30, bestAt: 30, offset: -0.003))
+            #expect(pipeline.results[0].steps == 40 && pipeline.results[0].seconds == 12.5)
             #expect(try await client.execute(uri: "/api/pipeline?id=alpha", method: .get).status == .notFound)
         }
     }

@@ -1,14 +1,18 @@
-// A synthetic runs/ folder written the way the trainer writes one: log.csv with the trainer's header
-// (empty cells where a value is absent), config.toml, state/trainer.json, lora/*.safetensors, and
-// sample PNGs carrying an A1111 `parameters` chunk, drawn as simple line art so that screenshots
-// look like what the dashboard is for. A pipeline folder holds two runs, summary.md, compare/ and
-// plots/. Everything lives in a fresh temporary folder whose parent also holds a "secret" file
-// that no request may reach.
+// A synthetic runs/ folder written by the trainer's own writers (RunFiles): log.csv through TrainingLog,
+// config.toml from a TrainingConfig, state/trainer.json from a TrainerState, lora/*.safetensors through
+// Safetensors, sample PNGs carrying the A1111 `parameters` text GenerationInfo writes, and the pipeline's
+// summary.json through PipelineSummaryFile; so renaming a field in the trainer breaks these tests. The
+// samples are drawn as simple line art so that screenshots look like what the dashboard is for.
+// Everything lives in a fresh temporary folder whose parent also holds a "secret" file that no request
+// may reach.
 import Foundation
 import Imaging
+import RunFiles
+import StableDiffusion
+import Torch
 
 struct RunsFixture {
-    static let header = "step,epoch,train_loss,smoothed_loss,val_loss,clip_score,lr,grad_norm,non_finite"
+    static let header = TrainingLogRow.header
     /// "minimal line-art tattoo of a rose…" in the PNGs; the config lists other words, so a test can
     /// tell which source the page's prompt text came from.
     static let prompts = ["minimal line-art tattoo of a rose, stencil, high-contrast",
@@ -37,19 +41,36 @@ struct RunsFixture {
         try text.write(to: url, atomically: true, encoding: .utf8)
     }
 
-    func append(_ line: String, to relative: String) throws {
-        let handle = try FileHandle(forWritingTo: url(relative))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data((line + "\n").utf8))
+    func folder(_ id: String) -> RunFolder { RunFolder(url(id)) }
+
+    /// Appends a row to a run's log as the trainer does while it trains.
+    func append(_ row: TrainingLogRow, to id: String) throws {
+        try TrainingLog(appendingTo: folder(id).log).append(row)
+    }
+
+    /// Replaces a run's log with `rows` (what a resumed run leaves: a new, shorter file).
+    func writeLog(_ rows: [TrainingLogRow], to id: String) throws {
+        let log = try TrainingLog(url: folder(id).log)
+        for row in rows { try log.append(row) }
+    }
+
+    func writeConfig(_ config: TrainingConfig, to id: String) throws {
+        try write(try config.toml(), to: "\(id)/config.toml")
+    }
+
+    /// A real (tiny) safetensors file where the trainer writes a LoRA.
+    func writeCheckpoint(_ name: CheckpointName, in id: String, value: Float) throws {
+        let url = folder(id).checkpoint(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Safetensors.save(["lora_unet_down.lora_down.weight": try Tensor([value, value])], to: url)
     }
 
     // MARK: Runs
 
-    /// A log row as the trainer formats it; nil cells are written empty.
-    static func row(step: Int, train: Double?, smoothed: Double?, val: Double? = nil, clip: Double? = nil, lr: Double) -> String {
-        func f(_ x: Double?) -> String { x.map { String(format: "%.8g", $0) } ?? "" }
-        return "\(step),\(step / 20),\(f(train)),\(f(smoothed)),\(f(val)),\(f(clip)),\(f(lr)),\(f(train.map { _ in 0.5 })),0"
+    /// A log row as the trainer logs it.
+    static func row(step: Int, train: Double?, smoothed: Double?, val: Double? = nil, clip: Double? = nil, lr: Double) -> TrainingLogRow {
+        TrainingLogRow(step: step, epoch: step / 20, trainLoss: train, smoothedLoss: smoothed, validationLoss: val, clipScore: clip,
+                       learningRate: lr, gradNorm: train.map { _ in 0.5 }, nonFinite: 0)
     }
 
     /// Validation loss of the synthetic runs: a U-shaped curve whose bottom is at `bestAt`.
@@ -59,9 +80,9 @@ struct RunsFixture {
     }
 
     /// Rows 0...steps: noisy decreasing train loss, its EMA, val loss every 10 steps, CLIP score at sample steps.
-    static func rows(steps: Int, bestAt: Int, offset: Double, samplesEvery: Int, maxSteps: Int) -> [String] {
+    static func rows(steps: Int, bestAt: Int, offset: Double, samplesEvery: Int, maxSteps: Int) -> [TrainingLogRow] {
         var smoothed: Double?
-        var out: [String] = []
+        var out: [TrainingLogRow] = []
         for step in 0...steps {
             let noise = sin(Double(step) * 12.9898 + offset * 100) * 0.04
             let train = step == 0 ? nil : 0.16 * exp(-Double(step) / 30) + 0.09 + noise + offset
@@ -75,64 +96,53 @@ struct RunsFixture {
         return out
     }
 
-    static func config(maxSteps: Int, samplesEvery: Int, captions: String) -> String {
-        """
-        [model]
-        device = "auto"
-        path = "models/sd15"
-
-        [data]
-        captions = "\(captions)"
-        dataset = "data/processed/flash"
-        resolution = 512
-
-        [lora]
-        alpha = 16.0
-        rank = 16
-        targets = [ "to_q", "to_k", "to_v", "to_out.0" ]
-
-        [training]
-        max_steps = \(maxSteps)
-        seed = 42
-
-        [samples]
-        every = \(samplesEvery)
-        prompts = [
-            "config prompt zero",
-            "config prompt one"
-        ]
-        seeds = [ 1, 2 ]
-        """
+    /// The run's resolved config; its sample prompts differ from the PNGs' ("config prompt zero"), so a test
+    /// can tell which source the page's prompt text came from.
+    static func config(maxSteps: Int, samplesEvery: Int, captions: CaptionVariant) -> TrainingConfig {
+        var config = TrainingConfig()
+        config.model.path = "models/sd15"
+        config.data.dataset = "data/processed/flash"
+        config.data.captions = captions
+        config.training.maxSteps = maxSteps
+        config.samples.every = samplesEvery
+        config.samples.prompts = ["config prompt zero", "config prompt one"]
+        config.samples.seeds = [1, 2]
+        return config
     }
 
     /// Writes a run: its log, config, samples every `samplesEvery` steps up to `steps`, and optionally
     /// state/trainer.json with `stateBest`, lora/best and lora/final.
     func run(_ id: String, steps: Int, maxSteps: Int = 40, bestAt: Int, offset: Double = 0, samplesEvery: Int = 10,
-             stateBest: Int? = nil, finished: Bool = false, captions: String = "blip") throws {
-        let rows = Self.rows(steps: steps, bestAt: bestAt, offset: offset, samplesEvery: samplesEvery, maxSteps: maxSteps)
-        try write(([Self.header] + rows).joined(separator: "\n") + "\n", to: "\(id)/log.csv")
-        try write(Self.config(maxSteps: maxSteps, samplesEvery: samplesEvery, captions: captions), to: "\(id)/config.toml")
+             stateBest: Int? = nil, finished: Bool = false, captions: CaptionVariant = .blip) throws {
+        try writeConfig(Self.config(maxSteps: maxSteps, samplesEvery: samplesEvery, captions: captions), to: id)
+        try writeLog(Self.rows(steps: steps, bestAt: bestAt, offset: offset, samplesEvery: samplesEvery, maxSteps: maxSteps), to: id)
         for step in stride(from: 0, through: steps, by: samplesEvery) {
             for prompt in 0..<Self.prompts.count {
                 for seed in [1, 2] { try sample(id, step: step, prompt: prompt, seed: seed, maxSteps: maxSteps) }
             }
-            if step > 0 { try write("weights", to: "\(id)/lora/" + String(format: "step_%06d.safetensors", step)) }
+            if step > 0 { try writeCheckpoint(.step(step), in: id, value: Float(step)) }
         }
         if let stateBest {
-            let json = """
-            {"bestStep": \(stateBest), "bestValidationLoss": \(Self.valLoss(step: stateBest, bestAt: bestAt, offset: offset)),
-             "epoch": 1, "lastValidationLoss": "nan", "nonFiniteTotal": 0, "position": 3, "seconds": 12.5, "step": \(steps)}
-            """
-            try write(json, to: "\(id)/state/trainer.json")
-            try write("best weights", to: "\(id)/lora/best.safetensors")
+            var state = TrainerState()
+            state.step = steps
+            state.epoch = 1
+            state.position = 3
+            state.bestStep = stateBest
+            state.bestValidationLoss = Self.valLoss(step: stateBest, bestAt: bestAt, offset: offset)
+            state.lastValidationLoss = .nan
+            state.seconds = 12.5
+            try write(String(decoding: try state.encoded(), as: UTF8.self), to: "\(id)/state/\(TrainerState.fileName)")
+            try writeCheckpoint(.best, in: id, value: -1)
         }
-        if finished { try write("final weights", to: "\(id)/lora/final.safetensors") }
+        if finished { try writeCheckpoint(.final, in: id, value: -2) }
     }
 
     func sample(_ id: String, step: Int, prompt: Int, seed: Int, maxSteps: Int = 40) throws {
-        let parameters = "\(Self.prompts[prompt])\nNegative prompt: color, shading, blurry\n"
-            + "Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: \(seed), Size: 128x128, Model: \(id)"
-        let url = self.url("\(id)/samples/" + String(format: "step_%06d", step) + "/p\(prompt)_s\(seed).png")
+        let names = Sampler.dpmpp2mKarras.a1111
+        let parameters = GenerationInfo(prompt: Self.prompts[prompt], negativePrompt: "color, shading, blurry", steps: 20,
+                                        sampler: names.sampler, scheduleType: names.schedule, cfgScale: 7.5, seed: UInt64(seed),
+                                        width: 128, height: 128, model: id).text
+        let url = folder(id).sample(step: step, SampleName(prompt: prompt, seed: seed))
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Self.lineArt(step: step * 40 / max(maxSteps, 1) + seed * 3, prompt: prompt)
             .writePNG(to: url, text: [PNGTextChunk(keyword: "parameters", text: parameters)])
@@ -177,22 +187,13 @@ struct RunsFixture {
     /// beta: still training (no state, best from the log); pipe/r1, pipe/r2: a pipeline's runs.
     static func standard() throws -> RunsFixture {
         let f = try RunsFixture()
-        try f.run("alpha", steps: 40, bestAt: 30, offset: 0, stateBest: 20, finished: true, captions: "vanilla")
-        try f.run("beta", steps: 25, bestAt: 20, offset: 0.01, captions: "blip")
-        try f.run("pipe/r1", steps: 40, bestAt: 20, offset: 0.004, stateBest: 20, finished: true, captions: "blip")
-        try f.run("pipe/r2", steps: 40, bestAt: 30, offset: -0.003, stateBest: 30, finished: true, captions: "blip_plus")
-        try f.write("""
-        # Caption comparison
-
-        Three caption variants trained on the same data. <script>alert(1)</script>
-
-        | run | captions | best step | best val loss |
-        |:----|:--------:|----------:|--------------:|
-        | r1 | blip | 20 | **0.1140** |
-        | r2 | blip_plus | 30 | 0.1070 |
-
-        See [the grid](compare/grid.png) and [run r2](r2/).
-        """, to: "pipe/summary.md")
+        try f.run("alpha", steps: 40, bestAt: 30, offset: 0, stateBest: 20, finished: true, captions: .vanilla)
+        try f.run("beta", steps: 25, bestAt: 20, offset: 0.01, captions: .blip)
+        try f.run("pipe/r1", steps: 40, bestAt: 20, offset: 0.004, stateBest: 20, finished: true, captions: .blip)
+        try f.run("pipe/r2", steps: 40, bestAt: 30, offset: -0.003, stateBest: 30, finished: true, captions: .blipPlus)
+        // The summary as `inkwell pipeline` writes it, from the runs' own files.
+        let results = try ["r1", "r2"].map { try PipelineRunResult(variant: $0, run: f.folder("pipe/\($0)")) }
+        try PipelineSummaryFile.write(results, name: "Caption comparison", to: f.url("pipe"))
         try lineArt(step: 30, prompt: 1, size: 96).writePNG(to: f.url("pipe/compare/grid.png"))
         try f.write("<html><body>compare</body></html>", to: "pipe/compare/index.html")
         try f.write("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>", to: "pipe/plots/val_loss.svg")

@@ -8,7 +8,7 @@ import Testing
 import TestSupport
 
 @Suite struct CaptionBudgetTests {
-    let hints = StyleHints(CaptionVariant.defaultHints)
+    let hints = StyleHints(StyleHints.defaultHints)
 
     func tokenizer() throws -> CLIPTokenizer { try CLIPTokenizer(folder: try Fixtures.url("clip_tokenizer", "sd15")) }
 

@@ -4,6 +4,7 @@
 import Captioning
 import Foundation
 import Imaging
+import RunFiles
 import StableDiffusion
 import Testing
 import TestSupport
@@ -59,7 +60,7 @@ final class StubCaptioner: ImageCaptioner, @unchecked Sendable {
 
     func enriched(_ text: String) throws -> String {
         let tokenizer = try tokenizer()
-        return StyleHints(CaptionVariant.defaultHints).enrich(text, tokenLimit: 77, tokenCount: { tokenizer.encode($0).count }).text
+        return StyleHints(StyleHints.defaultHints).enrich(text, tokenLimit: 77, tokenCount: { tokenizer.encode($0).count }).text
     }
 
     @Test func writesEveryVariantAndPrefersHandWrittenCaptions() throws {

@@ -5,6 +5,7 @@
 import Foundation
 import Imaging
 import LoRA
+import RunFiles
 import StableDiffusion
 import Testing
 import TestSupport
@@ -15,7 +16,7 @@ import Torch
 /// LoRAs of random, seeded weights (B ≠ 0, so they change the image).
 func makeCompareRun(_ root: URL, name: String, seed: UInt64, withBest: Bool = true) throws -> URL {
     let model = try Fixtures.url("pipeline", "model")
-    let run = RunDirectory(root.appendingPathComponent(name))
+    let run = RunFolder(root.appendingPathComponent(name))
     try FileManager.default.createDirectory(at: run.lora, withIntermediateDirectories: true)
     var config = TrainingConfig()
     config.model.path = model.path
@@ -25,7 +26,7 @@ func makeCompareRun(_ root: URL, name: String, seed: UInt64, withBest: Bool = tr
     config.samples.steps = 3
     config.samples.size = 32
     config.samples.negativePrompt = "blurry"
-    config.samples.sampler = "dpm++2m-karras"
+    config.samples.sampler = .dpmpp2mKarras
     try config.toml().write(to: run.config, atomically: true, encoding: .utf8)
 
     let pipeline = try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu, dtype: .float32)
@@ -99,7 +100,7 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
             #expect(try cell(r, 0).pixels == expected.pixels, "base, row \(r)")
         }
         // A LoRA column: the image with that file attached at that scale.
-        let stack = try pipeline.applyLoRAs([LoRAReference(url: RunDirectory(b).best, multiplier: 0.5)])
+        let stack = try pipeline.applyLoRAs([LoRAReference(url: RunFolder(b).best, multiplier: 0.5)])
         let withLoRA = try reference(pipeline, prompt: prompts[1], seed: 3)
         for network in stack.networks { try network.removeFromModel() }
         #expect(try cell(1, 3).pixels == withLoRA.pixels, "run-b best ×0.5")
@@ -186,7 +187,7 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
         let fallback = try CompareColumn.columns(modelName: "m", runs: [noBest], checkpoint: .best, scales: [1])
         #expect(fallback.columns.last?.checkpoint == "final" && fallback.notes.count == 1)
         // A LoRA file stands for itself.
-        let file = try CompareColumn.columns(modelName: "m", runs: [RunDirectory(a).best], checkpoint: .best, scales: [0.8])
+        let file = try CompareColumn.columns(modelName: "m", runs: [RunFolder(a).best], checkpoint: .best, scales: [0.8])
         #expect(file.columns.last?.title == "best" && file.columns.last?.detail == "×0.8")
 
         let absent = dir.appendingPathComponent("absent")
@@ -194,7 +195,7 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
             try CompareColumn.columns(modelName: "m", runs: [absent], checkpoint: .best, scales: [1])
         }
         #expect(missing?.description.contains(absent.path) == true)
-        try FileManager.default.removeItem(at: RunDirectory(noBest).final)
+        try FileManager.default.removeItem(at: RunFolder(noBest).final)
         let noFinal = #expect(throws: ReportError.self) {
             try CompareColumn.columns(modelName: "m", runs: [noBest], checkpoint: .final, scales: [1])
         }

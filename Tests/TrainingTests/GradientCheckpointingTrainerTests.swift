@@ -2,6 +2,7 @@
 // dropout on, text-encoder LoRA too, so both models' recomputations must replay the dropout generator), and an
 // interrupted run resumed with it equals an uninterrupted one, bit for bit.
 import Foundation
+import RunFiles
 import Testing
 import TestSupport
 import StableDiffusion

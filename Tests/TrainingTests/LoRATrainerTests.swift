@@ -1,4 +1,5 @@
 import Foundation
+import RunFiles
 import Testing
 import TestSupport
 import StableDiffusion
@@ -25,7 +26,7 @@ func makeTrainer(_ dir: URL, output: String = "run", pipeline: StableDiffusionPi
     config.lora.rank = 4
     config.lora.alpha = 4
     config.optimizer.learningRate = 2e-3
-    config.schedule.name = "constant_with_warmup"
+    config.schedule.name = .constantWithWarmup
     config.schedule.warmupSteps = 2
     config.training.maxSteps = 6
     config.training.batchSize = 2
@@ -224,7 +225,7 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         let model = try Fixtures.url("pipeline", "model")
         let trainer = try makeTrainer(dir, pipeline: try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu,
                                                                                        dtype: .bfloat16)) { c in
-            c.training.mixedPrecision = "bf16"
+            c.training.mixedPrecision = .bf16
             c.training.maxSteps = 3
             c.validation.every = 3
         }
@@ -243,7 +244,7 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         func fp16Trainer(_ output: String) throws -> LoRATrainer {
             let pipeline = try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu, dtype: .float16,
                                                             vaeDType: .float32)
-            let trainer = try makeTrainer(dir, output: output, pipeline: pipeline) { $0.training.mixedPrecision = "fp16" }
+            let trainer = try makeTrainer(dir, output: output, pipeline: pipeline) { $0.training.mixedPrecision = .fp16 }
             trainer.scaler = try GradScaler(initScale: 16_777_216)
             return trainer
         }
@@ -274,10 +275,10 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         let dir = try temporaryDirectory()
         let model = try Fixtures.url("pipeline", "model")
         // fp16 asked for, model in fp32.
-        #expect(throws: TrainingStopped.self) { try makeTrainer(dir) { $0.training.mixedPrecision = "fp16" } }
+        #expect(throws: TrainingStopped.self) { try makeTrainer(dir) { $0.training.mixedPrecision = .fp16 } }
         // fp16 with the VAE in fp16 too (encoding would overflow).
         let allHalf = try StableDiffusionPipeline.load(.diffusersFolder(model), device: .cpu, dtype: .float16,
                                                        vaeDType: .float16)
-        #expect(throws: TrainingStopped.self) { try makeTrainer(dir, pipeline: allHalf) { $0.training.mixedPrecision = "fp16" } }
+        #expect(throws: TrainingStopped.self) { try makeTrainer(dir, pipeline: allHalf) { $0.training.mixedPrecision = .fp16 } }
     }
 }

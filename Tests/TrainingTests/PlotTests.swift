@@ -6,6 +6,7 @@ import Foundation
 import FoundationXML
 #endif
 import Imaging
+import RunFiles
 import Testing
 import TestSupport
 @testable import Training
@@ -13,7 +14,7 @@ import TestSupport
 /// Writes `<root>/<name>/log.csv` with the given rows.
 func writeRunLog(_ root: URL, name: String, rows: [TrainingLogRow]) throws -> URL {
     let run = root.appendingPathComponent(name)
-    let log = try TrainingLog(url: RunDirectory(run).log)
+    let log = try TrainingLog(url: RunFolder(run).log)
     for row in rows { try log.append(row) }
     return run
 }

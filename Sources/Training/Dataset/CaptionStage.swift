@@ -11,13 +11,14 @@
 import Captioning
 import Foundation
 import Imaging
+import RunFiles
 import StableDiffusion
 
 public struct CaptionOptions: Sendable {
     public var datasetDirectory: URL
     /// The variants to write files for; vanilla is accepted and needs nothing.
     public var variants: [CaptionVariant] = [.blip, .blipPlus]
-    public var hints = StyleHints(CaptionVariant.defaultHints)
+    public var hints = StyleHints(StyleHints.defaultHints)
     /// CLIP's window: bos + 75 tokens + eos.
     public var tokenLimit = 77
     /// Recaption and rewrite everything we own (hand-written and edited captions are still kept).

@@ -2,6 +2,7 @@
 // tattoo line-art dataset, a tiny SD1.x-architecture model and a tiny BLIP, both with RANDOM weights —
 // and runs the real pipeline over them: prepare, BLIP captions, three LoRA runs, compare, plots, summary.
 import Foundation
+import RunFiles
 
 public enum DemoSetup {
     /// Writes the demo's models and raw images under `root` (skipping what exists) and returns the

@@ -1,6 +1,8 @@
 // pipeline.toml: a [pipeline] section (which images, which caption variants, how to prepare them)
 // followed by the training sections every variant's run shares (see TrainingConfig).
 import Foundation
+import Captioning
+import RunFiles
 import TOMLKit
 
 public struct PipelineConfig: Equatable, Sendable {
@@ -11,16 +13,16 @@ public struct PipelineConfig: Equatable, Sendable {
     /// Where prepared datasets live (data/processed/<name>/).
     public var datasets = "data/processed"
     public var resolution = 512
-    public var fit = "crop"
+    public var fit = Fit.crop
     public var clean = false
     public var buckets = false
     public var validationFraction = 0.05
-    public var variants = ["vanilla", "blip", "blip_plus"]
+    public var variants: [CaptionVariant] = [.vanilla, .blip, .blipPlus]
     /// A transformers BLIP captioning folder (needed by the blip variants unless every image has a hand-written caption).
     public var blip: String?
     public var blipPrefix: String?
     public var blipBeams = 3
-    public var hints = "clean line tattoo, high contrast, stencil, no shading"
+    public var hints = StyleHints.defaultHints
     /// LoRA strengths shown side by side in the comparison grid.
     public var compareScales = [1.0]
     /// The training config every run starts from (data.dataset, data.captions and output.name are set per run).
@@ -69,6 +71,14 @@ public struct PipelineConfig: Equatable, Sendable {
                 if let i = v.int { return Double(i) }
                 throw ConfigError(source: source, "'pipeline.\(k)' must be a number")
             }
+            /// A name of a closed set; the error lists the names.
+            func named<T: RawRepresentable & CaseIterable>(_ k: String, _ text: String) throws -> T where T.RawValue == String {
+                guard let value = T(rawValue: text) else {
+                    throw ConfigError(source: source, "pipeline.\(k) must be "
+                        + ConfigError.listing(T.allCases.map(\.rawValue)) + ", got '\(text)'")
+                }
+                return value
+            }
             func list<T>(_ k: String, _ element: (TOMLValueConvertible) -> T?) throws -> [T]? {
                 guard let v = section[k] else { return nil }
                 guard let array = v.array else { throw ConfigError(source: source, "'pipeline.\(k)' must be a list") }
@@ -81,11 +91,11 @@ public struct PipelineConfig: Equatable, Sendable {
             config.input = try string("input") ?? config.input
             config.datasets = try string("datasets") ?? config.datasets
             config.resolution = try int("resolution") ?? config.resolution
-            config.fit = try string("fit") ?? config.fit
+            config.fit = try string("fit").map { try named("fit", $0) } ?? config.fit
             config.clean = try bool("clean") ?? config.clean
             config.buckets = try bool("buckets") ?? config.buckets
             config.validationFraction = try number("validation_fraction") ?? config.validationFraction
-            config.variants = try list("variants") { $0.string } ?? config.variants
+            config.variants = try list("variants") { $0.string }?.map { try named("variants", $0) } ?? config.variants
             config.blip = try string("blip")
             config.blipPrefix = try string("blip_prefix")
             config.blipBeams = try int("blip_beams") ?? config.blipBeams
@@ -106,24 +116,20 @@ public struct PipelineConfig: Equatable, Sendable {
         var p: [String] = []
         if name.isEmpty || name.contains("/") { p.append("pipeline.name must be a plain folder name") }
         if resolution <= 0 || resolution % 64 != 0 { p.append("pipeline.resolution must be a positive multiple of 64") }
-        if !["crop", "pad"].contains(fit) { p.append("pipeline.fit must be crop or pad") }
-        let known = Set(CaptionVariantName.allCases.map(\.rawValue))
-        if variants.isEmpty || variants.contains(where: { !known.contains($0) }) {
-            p.append("pipeline.variants must list vanilla, blip and/or blip_plus")
-        }
+        if variants.isEmpty { p.append("pipeline.variants must list vanilla, blip and/or blip_plus") }
         if Set(variants).count != variants.count { p.append("pipeline.variants lists a variant twice") }
         if compareScales.isEmpty { p.append("pipeline.compare_scales must not be empty") }
         if !p.isEmpty { throw ConfigError(source: source, p.joined(separator: "; ")) }
     }
 
     /// The run config of one variant: the shared training config pointed at the dataset and run folder.
-    public func runConfig(variant: String) -> TrainingConfig {
+    public func runConfig(variant: CaptionVariant) -> TrainingConfig {
         var c = training
         c.data.dataset = URL(fileURLWithPath: datasets).appendingPathComponent(name).path
         c.data.captions = variant
         c.data.resolution = resolution
         c.output.dir = URL(fileURLWithPath: training.output.dir).appendingPathComponent(name).path
-        c.output.name = variant
+        c.output.name = variant.rawValue
         return c
     }
 

@@ -4,6 +4,7 @@ import Crypto
 import Foundation
 import Captioning
 import Imaging
+import RunFiles
 import StableDiffusion
 import Torch
 
@@ -11,19 +12,6 @@ public enum PipelineEvent {
     case stage(String)
     case message(String)
     case training(variant: String, TrainingEvent)
-}
-
-/// One run's row of the summary.
-public struct RunSummary: Codable, Equatable, Sendable {
-    public var variant: String
-    public var bestStep: Int?
-    public var bestValidationLoss: Double?
-    public var finalValidationLoss: Double?
-    public var clipScore: Double?
-    public var steps: Int
-    public var seconds: Double
-    public var stepsPerSecond: Double
-    public var folder: String
 }
 
 public final class PipelineRunner {
@@ -57,13 +45,13 @@ public final class PipelineRunner {
 
     /// Runs every stage; `shouldStop` is polled during training (Ctrl-C). Returns the summary rows.
     @discardableResult
-    public func run(shouldStop: @escaping () -> Bool = { false }, events: (PipelineEvent) -> Void = { _ in }) throws -> [RunSummary] {
+    public func run(shouldStop: @escaping () -> Bool = { false }, events: (PipelineEvent) -> Void = { _ in }) throws -> [PipelineRunResult] {
         var didWork = false
 
         events(.stage("prepare"))
         var prepare = PrepareOptions(input: URL(fileURLWithPath: config.input), datasetDirectory: dataset)
         prepare.settings.resolution = config.resolution
-        prepare.settings.fit = config.fit == "pad" ? .pad : .crop
+        prepare.settings.fit = config.fit
         prepare.settings.clean = config.clean
         prepare.settings.buckets = config.buckets
         prepare.validation = try ValidationSplit(fraction: config.validationFraction, seed: ValidationSplit.standard.seed)
@@ -71,7 +59,7 @@ public final class PipelineRunner {
         if !prepared.processed.isEmpty || !prepared.removed.isEmpty { didWork = true }
         prepared.summary.forEach { events(.message($0)) }
 
-        let fileVariants = config.variants.compactMap { CaptionVariant(rawValue: $0) }.filter { $0 != .vanilla }
+        let fileVariants = config.variants.filter { $0 != .vanilla }
         if !fileVariants.isEmpty {
             events(.stage("caption"))
             var options = CaptionOptions(datasetDirectory: dataset)
@@ -87,24 +75,25 @@ public final class PipelineRunner {
             report.summary.forEach { events(.message($0)) }
         }
 
-        var rows: [RunSummary] = []
+        var rows: [PipelineRunResult] = []
         var runFolders: [URL] = []
         for variant in config.variants {
             let runConfig = config.runConfig(variant: variant)
-            let folder = runConfig.runDirectory
+            let run = RunFolder(runConfig.runDirectory)
+            let folder = run.root
             runFolders.append(folder)
             let stamp = try inputsStamp(runConfig)
             let stampFile = folder.appendingPathComponent("inputs.sha256")
             let previous = try? String(contentsOf: stampFile, encoding: .utf8)
-            let finished = FileManager.default.fileExists(atPath: folder.appendingPathComponent("lora/final.safetensors").path)
+            let finished = run.isFinished
             if previous == stamp && finished {
                 events(.message("\(variant): up to date (\(folder.path))"))
-                rows.append(try summary(variant: variant, folder: folder))
+                rows.append(try PipelineRunResult(variant: variant.rawValue, run: run))
                 continue
             }
             events(.stage("train \(variant)"))
             didWork = true
-            let resume = previous == stamp && FileManager.default.fileExists(atPath: folder.appendingPathComponent("state").path)
+            let resume = previous == stamp && FileManager.default.fileExists(atPath: run.state.path)
             if !resume { try? FileManager.default.removeItem(at: folder) }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try writeAtomically(Data(stamp.utf8), to: stampFile)
@@ -113,9 +102,9 @@ public final class PipelineRunner {
                                           modelIdentity: try TrainingDataset.identity(of: ModelSource(path: runConfig.model.path)),
                                           cacheDirectory: dataset.appendingPathComponent("cache/latents"))
             trainer.clipScorer = clipScorer
-            let result = try trainer.run(resume: resume, shouldStop: shouldStop) { events(.training(variant: variant, $0)) }
+            let result = try trainer.run(resume: resume, shouldStop: shouldStop) { events(.training(variant: variant.rawValue, $0)) }
             if result.interrupted { throw TrainingStopped(reason: "interrupted during \(variant); run the pipeline again to resume") }
-            rows.append(try summary(variant: variant, folder: folder))
+            rows.append(try PipelineRunResult(variant: variant.rawValue, run: run))
         }
 
         if let compare, didWork || !FileManager.default.fileExists(atPath: config.folder.appendingPathComponent("compare").path) {
@@ -126,7 +115,7 @@ public final class PipelineRunner {
             events(.stage("plot"))
             try plot(runFolders)
         }
-        try writeSummary(rows)
+        try PipelineSummaryFile.write(rows, name: config.name, to: config.folder)
         if !didWork { events(.message("everything is up to date: nothing to do")) }
         return rows
     }
@@ -137,7 +126,7 @@ public final class PipelineRunner {
         hasher.update(data: Data(try runConfig.toml().utf8))
         let manifest = dataset.appendingPathComponent(DatasetManifest.fileName)
         if let data = FileManager.default.contents(atPath: manifest.path) { hasher.update(data: data) }
-        if let folder = CaptionVariantName(rawValue: runConfig.data.captions)?.folder {
+        if let folder = runConfig.data.captions.folderName {
             let dir = dataset.appendingPathComponent(folder)
             for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted() {
                 hasher.update(data: Data(name.utf8))
@@ -145,40 +134,5 @@ public final class PipelineRunner {
             }
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    }
-
-    func summary(variant: String, folder: URL) throws -> RunSummary {
-        let rows = try TrainingLog.read(folder.appendingPathComponent("log.csv"))
-        let state = try? JSONDecoder().decode(TrainerState.self,
-                                              from: Data(contentsOf: folder.appendingPathComponent("state/trainer.json")))
-        let last = rows.last
-        let seconds = state?.seconds ?? 0
-        let steps = last?.step ?? 0
-        return RunSummary(variant: variant, bestStep: state?.bestStep, bestValidationLoss: state?.bestValidationLoss,
-                          finalValidationLoss: rows.last(where: { $0.validationLoss != nil })?.validationLoss,
-                          clipScore: rows.last(where: { $0.clipScore != nil })?.clipScore, steps: steps, seconds: seconds,
-                          stepsPerSecond: seconds > 0 ? Double(steps) / seconds : 0, folder: folder.path)
-    }
-
-    /// runs/<pipeline>/summary.md (and summary.json for tools).
-    func writeSummary(_ rows: [RunSummary]) throws {
-        func f(_ x: Double?, _ format: String = "%.5f") -> String { x.map { String(format: format, $0) } ?? "–" }
-        var md = "# \(config.name)\n\n"
-        md += "| run | best step | best val loss | final val loss | CLIP score | steps | train time | it/s | files |\n"
-        md += "|---|---|---|---|---|---|---|---|---|\n"
-        for r in rows {
-            md += "| \(r.variant) | \(r.bestStep.map(String.init) ?? "–") | \(f(r.bestValidationLoss)) | \(f(r.finalValidationLoss)) "
-                + "| \(f(r.clipScore, "%.2f")) | \(r.steps) | \(f(r.seconds, "%.0f")) s | \(f(r.stepsPerSecond, "%.2f")) "
-                + "| `\(r.folder)/lora/best.safetensors`, `final.safetensors` |\n"
-        }
-        let best = rows.filter { $0.bestValidationLoss != nil }.min { ($0.bestValidationLoss ?? 0) < ($1.bestValidationLoss ?? 0) }
-        if let best { md += "\nLowest validation loss: **\(best.variant)** at step \(best.bestStep.map(String.init) ?? "?").\n" }
-        md += "\nValidation loss is measured on the same held-out images with fixed noise and timesteps, so it compares across runs.\n"
-        try FileManager.default.createDirectory(at: config.folder, withIntermediateDirectories: true)
-        try writeAtomically(Data(md.utf8), to: config.folder.appendingPathComponent("summary.md"))
-        let json = JSONEncoder()
-        json.outputFormatting = [.prettyPrinted, .sortedKeys]
-        json.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try writeAtomically(try json.encode(rows), to: config.folder.appendingPathComponent("summary.json"))
     }
 }

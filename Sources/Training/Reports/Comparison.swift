@@ -55,8 +55,7 @@ public struct Comparison {
         o.width = settings.size
         o.height = settings.size
         o.seed = row.seed
-        o.scheduler = sampler.schedulerKind
-        o.karrasSigmas = sampler.karras
+        o.use(sampler)
         return o
     }
 

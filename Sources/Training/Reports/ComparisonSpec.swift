@@ -2,6 +2,7 @@
 // sampler, steps, size: by default those of the runs' own sample settings in config.toml), and the
 // columns: the base model, then each run's best and/or final LoRA at one or more scales.
 import Foundation
+import RunFiles
 import StableDiffusion
 
 public struct CompareSettings: Codable, Equatable, Sendable {
@@ -28,12 +29,12 @@ public struct CompareSettings: Codable, Equatable, Sendable {
     /// A run's sample settings (`[samples]` of its config.toml): the prompts it was watched with.
     public init(samples: TrainingConfig.Samples) {
         self.init(prompts: samples.prompts, negativePrompt: samples.negativePrompt, seeds: samples.seeds.map { UInt64(max(0, $0)) },
-                  steps: samples.steps, guidance: samples.guidance, size: samples.size, sampler: samples.sampler)
+                  steps: samples.steps, guidance: samples.guidance, size: samples.size, sampler: samples.sampler.rawValue)
     }
 
     /// The `[samples]` settings of a run folder's config.toml; the error names the file.
     public static func fromRun(_ run: URL) throws -> CompareSettings {
-        let file = RunDirectory(run).config
+        let file = RunFolder(run).config
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw ReportError("\(file.path): no config.toml, so no sample prompts to reuse; pass --prompts and --seeds")
         }
@@ -123,7 +124,7 @@ public struct CompareColumn: Codable, Equatable, Sendable {
                 }
                 files = [(nil, runURL)]
             } else {
-                let run = RunDirectory(runURL)
+                let run = RunFolder(runURL)
                 let wanted: [String] = checkpoint == .both ? ["best", "final"] : [checkpoint.rawValue]
                 for which in wanted {
                     let file = which == "best" ? run.best : run.final

@@ -3,6 +3,7 @@
 // metric with a line per run. Each is written as SVG and PNG; the same logs give the same bytes.
 import Foundation
 import Imaging
+import RunFiles
 import Torch
 
 /// One run's log, read for plotting.
@@ -21,7 +22,7 @@ public struct RunLog: Sendable {
 
     /// Reads `<directory>/log.csv`; the error names the file.
     public init(directory: URL, name: String? = nil) throws {
-        let run = RunDirectory(directory)
+        let run = RunFolder(directory)
         guard FileManager.default.fileExists(atPath: run.log.path) else {
             throw ReportError("\(run.log.path): no training log (is \(directory.path) a run folder made by `inkwell train`?)")
         }
@@ -46,12 +47,12 @@ public struct RunLog: Sendable {
             guard fm.fileExists(atPath: path.path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw ReportError("\(path.path): no such run folder")
             }
-            if fm.fileExists(atPath: RunDirectory(path).log.path) {
+            if RunFolder(path).hasLog {
                 folders.append(path)
                 continue
             }
             let children = (try? fm.contentsOfDirectory(at: path, includingPropertiesForKeys: nil)) ?? []
-            let runs = children.filter { fm.fileExists(atPath: RunDirectory($0).log.path) }
+            let runs = children.filter { RunFolder($0).hasLog }
                 .sorted { $0.lastPathComponent < $1.lastPathComponent }
             guard !runs.isEmpty else {
                 throw ReportError("\(path.path): no log.csv in it or in the folders directly inside it")

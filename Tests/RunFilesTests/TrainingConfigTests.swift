@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Training
+@testable import RunFiles
 
 @Suite struct TrainingConfigTests {
     let minimal = """
@@ -43,6 +43,29 @@ import Testing
         #expect(message("[data\n").contains("train.toml: line 1"))
         let both = message("[lora]\nrank = 500\n")
         #expect(both.contains("model.path is required") && both.contains("lora.rank must be in 1...128"))
+    }
+
+    @Test func closedSetsAreCheckedAtLoadWithEveryOtherProblem() {
+        func message(_ text: String, _ overrides: [String] = []) -> String {
+            do {
+                _ = try TrainingConfig.parse(text, overrides: overrides, source: "train.toml")
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let all = message(minimal + "\n[schedule]\nname = \"cosine_annealing\"\n[samples]\nsampler = \"warp\"\n[lora]\nrank = 0\n",
+                          ["data.captions=blip+", "training.mixed_precision=fp8"])
+        #expect(all.hasPrefix("train.toml: "))
+        #expect(all.contains("schedule.name must be constant, constant_with_warmup, linear, cosine, cosine_with_restarts, "
+            + "polynomial or piecewise_constant, got 'cosine_annealing'"))
+        #expect(all.contains("samples.sampler must be pndm, ddim, ddpm, euler, euler-a, dpm++2m, dpm++2m-karras or euler-karras, got 'warp'"))
+        #expect(all.contains("data.captions must be vanilla, blip or blip_plus, got 'blip+'"))
+        #expect(all.contains("training.mixed_precision must be no, fp16 or bf16, got 'fp8'"))
+        #expect(all.contains("lora.rank must be in 1...128"))
+        let config = try? TrainingConfig.parse(minimal + "\n[samples]\nsampler = \"euler-a\"\n[schedule]\nname = \"linear\"\n",
+                                              overrides: ["training.mixed_precision=bf16"])
+        #expect(config?.samples.sampler == .eulerA && config?.schedule.name == .linear && config?.training.mixedPrecision == .bf16)
     }
 
     @Test func resolvedConfigRoundTripsThroughTOML() throws {

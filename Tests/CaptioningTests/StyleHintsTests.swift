@@ -1,4 +1,4 @@
-// Caption variants and the blip_plus de-duplication rule (StyleHints.swift): a hint is left out when all
+// The blip_plus de-duplication rule (StyleHints.swift): a hint is left out when all
 // its words already occur in the caption (or in hints added before it), compared lowercased, with
 // non-alphanumerics as separators and a trailing "s" ignored on words of four letters or more. The token
 // budget with the real CLIP tokenizer is tested in TrainingTests/CaptionBudgetTests.swift; here a word
@@ -6,20 +6,14 @@
 import Testing
 @testable import Captioning
 
-@Suite struct CaptionVariantTests {
-    let hints = StyleHints(CaptionVariant.defaultHints)
+@Suite struct StyleHintsTests {
+    let hints = StyleHints(StyleHints.defaultHints)
 
     func enrich(_ caption: String, _ hints: StyleHints? = nil, limit: Int = 1000) -> StyleHints.Enriched {
         (hints ?? self.hints).enrich(caption, tokenLimit: limit, tokenCount: { $0.split(separator: " ").count })
     }
 
-    @Test func variantsNamesAndFolders() {
-        #expect(CaptionVariant(name: "blip_plus") == .blipPlus && CaptionVariant(name: "BLIP+") == .blipPlus)
-        #expect(CaptionVariant(name: "vanilla") == .vanilla && CaptionVariant(name: "blip") == .blip)
-        #expect(CaptionVariant(name: "clip") == nil)
-        #expect(CaptionVariant.vanilla.folderName == nil)
-        #expect(CaptionVariant.blip.folderName == "captions_blip" && CaptionVariant.blipPlus.folderName == "captions_blip_plus")
-        #expect(CaptionVariant.defaultPrompt == "minimal line-art tattoo, stencil, high-contrast")
+    @Test func defaultHintPhrases() {
         #expect(hints.phrases == ["clean line tattoo", "high contrast", "stencil", "no shading"])
     }
 

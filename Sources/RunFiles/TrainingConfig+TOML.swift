@@ -1,163 +1,10 @@
-// The training configuration: a TOML file whose sections mirror the job (model, data, lora,
-// optimizer, schedule, training, validation, samples, output), `--set section.key=value` overrides,
-// strict decoding (an unknown key or a wrong type is an error naming the key), and the resolved
-// config saved beside the run's outputs.
+// Reading and writing TrainingConfig as TOML: the file is laid over the defaults, `--set section.key=value`
+// overrides apply on top, and the result is checked whole before it decodes strictly. Every problem (an
+// unknown key, a name outside a closed set, a value out of range) is reported at once, each naming its key.
 import Foundation
+import StableDiffusion
 import TOMLKit
 import Torch
-
-public struct TrainingConfig: Codable, Equatable, Sendable {
-    public struct Model: Codable, Equatable, Sendable {
-        /// A diffusers folder or a single-file .safetensors checkpoint.
-        public var path = ""
-        /// Tokenizer folder for a single-file checkpoint (default: tokenizer/ beside it).
-        public var tokenizer: String?
-        public var variant: String?
-        /// "cpu", "cuda", "cuda:N" or "auto".
-        public var device = "auto"
-        enum CodingKeys: String, CodingKey, CaseIterable { case path, tokenizer, variant, device }
-    }
-
-    public struct Data: Codable, Equatable, Sendable {
-        /// A folder made by `inkwell prepare` (data/processed/<dataset>).
-        public var dataset = ""
-        /// "vanilla" | "blip" | "blip_plus".
-        public var captions = "vanilla"
-        public var vanillaPrompt = "minimal line-art tattoo, stencil, high-contrast"
-        public var resolution = 512
-        /// Horizontal flips as augmentation (with their own cached latents).
-        public var flip = false
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case dataset, captions, vanillaPrompt = "vanilla_prompt", resolution, flip
-        }
-    }
-
-    public struct LoRA: Codable, Equatable, Sendable {
-        public var rank = 16
-        public var alpha = 16.0
-        public var dropout = 0.0
-        public var targets = ["to_q", "to_k", "to_v", "to_out.0"]
-        public var textEncoder = false
-        public var textEncoderTargets = ["q_proj", "k_proj", "v_proj", "out_proj"]
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case rank, alpha, dropout, targets, textEncoder = "text_encoder", textEncoderTargets = "text_encoder_targets"
-        }
-    }
-
-    public struct Optimizer: Codable, Equatable, Sendable {
-        public var learningRate = 1e-4
-        public var textEncoderLearningRate = 5e-5
-        public var beta1 = 0.9
-        public var beta2 = 0.999
-        public var eps = 1e-8
-        public var weightDecay = 1e-2
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case learningRate = "learning_rate", textEncoderLearningRate = "text_encoder_learning_rate"
-            case beta1, beta2, eps, weightDecay = "weight_decay"
-        }
-    }
-
-    public struct Schedule: Codable, Equatable, Sendable {
-        /// diffusers' names: constant, constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial.
-        public var name = "cosine"
-        public var warmupSteps = 50
-        public var numCycles = 1
-        enum CodingKeys: String, CodingKey, CaseIterable { case name, warmupSteps = "warmup_steps", numCycles = "num_cycles" }
-    }
-
-    public struct Training: Codable, Equatable, Sendable {
-        public var maxSteps = 1000
-        public var batchSize = 1
-        public var gradientAccumulation = 1
-        public var maxGradNorm = 1.0
-        /// "no" | "fp16" | "bf16".
-        public var mixedPrecision = "no"
-        public var seed = 42
-        /// Min-SNR-γ loss weighting (0 = off; 5 is the paper's value).
-        public var minSNRGamma = 0.0
-        public var noiseOffset = 0.0
-        /// Timesteps are drawn uniformly from [first, last).
-        public var timestepRange = [0, 1000]
-        /// Consecutive non-finite losses that stop the run.
-        public var maxNonFiniteLosses = 5
-        /// Recompute the UNet's blocks (and a training text encoder's layers) in backward instead of keeping
-        /// their activations: less memory, one more forward per step (diffusers' `enable_gradient_checkpointing`).
-        public var gradientCheckpointing = false
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case maxSteps = "max_steps", batchSize = "batch_size", gradientAccumulation = "gradient_accumulation"
-            case maxGradNorm = "max_grad_norm", mixedPrecision = "mixed_precision", seed
-            case minSNRGamma = "min_snr_gamma", noiseOffset = "noise_offset", timestepRange = "timestep_range"
-            case maxNonFiniteLosses = "max_non_finite_losses", gradientCheckpointing = "gradient_checkpointing"
-        }
-
-        /// The dtype of the frozen UNet and text encoder (the adapters always train in float32).
-        public var weightDType: DType {
-            switch mixedPrecision {
-            case "bf16": .bfloat16
-            case "fp16": .float16
-            default: .float32
-            }
-        }
-    }
-
-    public struct Validation: Codable, Equatable, Sendable {
-        public var every = 100
-        /// Fixed timesteps per validation image, spread over the schedule.
-        public var timestepsPerImage = 4
-        public var seed = 1234
-        enum CodingKeys: String, CodingKey, CaseIterable { case every, timestepsPerImage = "timesteps_per_image", seed }
-    }
-
-    public struct Samples: Codable, Equatable, Sendable {
-        /// 0 turns sampling off.
-        public var every = 200
-        public var prompts = ["minimal line-art tattoo of a rose, stencil, high-contrast",
-                              "minimal line-art tattoo of a swallow, stencil, high-contrast"]
-        public var negativePrompt = "color, shading, blurry"
-        public var seeds = [1, 2]
-        public var steps = 20
-        public var guidance = 7.5
-        public var size = 512
-        public var sampler = "dpm++2m-karras"
-        /// CLIP score of the samples against their prompts (needs `clip_model`).
-        public var clipScore = false
-        /// A transformers CLIP folder (openai/clip-vit-base-patch32 layout).
-        public var clipModel: String?
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case every, prompts, negativePrompt = "negative_prompt", seeds, steps, guidance, size, sampler
-            case clipScore = "clip_score", clipModel = "clip_model"
-        }
-    }
-
-    public struct Output: Codable, Equatable, Sendable {
-        public var dir = "runs"
-        public var name = "lora"
-        /// LoRA checkpoints kept besides best and final (0 keeps all).
-        public var keep = 3
-        /// Also write the diffusers/PEFT format next to the kohya file.
-        public var peftFormat = false
-        enum CodingKeys: String, CodingKey, CaseIterable { case dir, name, keep, peftFormat = "peft_format" }
-    }
-
-    public var model = Model()
-    public var data = Data()
-    public var lora = LoRA()
-    public var optimizer = Optimizer()
-    public var schedule = Schedule()
-    public var training = Training()
-    public var validation = Validation()
-    public var samples = Samples()
-    public var output = Output()
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, data, lora, optimizer, schedule, training, validation, samples, output
-    }
-
-    public init() {}
-
-    /// The run's folder: `<output.dir>/<output.name>`.
-    public var runDirectory: URL { URL(fileURLWithPath: output.dir).appendingPathComponent(output.name) }
-}
 
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public let source: String
@@ -167,6 +14,11 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
         self.message = message
     }
     public var description: String { "\(source): \(message)" }
+
+    /// The names of a closed set as a message lists them: "a, b or c".
+    public static func listing(_ names: [String]) -> String {
+        names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + (names.last ?? "")
+    }
 }
 
 extension TrainingConfig {
@@ -183,6 +35,14 @@ extension TrainingConfig {
         "output": Set(Output.CodingKeys.allCases.map(\.rawValue)),
     ]
 
+    /// The keys whose values form a closed set, and the names each accepts.
+    static let closedSets: [(section: String, key: String, names: [String])] = [
+        ("data", "captions", CaptionVariant.allCases.map(\.rawValue)),
+        ("schedule", "name", LRSchedule.Kind.allCases.map(\.rawValue)),
+        ("training", "mixed_precision", MixedPrecision.allCases.map(\.rawValue)),
+        ("samples", "sampler", Sampler.allCases.map(\.rawValue)),
+    ]
+
     /// Parses TOML text, applies `overrides` ("section.key=value", the value in TOML syntax or a bare
     /// string), and decodes strictly. Absent keys keep their defaults.
     public static func parse(_ text: String, overrides: [String] = [], source: String = "config") throws -> TrainingConfig {
@@ -194,19 +54,28 @@ extension TrainingConfig {
         }
         try checkKeys(table, source: source)
         // Absent keys take the defaults: the file is laid over the default config, key by key.
+        let defaults: TOMLTable = try TOMLEncoder().encode(TrainingConfig())
         let merged: TOMLTable = try TOMLEncoder().encode(TrainingConfig())
         for section in table.keys {
             guard let from = table[section]?.table, let into = merged[section]?.table else { continue }
             for key in from.keys { into[key] = from[key] }
         }
         for override in overrides { try apply(override, to: merged) }
+        // A name outside its set is reported with the rest, and decoding goes on with the default.
+        var problems: [String] = []
+        for (section, key, names) in closedSets {
+            guard let value = merged[section]?.table?[key]?.string, !names.contains(value) else { continue }
+            problems.append("\(section).\(key) must be \(ConfigError.listing(names)), got '\(value)'")
+            merged[section]?.table?[key] = defaults[section]?.table?[key]
+        }
         let json = merged.convert(to: .json)
         do {
             let config = try JSONDecoder().decode(TrainingConfig.self, from: Foundation.Data(json.utf8))
-            try config.validate(source: source)
+            problems += config.problems()
+            if !problems.isEmpty { throw ConfigError(source: source, problems.joined(separator: "; ")) }
             return config
         } catch let error as DecodingError {
-            throw ConfigError(source: source, describe(error))
+            throw ConfigError(source: source, (problems + [describe(error)]).joined(separator: "; "))
         }
     }
 
@@ -282,14 +151,17 @@ extension TrainingConfig {
         }
     }
 
-    /// Checks value ranges and names; every problem is reported at once.
+    /// Checks value ranges; every problem is reported at once.
     public func validate(source: String = "config") throws {
+        let p = problems()
+        if !p.isEmpty { throw ConfigError(source: source, p.joined(separator: "; ")) }
+    }
+
+    /// What is wrong with the values, one message per problem (names are enums: they cannot be wrong here).
+    func problems() -> [String] {
         var p: [String] = []
         if model.path.isEmpty { p.append("model.path is required (a diffusers folder or .safetensors checkpoint)") }
         if data.dataset.isEmpty { p.append("data.dataset is required (a folder made by `inkwell prepare`)") }
-        if !["vanilla", "blip", "blip_plus"].contains(data.captions) {
-            p.append("data.captions must be vanilla, blip or blip_plus, got '\(data.captions)'")
-        }
         if data.resolution <= 0 || data.resolution % 8 != 0 { p.append("data.resolution must be a positive multiple of 8") }
         if !(1...128).contains(lora.rank) { p.append("lora.rank must be in 1...128, got \(lora.rank)") }
         if !(lora.alpha > 0) { p.append("lora.alpha must be positive") }
@@ -302,9 +174,6 @@ extension TrainingConfig {
         if training.maxSteps <= 0 { p.append("training.max_steps must be positive") }
         if training.batchSize <= 0 { p.append("training.batch_size must be positive") }
         if training.gradientAccumulation <= 0 { p.append("training.gradient_accumulation must be positive") }
-        if !["no", "fp16", "bf16"].contains(training.mixedPrecision) {
-            p.append("training.mixed_precision must be no, fp16 or bf16, got '\(training.mixedPrecision)'")
-        }
         let range = training.timestepRange
         if range.count != 2 || range[0] < 0 || range[0] >= range[1] || range[1] > 1000 {
             p.append("training.timestep_range must be [first, last) with 0 <= first < last <= 1000")
@@ -315,7 +184,7 @@ extension TrainingConfig {
         if samples.size <= 0 || samples.size % 8 != 0 { p.append("samples.size must be a positive multiple of 8") }
         if samples.clipScore && samples.clipModel == nil { p.append("samples.clip_score needs samples.clip_model (a CLIP folder)") }
         if output.name.isEmpty || output.name.contains("/") { p.append("output.name must be a plain folder name") }
-        if !p.isEmpty { throw ConfigError(source: source, p.joined(separator: "; ")) }
+        return p
     }
 
     /// The resolved config as TOML, saved beside a run's outputs.

@@ -1,0 +1,98 @@
+// runs/<pipeline>/summary.json: one row per caption variant's run, written by `inkwell pipeline` when its
+// runs are done and read by the dashboard's pipeline page. summary.md beside it is the same table for
+// people reading the folder in a terminal; nothing reads it back.
+import Foundation
+import Torch
+
+/// One run of a pipeline, as its summary reports it.
+public struct PipelineRunResult: Codable, Equatable, Sendable {
+    /// The caption variant, which is also the run's folder name inside the pipeline's folder.
+    public var variant: String
+    public var bestStep: Int?
+    public var bestValidationLoss: Double?
+    public var finalValidationLoss: Double?
+    public var clipScore: Double?
+    public var steps: Int
+    public var seconds: Double
+    public var stepsPerSecond: Double
+    public var folder: String
+
+    public init(variant: String, bestStep: Int?, bestValidationLoss: Double?, finalValidationLoss: Double?,
+                clipScore: Double?, steps: Int, seconds: Double, stepsPerSecond: Double, folder: String) {
+        self.variant = variant
+        self.bestStep = bestStep
+        self.bestValidationLoss = bestValidationLoss
+        self.finalValidationLoss = finalValidationLoss
+        self.clipScore = clipScore
+        self.steps = steps
+        self.seconds = seconds
+        self.stepsPerSecond = stepsPerSecond
+        self.folder = folder
+    }
+
+    /// What a finished (or stopped) run's own files say: its log and its state.
+    public init(variant: String, run: RunFolder) throws {
+        let rows = try TrainingLog.read(run.log)
+        let state = TrainerState.read(run)
+        let seconds = state?.seconds ?? 0
+        let steps = rows.last?.step ?? 0
+        self.init(variant: variant, bestStep: state?.bestStep, bestValidationLoss: state?.bestValidationLoss,
+                  finalValidationLoss: rows.last(where: { $0.validationLoss != nil })?.validationLoss,
+                  clipScore: rows.last(where: { $0.clipScore != nil })?.clipScore, steps: steps, seconds: seconds,
+                  stepsPerSecond: seconds > 0 ? Double(steps) / seconds : 0, folder: run.root.path)
+    }
+}
+
+public enum PipelineSummaryFile {
+    public static let fileName = "summary.json"
+    public static let markdownName = "summary.md"
+
+    /// Whether `folder` is a pipeline's folder.
+    public static func exists(in folder: URL) -> Bool {
+        FileManager.default.fileExists(atPath: folder.appendingPathComponent(fileName).path)
+    }
+
+    /// Writes summary.json and summary.md into the pipeline's folder.
+    public static func write(_ rows: [PipelineRunResult], name: String, to folder: URL) throws {
+        try writeAtomically(Data(markdown(rows, name: name).utf8), to: folder.appendingPathComponent(markdownName))
+        try writeAtomically(try encoded(rows), to: folder.appendingPathComponent(fileName))
+    }
+
+    /// The rows of a pipeline's summary.json; nil when it has none or it cannot be read.
+    public static func read(in folder: URL) -> [PipelineRunResult]? {
+        guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent(fileName).path) else { return nil }
+        let json = JSONDecoder()
+        json.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try? json.decode([PipelineRunResult].self, from: data)
+    }
+
+    static func encoded(_ rows: [PipelineRunResult]) throws -> Data {
+        let json = JSONEncoder()
+        json.outputFormatting = [.prettyPrinted, .sortedKeys]
+        json.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try json.encode(rows)
+    }
+
+    static func markdown(_ rows: [PipelineRunResult], name: String) -> String {
+        func f(_ x: Double?, _ format: String = "%.5f") -> String { x.map { String(format: format, $0) } ?? "–" }
+        var md = "# \(name)\n\n"
+        md += "| run | best step | best val loss | final val loss | CLIP score | steps | train time | it/s | files |\n"
+        md += "|---|---|---|---|---|---|---|---|---|\n"
+        for r in rows {
+            md += "| \(r.variant) | \(r.bestStep.map(String.init) ?? "–") | \(f(r.bestValidationLoss)) | \(f(r.finalValidationLoss)) "
+                + "| \(f(r.clipScore, "%.2f")) | \(r.steps) | \(f(r.seconds, "%.0f")) s | \(f(r.stepsPerSecond, "%.2f")) "
+                + "| `\(r.folder)/lora/\(CheckpointName.best.fileName)`, `\(CheckpointName.final.fileName)` |\n"
+        }
+        if let best = lowestValidationLoss(rows) {
+            md += "\nLowest validation loss: **\(best.variant)** at step \(best.bestStep.map(String.init) ?? "?").\n"
+        }
+        md += "\nValidation loss is measured on the same held-out images with fixed noise and timesteps, so it compares across runs.\n"
+        return md
+    }
+
+    /// The run whose best validation loss is lowest.
+    public static func lowestValidationLoss(_ rows: [PipelineRunResult]) -> PipelineRunResult? {
+        rows.filter { $0.bestValidationLoss?.isFinite == true }
+            .min { ($0.bestValidationLoss ?? 0) < ($1.bestValidationLoss ?? 0) }
+    }
+}

@@ -1,0 +1,45 @@
+// state/trainer.json: a run's position and bookkeeping. The trainer saves it with the state's tensors
+// (adapter weights, optimizer moments, generator states) and resumes from it; the dashboard and the
+// pipeline summary read it for the best step and the training time. Non-finite numbers are written as
+// the strings "nan" / "inf" / "-inf" (JSON has no NaN), and read back as such.
+import Foundation
+import Torch
+
+public struct TrainerState: Codable, Equatable, Sendable {
+    public static let fileName = "trainer.json"
+
+    public var step = 0
+    public var epoch = 0
+    /// Index of the next micro-batch in the epoch's plan.
+    public var position = 0
+    public var bestValidationLoss: Double?
+    public var bestStep: Int?
+    public var lastValidationLoss: Double?
+    public var nonFiniteTotal = 0
+    public var nonFiniteStreak = 0
+    public var smoothedLoss: Double?
+    public var scaler: GradScaler?
+    /// Training time so far, summed over resumed sessions.
+    public var seconds = 0.0
+
+    public init() {}
+
+    public func encoded() throws -> Data {
+        let json = JSONEncoder()
+        json.outputFormatting = [.prettyPrinted, .sortedKeys]
+        json.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try json.encode(self)
+    }
+
+    public init(decoding data: Data) throws {
+        let json = JSONDecoder()
+        json.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        self = try json.decode(TrainerState.self, from: data)
+    }
+
+    /// The state of the run at `folder`; nil when it has none (not saved yet) or the file is unreadable.
+    public static func read(_ folder: RunFolder) -> TrainerState? {
+        guard let data = FileManager.default.contents(atPath: folder.trainerState.path) else { return nil }
+        return try? TrainerState(decoding: data)
+    }
+}
