@@ -35,12 +35,13 @@ extension TrainingConfig {
         "output": Set(Output.CodingKeys.allCases.map(\.rawValue)),
     ]
 
-    /// The keys whose values form a closed set, and the names each accepts.
-    static let closedSets: [(section: String, key: String, names: [String])] = [
-        ("data", "captions", CaptionVariant.allCases.map(\.rawValue)),
-        ("schedule", "name", LRSchedule.Kind.allCases.map(\.rawValue)),
-        ("training", "mixed_precision", MixedPrecision.allCases.map(\.rawValue)),
-        ("samples", "sampler", Sampler.allCases.map(\.rawValue)),
+    /// The keys whose values form a closed set, the names each lists in errors, and how a name users type
+    /// becomes the one saved (samplers go by any of their A1111 / ComfyUI names).
+    static let closedSets: [(section: String, key: String, names: [String], canonical: @Sendable (String) -> String?)] = [
+        ("data", "captions", CaptionVariant.allCases.map(\.rawValue), { CaptionVariant(rawValue: $0)?.rawValue }),
+        ("schedule", "name", LRSchedule.Kind.allCases.map(\.rawValue), { LRSchedule.Kind(rawValue: $0)?.rawValue }),
+        ("training", "mixed_precision", MixedPrecision.allCases.map(\.rawValue), { MixedPrecision(rawValue: $0)?.rawValue }),
+        ("samples", "sampler", Sampler.allCases.map(\.rawValue), { Sampler(name: $0)?.rawValue }),
     ]
 
     /// Parses TOML text, applies `overrides` ("section.key=value", the value in TOML syntax or a bare
@@ -63,10 +64,14 @@ extension TrainingConfig {
         for override in overrides { try apply(override, to: merged) }
         // A name outside its set is reported with the rest, and decoding goes on with the default.
         var problems: [String] = []
-        for (section, key, names) in closedSets {
-            guard let value = merged[section]?.table?[key]?.string, !names.contains(value) else { continue }
-            problems.append("\(section).\(key) must be \(ConfigError.listing(names)), got '\(value)'")
-            merged[section]?.table?[key] = defaults[section]?.table?[key]
+        for (section, key, names, canonical) in closedSets {
+            guard let value = merged[section]?.table?[key]?.string else { continue }
+            if let name = canonical(value) {
+                merged[section]?.table?[key] = name
+            } else {
+                problems.append("\(section).\(key) must be \(ConfigError.listing(names)), got '\(value)'")
+                merged[section]?.table?[key] = defaults[section]?.table?[key]
+            }
         }
         let json = merged.convert(to: .json)
         do {

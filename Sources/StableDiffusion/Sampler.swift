@@ -37,6 +37,32 @@ public enum Sampler: String, CaseIterable, Codable, Sendable, CustomStringConver
         }
     }
 
+    /// A sampler by any name users type: ours (`dpm++2m-karras`), A1111's (`DPM++ 2M Karras`, `Euler a`,
+    /// `PLMS`), ComfyUI's (`dpmpp_2m` and `dpmpp_2m karras` for its karras scheduler, `euler_ancestral`) and
+    /// the snake-case forms (`dpmpp_2m_karras`, `euler_a`). Case, spaces and punctuation do not matter, and
+    /// "++" may be spelt "pp".
+    public init?(name: String) {
+        let key = Self.key(name)
+        guard let sampler = Self.allCases.first(where: { $0.aliases.contains(key) }) else { return nil }
+        self = sampler
+    }
+
+    /// Every name `init(name:)` accepts for this sampler, as keys.
+    var aliases: Set<String> {
+        let a1111 = a1111
+        var names: Set<String> = [Self.key(rawValue), Self.key(a1111.sampler + (a1111.schedule ?? ""))]
+        if self == .eulerA { names.insert("eulerancestral") }
+        return names
+    }
+
+    /// Lowercase letters and digits only, "+" read as "p" ("DPM++ 2M" and "dpmpp_2m" are the same key).
+    static func key(_ name: String) -> String {
+        String(name.lowercased().replacingOccurrences(of: "+", with: "p").filter { $0.isLetter || $0.isNumber })
+    }
+
+    /// The names for help texts and errors.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
     /// The sampler a scheduler config's `_class_name` corresponds to (for a model's default).
     public init?(kind: SchedulerKind) {
         switch kind {

@@ -27,8 +27,9 @@ struct Compare: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "LoRA scales; a column per scale.") var scales: [Double] = [1]
     @Option(help: "Denoising steps (default: the run's samples.steps).") var steps: Int?
     @Option(help: "Classifier-free guidance scale (default: the run's samples.guidance).") var guidance: Double?
-    @Option(help: "Image side in pixels, a multiple of 8 (default: the run's samples.size).") var size: Int?
-    @Option(help: "Sampler: \(Sampler.allCases.map(\.rawValue).joined(separator: ", ")) (default: the run's samples.sampler).")
+    @Option(help: "Image size: one number or WxH with W = H (cells are square), a multiple of 8 (default: the run's samples.size).")
+    var size: String?
+    @Option(name: [.customLong("sampler"), .customLong("scheduler")], help: .init(samplerHelp + " (default: the run's samples.sampler)."))
     var sampler: String?
     @Option(help: "Output folder (default: <first run's parent>/compare).") var out: String?
     @Option(help: "Device: cpu, cuda or cuda:N (default: the best available).") var device: String?
@@ -58,8 +59,13 @@ struct Compare: ParsableCommand {
             if let negativePrompt { settings.negativePrompt = negativePrompt }
             if let steps { settings.steps = steps }
             if let guidance { settings.guidance = guidance }
-            if let size { settings.size = size }
-            if let sampler { settings.sampler = sampler.lowercased() }
+            if let size {
+                let dims = try imageSize(size)
+                guard dims[0] == dims[1] else { throw ValidationError("--size: comparison cells are square, got '\(size)'") }
+                settings.size = dims[0]
+            }
+            // The canonical name, so that "DPM++ 2M Karras" and dpm++2m-karras share cached cells.
+            if let sampler { settings.sampler = Sampler(name: sampler)?.rawValue ?? sampler }
             if firstRun == nil && (prompts.isEmpty || seeds.isEmpty) {
                 throw ReportError("no run has a config.toml to take sample prompts and seeds from: pass --prompts and --seeds")
             }

@@ -16,9 +16,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Denoising steps.") var steps = 30
     @Option(help: "Classifier-free guidance scale (A1111's CFG scale).") var guidance = 7.5
     @Option(help: "Random seed (images are reproducible from it).") var seed: UInt64 = 0
-    @Option(help: "Image size WxH, multiples of 8.") var size = "512x512"
-    @Option(help: "Sampler: \(Sampler.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's).")
-    var scheduler: String?
+    @Option(help: "Image size: WxH, or one number for a square (512 is 512x512); multiples of 8.") var size = "512x512"
+    @Option(name: [.customLong("sampler"), .customLong("scheduler")], help: .init(samplerHelp + " (default: the model's)."))
+    var sampler: String?
     @Option(help: "Images to generate.") var batch = 1
     @Option(name: .customLong("clip-skip"), help: "A1111's Clip skip (1 = last layer, 2 = the one before).") var clipSkip = 1
     @Option(help: "Output folder.") var out = "outputs"
@@ -34,16 +34,8 @@ struct Generate: ParsableCommand {
     @Flag(help: .init(offloadHelp)) var offload = false
 
     func run() throws {
-        let dims = size.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard dims.count == 2, dims.allSatisfy({ $0 > 0 && $0 % 8 == 0 }) else {
-            throw ValidationError("--size must be WxH with multiples of 8, got '\(size)'")
-        }
-        let sampler = try scheduler.map { name -> Sampler in
-            guard let s = Sampler(rawValue: name.lowercased()) else {
-                throw ValidationError("--scheduler '\(name)' is not one of \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return s
-        }
+        let dims = try imageSize(size)
+        let sampler = try self.sampler.map(parseSampler)
         guard clipSkip >= 1 else { throw ValidationError("--clip-skip must be 1 or more, got \(clipSkip)") }
         guard steps > 0, batch > 0 else { throw ValidationError("--steps and --batch must be positive") }
         let weightsType = try dtype.map { name -> DType in
@@ -88,6 +80,29 @@ struct Generate: ParsableCommand {
         }
         for url in urls { print("wrote \(url.path)") }
     }
+}
+
+let samplerHelp = """
+    Sampler: \(Sampler.names), or its A1111 / ComfyUI name ("DPM++ 2M Karras", "Euler a", dpmpp_2m_karras, \
+    euler_ancestral); --scheduler is the same option
+    """
+
+/// `--sampler` by any of its names; the error lists ours.
+func parseSampler(_ name: String) throws -> Sampler {
+    guard let sampler = Sampler(name: name) else {
+        throw ValidationError("--sampler '\(name)' is not one of \(Sampler.names) (or their A1111 / ComfyUI names)")
+    }
+    return sampler
+}
+
+/// `--size`: "WxH", or one number for a square, multiples of 8.
+func imageSize(_ text: String) throws -> [Int] {
+    let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    let dims = parts.count == 1 ? [parts[0], parts[0]] : parts
+    guard dims.count == 2, let w = dims[0], let h = dims[1], w > 0, h > 0, w % 8 == 0, h % 8 == 0 else {
+        throw ValidationError("--size must be WxH or one number, multiples of 8 (e.g. 512 or 512x768), got '\(text)'")
+    }
+    return [w, h]
 }
 
 let vaeTilingHelp = """

@@ -3,9 +3,13 @@ import ArgumentParser
 
 @main
 struct Inkwell: ParsableCommand {
+    /// `inkwell --version`; the release's semantic version.
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "inkwell",
         abstract: "Fine-tune Stable Diffusion 1.x with LoRA and generate images with it.",
+        version: "inkwell \(version)",
         subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, Compare.self, Plot.self,
                       DashboardCommand.self,
                       SelfCheckCommand.self, DeviceCheckCommand.self, Info.self]

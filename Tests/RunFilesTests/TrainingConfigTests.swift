@@ -45,7 +45,7 @@ import Testing
         #expect(both.contains("model.path is required") && both.contains("lora.rank must be in 1...128"))
     }
 
-    @Test func closedSetsAreCheckedAtLoadWithEveryOtherProblem() {
+    @Test func closedSetsAreCheckedAtLoadWithEveryOtherProblem() throws {
         func message(_ text: String, _ overrides: [String] = []) -> String {
             do {
                 _ = try TrainingConfig.parse(text, overrides: overrides, source: "train.toml")
@@ -63,6 +63,10 @@ import Testing
         #expect(all.contains("data.captions must be vanilla, blip or blip_plus, got 'blip+'"))
         #expect(all.contains("training.mixed_precision must be no, fp16 or bf16, got 'fp8'"))
         #expect(all.contains("lora.rank must be in 1...128"))
+        // A sampler by its A1111 name is saved by ours.
+        let a1111 = try TrainingConfig.parse(minimal + "\n[samples]\nsampler = \"DPM++ 2M Karras\"\n")
+        #expect(a1111.samples.sampler == .dpmpp2mKarras)
+        #expect(ConfigSections(toml: try a1111.toml())?["samples", "sampler"] == .string("dpm++2m-karras"))
         let config = try? TrainingConfig.parse(minimal + "\n[samples]\nsampler = \"euler-a\"\n[schedule]\nname = \"linear\"\n",
                                               overrides: ["training.mixed_precision=bf16"])
         #expect(config?.samples.sampler == .eulerA && config?.schedule.name == .linear && config?.training.mixedPrecision == .bf16)

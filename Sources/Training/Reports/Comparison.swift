@@ -185,7 +185,7 @@ public struct Comparison {
     func key(row: CompareRow, column: CompareColumn, loraHash: String?, identity: String) -> String {
         let cell = CellKey(model: identity, environment: environment, lora: loraHash, scale: column.lora == nil ? nil : column.scale ?? 1,
                            prompt: row.prompt, negativePrompt: settings.negativePrompt, seed: row.seed, steps: settings.steps,
-                           guidance: settings.guidance, size: settings.size, sampler: settings.sampler.lowercased())
+                           guidance: settings.guidance, size: settings.size, sampler: settings.resolvedSampler?.rawValue ?? settings.sampler)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(cell)) ?? Data("\(cell)".utf8)

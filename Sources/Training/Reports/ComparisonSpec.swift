@@ -12,7 +12,7 @@ public struct CompareSettings: Codable, Equatable, Sendable {
     public var steps: Int
     public var guidance: Double
     public var size: Int
-    /// A `Sampler` name (dpm++2m-karras, euler-a, ...).
+    /// A sampler as the user named it (dpm++2m-karras, "DPM++ 2M Karras", euler_a, ...).
     public var sampler: String
 
     public init(prompts: [String], negativePrompt: String = "", seeds: [UInt64], steps: Int = 20, guidance: Double = 7.5,
@@ -45,7 +45,7 @@ public struct CompareSettings: Codable, Equatable, Sendable {
         }
     }
 
-    public var resolvedSampler: Sampler? { Sampler(rawValue: sampler.lowercased()) }
+    public var resolvedSampler: Sampler? { Sampler(name: sampler) }
 
     /// Every problem at once, each naming its flag.
     public func validate() throws {
@@ -58,7 +58,7 @@ public struct CompareSettings: Codable, Equatable, Sendable {
         if size <= 0 || size % 8 != 0 { problems.append("--size must be a positive multiple of 8, got \(size)") }
         if !guidance.isFinite { problems.append("--guidance must be a number") }
         if resolvedSampler == nil {
-            problems.append("--sampler '\(sampler)' is not one of \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
+            problems.append("--sampler '\(sampler)' is not one of \(Sampler.names) (or their A1111 / ComfyUI names)")
         }
         if !problems.isEmpty { throw ReportError(problems.joined(separator: "; ")) }
     }
