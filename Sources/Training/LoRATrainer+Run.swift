@@ -34,12 +34,11 @@ extension LoRATrainer {
             }
             let (loss, gradNorm) = try stepSavingOnOutOfMemory()
             state.seconds = secondsBefore + Date().timeIntervalSince(started)
-            let lr = optimizer.learningRates.first ?? 0
+            let lr = learningRate(forStep: state.step)
             if let loss {
                 state.smoothedLoss = state.smoothedLoss.map { 0.9 * $0 + 0.1 * loss } ?? loss
             }
-            let every = config.validation.every
-            let evaluating = (every > 0 && state.step % every == 0) || state.step == total
+            let evaluating = validationDue(state.step) || samplesDue(state.step)
             if !evaluating {
                 try log.append(TrainingLogRow(step: state.step, epoch: state.epoch, trainLoss: loss, smoothedLoss: state.smoothedLoss,
                                               learningRate: lr, gradNorm: gradNorm, nonFinite: state.nonFiniteTotal))
@@ -160,8 +159,9 @@ extension LoRATrainer {
     /// Validation loss, samples (and CLIP score), LoRA checkpoint, log row.
     func evaluate(log: TrainingLog, events: (TrainingEvent) -> Void, trainLoss: Double? = nil, gradNorm: Double? = nil) throws {
         let step = state.step
+        let validating = validationDue(step)
         var measured: Double?
-        if !validation.isEmpty {
+        if validating && !validation.isEmpty {
             let loss = try validationLoss()
             measured = loss
             state.lastValidationLoss = loss
@@ -174,15 +174,14 @@ extension LoRATrainer {
             events(.validation(step: step, loss: loss, isBest: isBest))
         }
         // The checkpoint comes before the samples, so running out of memory while sampling loses no weights.
-        if step > 0 {
+        if step > 0 && validating {
             let url = run.checkpoint(step: step)
             try saveLoRA(to: url, step: step)
             try pruneCheckpoints()
             events(.checkpoint(url))
         }
         var clipScore: Double?
-        let samplesEvery = config.samples.every
-        if samplesEvery > 0, step == 0 || step % samplesEvery == 0 || step == config.training.maxSteps {
+        if samplesDue(step) {
             do {
                 try faultInjection?(.samples)
                 let (folder, images) = try renderSamples(step: step)
@@ -198,8 +197,27 @@ extension LoRATrainer {
         }
         try log.append(TrainingLogRow(step: step, epoch: state.epoch, trainLoss: trainLoss, smoothedLoss: state.smoothedLoss,
                                       validationLoss: measured, clipScore: clipScore,
-                                      learningRate: optimizer.learningRates.first ?? 0, gradNorm: gradNorm,
+                                      learningRate: learningRate(forStep: step), gradNorm: gradNorm,
                                       nonFinite: state.nonFiniteTotal))
+    }
+
+    /// Validation loss and a checkpoint: at step 0 (the base model), every `validation.every` steps and at the end.
+    func validationDue(_ step: Int) -> Bool {
+        let every = config.validation.every
+        return step == 0 || (every > 0 && step % every == 0) || step == config.training.maxSteps
+    }
+
+    /// Samples: at step 0, every `samples.every` steps and at the end, whatever the validation cadence.
+    func samplesDue(_ step: Int) -> Bool {
+        let every = config.samples.every
+        return every > 0 && (step % every == 0 || step == config.training.maxSteps)
+    }
+
+    /// The (UNet) learning rate of optimizer step `step` (1-based: the schedule's step `step - 1`), what the log
+    /// shows at that step; step 0, before any update, shows the rate the first step will use, so a warmup
+    /// starts from 0 in the chart instead of a spike at the peak.
+    func learningRate(forStep step: Int) -> Double {
+        schedule.lr(step: max(0, step - 1), baseLR: config.optimizer.learningRate)
     }
 
     /// Mean denoising loss on the validation images with fixed noise and fixed timesteps spread over

@@ -45,6 +45,33 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
 }
 
 @Suite struct LoRATrainerTests {
+    @Test func theLoggedLearningRateIsTheOneEachStepUsed() throws {
+        let dir = try temporaryDirectory()
+        let trainer = try makeTrainer(dir) { c in
+            c.training.maxSteps = 4
+            c.validation.every = 2
+        }
+        _ = try trainer.run(resume: false)
+        let rows = try TrainingLog.read(trainer.run.log)
+        // constant_with_warmup, 2 warmup steps, peak 2e-3: optimizer step n runs at 2e-3 · min(1, (n − 1) / 2)
+        // (diffusers' LambdaLR), and step 0 shows what step 1 will use.
+        #expect(rows.map(\.step) == [0, 1, 2, 3, 4])
+        #expect(rows.map(\.learningRate) == [0, 0, 1e-3, 2e-3, 2e-3])
+    }
+
+    @Test func samplesFollowTheirOwnCadence() throws {
+        let dir = try temporaryDirectory()
+        // Samples every 2 steps, validation every 3: samples at 0, 2, 4, 6; validation and checkpoints at 3 and 6.
+        let trainer = try makeTrainer(dir) { $0.samples.every = 2; $0.samples.steps = 2; $0.samples.size = 32; $0.samples.seeds = [1] }
+        _ = try trainer.run(resume: false)
+        #expect(trainer.run.sampleSteps() == [0, 2, 4, 6])
+        let rows = try TrainingLog.read(trainer.run.log)
+        #expect(rows.map(\.step) == Array(0...6))
+        #expect(rows.filter { $0.validationLoss != nil }.map(\.step) == [0, 3, 6])
+        #expect(!FileManager.default.fileExists(atPath: trainer.run.checkpoint(step: 2).path))
+        #expect(FileManager.default.fileExists(atPath: trainer.run.checkpoint(step: 3).path))
+    }
+
     @Test func trainingAndValidationLossFall() throws {
         let dir = try temporaryDirectory()
         let trainer = try makeTrainer(dir) { c in
