@@ -43,7 +43,7 @@ struct Caption: ParsableCommand {
             return variant
         }
         if requested.contains(.vanilla) {
-            print("vanilla: every image trains with the fixed prompt \"\(prompt)\"; no caption files are needed")
+            say("vanilla: every image trains with the fixed prompt \"\(prompt)\"; no caption files are needed")
         }
         let fileVariants = requested.filter { $0 != .vanilla }
         guard !fileVariants.isEmpty else { return }
@@ -87,7 +87,7 @@ struct Caption: ParsableCommand {
             let hint = blip == nil ? "pass --blip PATH, or write <name>.txt captions beside the raw images" : ""
             throw CommandError("\(error)\(hint.isEmpty ? "" : "; \(hint)")")
         }
-        for line in report.summary { print(line) }
+        for line in report.summary { say(line) }
         if report.interrupted { throw ExitCode(130) }
     }
 

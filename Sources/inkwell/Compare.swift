@@ -78,7 +78,7 @@ struct Compare: ParsableCommand {
             let source = try ModelSource(path: modelPath)
             let (columns, notes) = try CompareColumn.columns(modelName: source.displayName, runs: runURLs, checkpoint: which,
                                                             scales: scales)
-            for note in notes { print("note: \(note)") }
+            for note in notes { say("note: \(note)") }
             let weightsType = try dtype.map { name -> DType in
                 guard let t = DType(name: name), t.isFloatingPoint else { throw ValidationError("--dtype must be fp32, fp16 or bf16, got '\(name)'") }
                 return t
@@ -92,12 +92,12 @@ struct Compare: ParsableCommand {
             comparison.environment = "\(target) \(weightsType.map { "\($0)" } ?? "default")"
             if !noHash, case .singleFile(let file) = source { comparison.modelHash = try FileHash.modelHash(file) }
             let rows = settings.rows
-            print("\(rows.count) rows × \(columns.count) columns (\(settings.sampler), \(settings.steps) steps, \(settings.size) px)")
+            say("\(rows.count) rows × \(columns.count) columns (\(settings.sampler), \(settings.steps) steps, \(settings.size) px)")
 
             let interruption = Interruption.install()
             var bar: ProgressLine?
             let result = try comparison.run(pipeline: {
-                print("loading \(source.url.path) on \(target)…")
+                say("loading \(source.url.path) on \(target)…")
                 let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType,
                                                                 tokenizer: tokenizer.map { URL(fileURLWithPath: $0) },
                                                                 offload: offload)
@@ -108,14 +108,14 @@ struct Compare: ParsableCommand {
                 if done > 0 { bar?.update(done) }
                 return !interruption.requested
             })
-            if result.reused > 0 { print("\(result.reused) cells up to date, \(result.generated) generated") }
-            print("wrote \(result.gridURL.path) (\(result.grid.width)×\(result.grid.height))")
-            print("wrote \(result.pageURL.path)")
-            print("wrote \(result.manifestURL.path)")
+            if result.reused > 0 { say("\(result.reused) cells up to date, \(result.generated) generated") }
+            say("wrote \(result.gridURL.path) (\(result.grid.width)×\(result.grid.height))")
+            say("wrote \(result.pageURL.path)")
+            say("wrote \(result.manifestURL.path)")
         } catch let error as ReportError {
             throw CommandError(error.description)
         } catch is ComparisonStopped {
-            print("stopped; the cells generated so far are saved and will be reused")
+            say("stopped; the cells generated so far are saved and will be reused")
             throw ExitCode(130)
         }
     }

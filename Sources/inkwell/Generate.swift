@@ -45,7 +45,7 @@ struct Generate: ParsableCommand {
         let target = try chooseDevice(device, setting: "--device", dtype: weightsType, dtypeSetting: "--dtype")
 
         let source = try ModelSource(path: model)
-        print("loading \(source.url.path) on \(target)…")
+        say("loading \(source.url.path) on \(target)…")
         let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType, variant: variant,
                                                         tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, offload: offload)
         pipeline.vae.useTiling = vaeTiling
@@ -54,7 +54,7 @@ struct Generate: ParsableCommand {
             let stack = try pipeline.applyLoRAs(references)
             if fuse { try stack.fuse() }
             for (reference, network) in zip(references, stack.networks) {
-                print("LoRA \(reference.url.lastPathComponent) ×\(reference.multiplier): \(network.adapters.count) adapters")
+                say("LoRA \(reference.url.lastPathComponent) ×\(reference.multiplier): \(network.adapters.count) adapters")
             }
         }
         var options = GenerationOptions(prompt: prompt)
@@ -73,12 +73,15 @@ struct Generate: ParsableCommand {
             ($0.url.deletingPathExtension().lastPathComponent, noHash ? "" : try FileHash.loraHash($0.url), $0.multiplier)
         }
 
-        let bar = ProgressLine(total: steps, label: "generating")
-        let urls = try job.run(pipeline) { step, _ in
-            bar.update(step)
+        // The scheduler's own count: PNDM's 12 steps are 13 UNet calls.
+        var bar: ProgressLine?
+        let urls = try job.run(pipeline) { step, total in
+            if bar == nil { bar = ProgressLine(total: total, label: "generating") }
+            bar?.update(step)
             return true
         }
-        for url in urls { print("wrote \(url.path)") }
+        bar?.finish()
+        for url in urls { say("wrote \(url.path)") }
     }
 }
 

@@ -29,12 +29,12 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         let rootURL = URL(fileURLWithPath: root)
-        print("Inkwell demo in \(rootURL.path): synthetic tattoo line art, a tiny SD1.x-architecture model and a tiny BLIP,")
-        print("both with RANDOM weights (real layouts and code paths; the images are noise, the captions nonsense).")
+        say("Inkwell demo in \(rootURL.path): synthetic tattoo line art, a tiny SD1.x-architecture model and a tiny BLIP,")
+        say("both with RANDOM weights (real layouts and code paths; the images are noise, the captions nonsense).")
         let config = try DemoSetup.prepare(root: rootURL, steps: steps)
         try runPipeline(config)
-        print("\nsummary: \(config.folder.appendingPathComponent("summary.md").path)")
-        print("dashboard: inkwell dashboard --runs \(URL(fileURLWithPath: config.training.output.dir).path)  → http://127.0.0.1:8765")
+        say("\nsummary: \(config.folder.appendingPathComponent("summary.md").path)")
+        say("dashboard: inkwell dashboard --runs \(URL(fileURLWithPath: config.training.output.dir).path)  → http://127.0.0.1:8765")
     }
 }
 
@@ -57,22 +57,22 @@ func runPipeline(_ config: PipelineConfig) throws {
     var bar: ProgressLine?
     let rows = try runner.run(shouldStop: { stopRequested.load(ordering: .relaxed) }) { event in
         switch event {
-        case .stage(let name): print("== \(name)")
-        case .message(let text): print("   \(text)")
+        case .stage(let name): say("== \(name)")
+        case .message(let text): say("   \(text)")
         case .training(_, let e):
             switch e {
             case .step(let step, let total, let loss, let smoothed, _):
                 if bar == nil || step == 1 { bar = ProgressLine(total: total, label: "   step") }
                 bar?.update(step, detail: String(format: "loss %.4f (%.4f)", loss, smoothed))
             case .validation(let step, let loss, let best):
-                print(String(format: "\n   step %d: validation loss %.5f%@", step, loss, best ? " (best)" : ""))
-            case .message(let text): print("   \(text)")
+                say(String(format: "   step %d: validation loss %.5f%@", step, loss, best ? " (best)" : ""))
+            case .message(let text): say("   \(text)")
             default: break
             }
         }
     }
-    print("\n| run | best step | best val loss | steps/s |")
+    say("\n| run | best step | best val loss | steps/s |")
     for r in rows {
-        print("| \(r.variant) | \(r.bestStep.map(String.init) ?? "-") | \(r.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-") | \(String(format: "%.2f", r.stepsPerSecond)) |")
+        say("| \(r.variant) | \(r.bestStep.map(String.init) ?? "-") | \(r.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-") | \(String(format: "%.2f", r.stepsPerSecond)) |")
     }
 }

@@ -70,8 +70,8 @@ struct Prepare: ParsableCommand {
             bar?.update(progress.done, detail: progress.file)
             return !interruption.requested
         }
-        for line in report.summary { print(line) }
-        print("dataset: \(options.datasetDirectory.path)")
+        for line in report.summary { say(line) }
+        say("dataset: \(options.datasetDirectory.path)")
         if report.interrupted { throw ExitCode(130) }
     }
 }

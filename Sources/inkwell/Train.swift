@@ -34,14 +34,14 @@ struct Train: ParsableCommand {
         let device = try chooseDevice(config.model.device, setting: "model.device", dtype: dtype,
                                       dtypeSetting: "training.mixed_precision")
         let source = try ModelSource(path: config.model.path)
-        print("loading \(source.url.path) on \(device) (\(dtype))…")
+        say("loading \(source.url.path) on \(device) (\(dtype))…")
         let pipeline = try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.model.variant,
                                                         tokenizer: config.model.tokenizer.map { URL(fileURLWithPath: $0) },
                                                         vaeDType: .float32)
         let dataset = URL(fileURLWithPath: config.data.dataset)
         let examples = try TrainingDataset.examples(dataset: dataset, config: config)
         let validationCount = examples.filter(\.isValidation).count
-        print("dataset \(dataset.path): \(examples.count - validationCount) training, \(validationCount) validation images, captions: \(config.data.captions)")
+        say("dataset \(dataset.path): \(examples.count - validationCount) training, \(validationCount) validation images, captions: \(config.data.captions)")
         let trainer = try LoRATrainer(config: config, examples: examples, pipeline: pipeline,
                                       modelIdentity: try TrainingDataset.identity(of: source),
                                       cacheDirectory: dataset.appendingPathComponent("cache/latents"))
@@ -59,18 +59,18 @@ struct Train: ParsableCommand {
         do {
             let summary = try trainer.run(resume: resume, shouldStop: { stopRequested.load(ordering: .relaxed) }) { event in
                 switch event {
-                case .message(let text): print(text)
-                case .caching(let done, let total): if done == total { print("latents cached: \(total)") }
+                case .message(let text): say(text)
+                case .caching(let done, let total): if done == total { say("latents cached: \(total)") }
                 case .step(let step, _, let loss, let smoothed, let lr):
                     bar.update(step, detail: String(format: "loss %.4f (%.4f)  lr %.2e  val %@", loss, smoothed, lr, lastValidation))
                 case .validation(let step, let loss, let best):
                     lastValidation = String(format: "%.4f", loss)
-                    print(String(format: "\nstep %d: validation loss %.5f%@", step, loss, best ? " (best)" : ""))
-                case .samples(let step, let folder): print("step \(step): samples in \(folder.path)")
-                case .checkpoint(let url): print("saved \(url.path)")
+                    say(String(format: "step %d: validation loss %.5f%@", step, loss, best ? " (best)" : ""))
+                case .samples(let step, let folder): say("step \(step): samples in \(folder.path)")
+                case .checkpoint(let url): say("saved \(url.path)")
                 }
             }
-            print(String(format: "%@ after %d steps in %.0f s (%.2f steps/s); best validation loss %@ at step %@",
+            say(String(format: "%@ after %d steps in %.0f s (%.2f steps/s); best validation loss %@ at step %@",
                          summary.interrupted ? "stopped" : "finished", summary.steps, summary.seconds, summary.stepsPerSecond,
                          summary.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-",
                          summary.bestStep.map(String.init) ?? "-"))
