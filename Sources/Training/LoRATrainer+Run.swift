@@ -51,7 +51,7 @@ extension LoRATrainer {
         }
         if interrupted {
             try saveState()
-            events(.message("stopped at step \(state.step); `inkwell train --resume` continues from here"))
+            events(.message("stopped at step \(state.step); the state is saved in \(run.state.path)"))
         } else {
             try saveLoRA(to: run.final, step: state.step)
             events(.checkpoint(run.final))

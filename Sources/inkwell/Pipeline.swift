@@ -50,12 +50,9 @@ func runPipeline(_ config: PipelineConfig) throws {
                                          tokenizer: config.training.model.tokenizer.map { URL(fileURLWithPath: $0) },
                                          vaeDType: .float32)
     }
-    signal(SIGINT) { _ in
-        if stopRequested.load(ordering: .relaxed) { Glibc.exit(130) }
-        stopRequested.store(true, ordering: .relaxed)
-    }
+    let interruption = Interruption.install()
     var bar: ProgressLine?
-    let rows = try runner.run(shouldStop: { stopRequested.load(ordering: .relaxed) }) { event in
+    let rows = try runner.run(shouldStop: { interruption.requested }) { event in
         switch event {
         case .stage(let name): say("== \(name)")
         case .message(let text): say("   \(text)")

@@ -5,12 +5,8 @@ import Glibc
 import Evaluation
 import RunFiles
 import StableDiffusion
-import Synchronization
 import Torch
 import Training
-
-/// Set by SIGINT; the trainer polls it after every step and saves its state.
-let stopRequested = Atomic<Bool>(false)
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +16,12 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a config key: section.key=value (repeatable).") var overrides: [String] = []
     @Flag(help: "Continue the run's saved state.") var resume = false
     @Flag(help: "Delete the run's folder and start over.") var restart = false
+
+    /// The command that continues this run, as a shell takes it.
+    var resumeCommand: String {
+        (["inkwell", "train", "--config", self.config] + overrides.flatMap { ["--set", $0] } + ["--resume"])
+            .map(shellQuoted).joined(separator: " ")
+    }
 
     func run() throws {
         let config = try TrainingConfig.load(URL(fileURLWithPath: self.config), overrides: overrides)
@@ -50,14 +52,12 @@ struct Train: ParsableCommand {
             let scorer = try CLIPScore.load(directory: URL(fileURLWithPath: folder), device: device)
             trainer.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
         }
-        signal(SIGINT) { _ in
-            if stopRequested.load(ordering: .relaxed) { Glibc.exit(130) }  // a second Ctrl-C quits at once
-            stopRequested.store(true, ordering: .relaxed)
-        }
+        // Polled after every step: the trainer then saves its state.
+        let interruption = Interruption.install()
         let bar = ProgressLine(total: config.training.maxSteps, label: "step")
         var lastValidation = "-"
         do {
-            let summary = try trainer.run(resume: resume, shouldStop: { stopRequested.load(ordering: .relaxed) }) { event in
+            let summary = try trainer.run(resume: resume, shouldStop: { interruption.requested }) { event in
                 switch event {
                 case .message(let text): say(text)
                 case .caching(let done, let total): if done == total { say("latents cached: \(total)") }
@@ -70,6 +70,7 @@ struct Train: ParsableCommand {
                 case .checkpoint(let url): say("saved \(url.path)")
                 }
             }
+            if summary.interrupted { say("to continue: \(resumeCommand)") }
             say(String(format: "%@ after %d steps in %.0f s (%.2f steps/s); best validation loss %@ at step %@",
                          summary.interrupted ? "stopped" : "finished", summary.steps, summary.seconds, summary.stepsPerSecond,
                          summary.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-",
@@ -83,4 +84,10 @@ struct Train: ParsableCommand {
                 """)
         }
     }
+}
+
+/// `text` as one shell word: as it is when it is plain, else in single quotes.
+func shellQuoted(_ text: String) -> String {
+    let plain = !text.isEmpty && text.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }
+    return plain ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -1,0 +1,45 @@
+// Ctrl-C, SIGTERM and SIGHUP as a request to stop: the first asks the running stage to stop at its next
+// safe point (the trainer saves its state, prepare and caption their manifests, then the command returns);
+// a second one quits at once, which is safe too because every file is written through a temporary name and
+// a rename. SIGTERM (a scheduler, `kill`, a container stopping) and SIGHUP (a closed terminal or SSH session)
+// save the same way as Ctrl-C.
+import Foundation
+
+final class Interruption: @unchecked Sendable {
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+
+    private let lock = NSLock()
+    private var count = 0
+    private var sources: [DispatchSourceSignal] = []
+
+    static func install() -> Interruption {
+        let interruption = Interruption()
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { interruption.receive(number) }
+            source.resume()
+            interruption.sources.append(source)
+        }
+        return interruption
+    }
+
+    var requested: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return count > 0
+    }
+
+    private func receive(_ number: Int32) {
+        lock.lock()
+        count += 1
+        let received = count
+        lock.unlock()
+        let name = number == SIGINT ? "Ctrl-C" : String(cString: strsignal(number))
+        if received == 1 {
+            FileHandle.standardError.write(Data("\n\(name): stopping at the next safe point (again to quit now)\n".utf8))
+        } else {
+            exit(128 + number)
+        }
+    }
+}
