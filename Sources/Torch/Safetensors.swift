@@ -1,6 +1,7 @@
 // The safetensors format (huggingface/safetensors, safetensors/src/tensor.rs): reader with every
 // validation rule of the reference implementation, memory-mapped and zero-copy; writer byte-compatible
 // with `safetensors.torch.save_file`.
+import AtomicFile
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -734,51 +735,5 @@ extension Safetensors {
             }
         }
         return out + "\""
-    }
-}
-
-/// Writes `data` to a temporary sibling of `url`, then renames it over `url`.
-public func writeAtomically(_ data: Data, to url: URL) throws {
-    try writeAtomically(to: url) { write in try data.withUnsafeBytes { try write($0) } }
-}
-
-/// Streams a file's contents (through the `write` function `body` receives) into a fresh temporary
-/// sibling of `url`, flushes it to disk, then renames it over `url`. On any error the temporary file
-/// is removed and an existing file at `url` is left as it was.
-public func writeAtomically(
-    to url: URL, _ body: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
-) throws {
-    func ioError(_ what: String) -> SafetensorsError {
-        SafetensorsError(path: url.path, reason: .io("\(what): \(String(cString: strerror(errno)))"))
-    }
-    let dir = url.deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let temp = dir.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp").path
-    let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw ioError("cannot create a temporary file in \(dir.path)") }
-    var isOpen = true
-    do {
-        try body { buffer in
-            guard var p = buffer.baseAddress else { return }
-            var left = buffer.count
-            while left > 0 {
-                let n = write(fd, p, left)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw ioError("write failed")
-                }
-                p += n
-                left -= n
-            }
-        }
-        // Flushed before the rename, so that after a crash the name holds the old or the new file.
-        guard fsync(fd) == 0 else { throw ioError("fsync failed") }
-        isOpen = false
-        guard close(fd) == 0 else { throw ioError("close failed") }
-        guard rename(temp, url.path) == 0 else { throw ioError("rename failed") }
-    } catch {
-        if isOpen { close(fd) }
-        unlink(temp)
-        throw error
     }
 }

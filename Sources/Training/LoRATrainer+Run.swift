@@ -1,5 +1,6 @@
 // The training loop: optimizer steps of accumulated micro-batches, the NaN guard, evaluation
 // (validation loss, samples, CLIP score, checkpoints) on a fixed cadence, and clean stops.
+import AtomicFile
 import Foundation
 import Imaging
 import LoRA

@@ -1,6 +1,7 @@
 // runs/<run>/log.csv: one row per logged step, appended live (the dashboard and `inkwell plot` read
 // it while training runs). On resume, rows past the resumed step are dropped so the log of a resumed
 // run equals an uninterrupted one.
+import AtomicFile
 import Foundation
 import Torch
 

@@ -2,6 +2,7 @@
 // exactly where the interrupted one stopped: adapter weights, optimizer moments, position in the data
 // order, random-generator states, loss scaler and best validation loss. It is written to a temporary
 // folder and renamed into place, so an interrupted save never leaves a half-written state.
+import AtomicFile
 import Foundation
 import LoRA
 import Torch
@@ -50,7 +51,7 @@ extension LoRATrainer {
         let json = JSONEncoder()
         json.outputFormatting = [.prettyPrinted, .sortedKeys]
         json.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try json.encode(s).write(to: temp.appendingPathComponent("trainer.json"))
+        try writeAtomically(json.encode(s), to: temp.appendingPathComponent("trainer.json"))
         try Safetensors.save(Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.0, try $0.1.detach()) }),
                              to: temp.appendingPathComponent("lora.safetensors"))
         try optimizer.save(to: temp.appendingPathComponent("optimizer.safetensors"))

@@ -8,6 +8,7 @@
 // caption as is, blip_plus the caption enriched by `StyleHints` within the CLIP token limit. A caption file
 // that was edited after we wrote it is never overwritten, even with --force; only --overwrite-captions
 // replaces it. Vanilla needs no files: the trainer uses its prompt directly.
+import AtomicFile
 import Captioning
 import Foundation
 import Imaging
@@ -119,7 +120,7 @@ public struct CaptionStage {
         var report = CaptionReport()
         let variants = options.variants.filter { $0.folderName != nil }
         guard !variants.isEmpty else { return report }
-        for folder in variants.compactMap(\.folderName) { DatasetFiles.removeTemporaries(in: dataset.appendingPathComponent(folder)) }
+        for folder in variants.compactMap(\.folderName) { AtomicWrite.removeTemporaries(in: dataset.appendingPathComponent(folder)) }
 
         // Images that left the dataset: forget them, then delete the files we wrote for them.
         let stems = Set(manifest.images.map(\.stem))
@@ -234,7 +235,7 @@ public struct CaptionStage {
                 report.upToDate[variant, default: []].append(image.stem)
                 continue
             }
-            try DatasetFiles.writeAtomically(content, to: url)
+            try writeAtomically(content, to: url)
             captions.files[folder, default: [:]][image.stem] = record
             report.written[variant, default: []].append(image.stem)
         }

@@ -1,5 +1,5 @@
 // Errors of the dataset stages, and the small file helpers they share: every message names the file or
-// the setting it is about, and every write goes through a temporary name and a rename.
+// the setting it is about.
 import Crypto
 import Foundation
 
@@ -14,39 +14,6 @@ public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable 
 }
 
 enum DatasetFiles {
-    /// Writes `data` to `url` through a hidden temporary sibling and a rename: a reader (or a run that was
-    /// interrupted) sees either the old file or the new one, never half of one.
-    static func writeAtomically(_ data: Data, to url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try data.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw DatasetError.io(url.path, "write", error)
-        }
-        guard rename(temporary.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw DatasetError("\(url.path): cannot rename the written file into place: \(reason)")
-        }
-    }
-
-    /// Whether a name is one of the temporaries `writeAtomically` (or `Image.writePNG`) leaves behind when
-    /// the process is killed between the write and the rename.
-    static func isTemporary(_ name: String) -> Bool {
-        name.hasPrefix(".") && name.hasSuffix(".tmp")
-    }
-
-    /// Removes such leftovers from a folder we own.
-    static func removeTemporaries(in directory: URL) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        for name in names where isTemporary(name) {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
-        }
-    }
-
     static func sha256(_ data: Data) -> String {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }

@@ -5,6 +5,7 @@
 // An entry is up to date when its source still has the recorded SHA-256, the settings are the recorded
 // ones, and the output file still has the recorded SHA-256. Checking the output too means that an
 // output overwritten by a run that was killed before it saved the manifest is simply redone.
+import AtomicFile
 import Foundation
 import Imaging
 
@@ -122,8 +123,7 @@ public struct DatasetManifest: Codable, Equatable, Sendable {
     public func save(datasetDirectory: URL) throws {
         var copy = self
         copy.images.sort { $0.source < $1.source }
-        try DatasetFiles.writeAtomically(try DatasetFiles.encodeJSON(copy),
-                                         to: datasetDirectory.appendingPathComponent(Self.fileName))
+        try writeAtomically(try DatasetFiles.encodeJSON(copy), to: datasetDirectory.appendingPathComponent(Self.fileName))
     }
 
     public func images(in split: Split) -> [DatasetImage] { images.filter { $0.split == split } }

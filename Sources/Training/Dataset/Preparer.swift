@@ -12,6 +12,7 @@
 //  6. the validation split and the near-duplicate report are recomputed over the result.
 // A hard kill at any point leaves at worst an output the manifest does not list (or lists with an
 // older hash): the next run redoes exactly those.
+import AtomicFile
 import Foundation
 import Imaging
 import Torch
@@ -107,8 +108,8 @@ public struct Preparer {
         } catch {
             throw DatasetError.io(imagesFolder.path, "create the folder", error)
         }
-        DatasetFiles.removeTemporaries(in: dataset)
-        DatasetFiles.removeTemporaries(in: imagesFolder)
+        AtomicWrite.removeTemporaries(in: dataset)
+        AtomicWrite.removeTemporaries(in: imagesFolder)
 
         // A damaged manifest stops the run, unless --force says to start over.
         let previous: DatasetManifest?
@@ -194,7 +195,7 @@ public struct Preparer {
                 let entry = try prepare(source, stem: stem)
                 manifest.images.append(entry)
                 report.processed.append(source)
-            } catch let error as DatasetError {
+            } catch let error where error is DatasetError || error is AtomicWriteError {
                 try save(&manifest, previousSplit: previousSplit)
                 throw error  // cannot write the dataset (disk full, permissions): stop
             } catch {
@@ -251,7 +252,7 @@ public struct Preparer {
         let (image, plan) = try preparation.prepare(flat)
         let png = Data(try image.pngData())
         let output = "\(DatasetManifest.imagesFolder)/\(stem).png"
-        try DatasetFiles.writeAtomically(png, to: options.datasetDirectory.appendingPathComponent(output))
+        try writeAtomically(png, to: options.datasetDirectory.appendingPathComponent(output))
         return DatasetImage(source: source, sourceSHA256: actualSHA, output: output, outputSHA256: DatasetFiles.sha256(png),
                             width: image.width, height: image.height, sourceWidth: flat.width, sourceHeight: flat.height,
                             bucket: options.settings.buckets ? plan.canvas : nil, settings: options.settings,
