@@ -107,7 +107,7 @@ extension LoRATrainer {
         var finite = true
         for batch in batches {
             try faultInjection?(.microBatch)
-            let loss = try math.loss(batch)
+            let loss = try diffusionLoss(batch)
             let value = try loss.item()
             if !value.isFinite { finite = false }
             total += value
@@ -217,7 +217,7 @@ extension LoRATrainer {
                 let n = try randnTensor(x0.shape, generator: g, device: pipeline.device)
                 let t = try Tensor(timesteps.map(Int64.init)).to(pipeline.device)
                 let (context, ids) = try context(for: Array(repeating: example.caption, count: k))
-                let loss = try math.loss(MicroBatch(latents: x0, noise: n, timesteps: t, context: context, inputIds: ids))
+                let loss = try diffusionLoss(MicroBatch(latents: x0, noise: n, timesteps: t, context: context, inputIds: ids))
                 sum += try loss.item()
             }
         }
