@@ -38,7 +38,7 @@ public struct CaptionManifest: Codable, Equatable, Sendable {
 
     public static func load(datasetDirectory: URL) throws -> CaptionManifest? {
         let url = datasetDirectory.appendingPathComponent(fileName)
-        guard let manifest = try DatasetFiles.decodeJSON(CaptionManifest.self, from: url) else { return nil }
+        guard let manifest = try ManifestJSON.decode(CaptionManifest.self, from: url) else { return nil }
         guard manifest.version == currentVersion else {
             throw DatasetError("\(url.path): caption manifest version \(manifest.version) is not \(currentVersion); rerun with --force")
         }
@@ -46,6 +46,6 @@ public struct CaptionManifest: Codable, Equatable, Sendable {
     }
 
     public func save(datasetDirectory: URL) throws {
-        try writeAtomically(try DatasetFiles.encodeJSON(self), to: datasetDirectory.appendingPathComponent(Self.fileName))
+        try writeAtomically(try ManifestJSON.encode(self), to: datasetDirectory.appendingPathComponent(Self.fileName))
     }
 }

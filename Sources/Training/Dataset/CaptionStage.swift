@@ -128,7 +128,7 @@ public struct CaptionStage {
         for (folder, records) in captions.files {
             for (stem, record) in records where !stems.contains(stem) {
                 let url = dataset.appendingPathComponent(folder).appendingPathComponent("\(stem).txt")
-                if DatasetFiles.sha256(of: url) == record.fileSHA256 { stale.append(url) }
+                if ContentHash.sha256(of: url) == record.fileSHA256 { stale.append(url) }
                 captions.files[folder]?[stem] = nil
                 report.removed.append(stem)
             }
@@ -191,12 +191,12 @@ public struct CaptionStage {
     private func existingBase(_ image: DatasetImage, input: URL, captions: CaptionManifest) throws -> Base? {
         if !options.overwriteCaptions {
             let sidecar = input.appendingPathComponent((image.source as NSString).deletingPathExtension + ".txt")
-            if let text = try readCaption(sidecar), let sha = DatasetFiles.sha256(of: sidecar) {
+            if let text = try readCaption(sidecar), let sha = ContentHash.sha256(of: sidecar) {
                 return Base(text: text, basis: "hand-written \(sha)")
             }
             let blipFolder = CaptionVariant.blip.folderName ?? "captions_blip"
             let blipFile = options.datasetDirectory.appendingPathComponent(blipFolder).appendingPathComponent("\(image.stem).txt")
-            if let sha = DatasetFiles.sha256(of: blipFile), sha != captions.files[blipFolder]?[image.stem]?.fileSHA256,
+            if let sha = ContentHash.sha256(of: blipFile), sha != captions.files[blipFolder]?[image.stem]?.fileSHA256,
                let text = try readCaption(blipFile) {
                 return Base(text: text, basis: "edited \(sha)")
             }
@@ -224,9 +224,9 @@ public struct CaptionStage {
             }
             let content = Data((text + "\n").utf8)
             let record = CaptionFileRecord(imageSHA256: image.outputSHA256, basis: base.basis, settings: settings,
-                                           fileSHA256: DatasetFiles.sha256(content))
+                                           fileSHA256: ContentHash.sha256(content))
             let previous = captions.files[folder]?[image.stem]
-            let onDisk = DatasetFiles.sha256(of: url)
+            let onDisk = ContentHash.sha256(of: url)
             if let onDisk, onDisk != previous?.fileSHA256, !options.overwriteCaptions {
                 report.keptEdited[variant, default: []].append(image.stem)
                 continue

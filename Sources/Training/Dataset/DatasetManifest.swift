@@ -112,7 +112,7 @@ public struct DatasetManifest: Codable, Equatable, Sendable {
     /// Reads `<dataset>/manifest.json`; nil when there is none.
     public static func load(datasetDirectory: URL) throws -> DatasetManifest? {
         let url = datasetDirectory.appendingPathComponent(fileName)
-        guard let manifest = try DatasetFiles.decodeJSON(DatasetManifest.self, from: url) else { return nil }
+        guard let manifest = try ManifestJSON.decode(DatasetManifest.self, from: url) else { return nil }
         guard manifest.version == currentVersion else {
             throw DatasetError("\(url.path): manifest version \(manifest.version) is not \(currentVersion); rerun `inkwell prepare --force`")
         }
@@ -123,7 +123,7 @@ public struct DatasetManifest: Codable, Equatable, Sendable {
     public func save(datasetDirectory: URL) throws {
         var copy = self
         copy.images.sort { $0.source < $1.source }
-        try writeAtomically(try DatasetFiles.encodeJSON(copy), to: datasetDirectory.appendingPathComponent(Self.fileName))
+        try writeAtomically(try ManifestJSON.encode(copy), to: datasetDirectory.appendingPathComponent(Self.fileName))
     }
 
     public func images(in split: Split) -> [DatasetImage] { images.filter { $0.split == split } }
