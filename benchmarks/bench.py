@@ -1,6 +1,6 @@
 """make bench: the same work in PyTorch and in Inkwell, in one run on this machine; prints ratios.
 
-Each case below mirrors a case of Benchmarks/InkwellBench/main.swift (same name, shapes and timing method:
+Each case below mirrors a case of benchmarks/InkwellBench/main.swift (same name, shapes and timing method:
 warm-up calls, then the median over a minimum number of calls and a minimum time window). Case by case,
 PyTorch is timed first, then inkwell-bench runs that one case, so both sides see the same machine load
 and only one side's model is in memory at a time (the ops run in one process per side, see compare()).

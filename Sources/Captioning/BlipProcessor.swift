@@ -1,7 +1,9 @@
 // Matches transformers models/blip/processing_blip.py `BlipProcessor` (5.23.0): the image processor and the
 // BERT tokenizer of a BLIP folder, and the captioning loop around them that transformers' model card
 // describes: `processor(images, text)` → `model.generate(**inputs)` → `processor.decode(ids,
-// skip_special_tokens=True)`.
+// skip_special_tokens=True)`. `BlipCaptioner` is the Captioning module's entry point: RGB image tensors to
+// caption strings through `BlipImageProcessor`, `BlipForConditionalGeneration` (`BlipVisionModel` +
+// `BlipTextLMHeadModel`, greedy or beam search in BeamSearch.swift) and `BertTokenizer`.
 import Foundation
 import Torch
 

@@ -1,99 +1,34 @@
 // JPEG through the system libjpeg-turbo, set up as Pillow sets it up (default islow IDCT and fancy
-// upsampling; CMYK read with Adobe's inverted polarity, as Pillow assumes for every CMYK JPEG).
-//
-// libjpeg reports a fatal error by calling `error_exit`, which must not return; C code longjmps out of
-// it, which Swift cannot do safely. So the decode runs on a thread of its own, and `error_exit` ends that
-// thread with pthread_exit: the libjpeg frames are abandoned exactly as a longjmp would abandon them,
-// the caller (joined on the thread) gets the message, and `jpeg_destroy_decompress` frees everything
-// libjpeg allocated. The thread's Swift code holds only raw pointers into `JPEGJob`, memory that the
-// caller owns, so abandoning its frames leaks nothing.
-import CImageCodecs
+// upsampling; CMYK read with Adobe's inverted polarity, as Pillow assumes for every CMYK JPEG). The decode
+// itself runs in C (Sources/CJPEG), where libjpeg's error exits can longjmp without crossing Swift frames.
+import CJPEG
+import Foundation
 import Torch
-#if canImport(Glibc)
-import Glibc
-#endif
-
-private struct JPEGJob {
-    enum Stage { case running, done, failed, truncated, tooLarge, unsupported }
-    var input: UnsafePointer<UInt8>
-    var inputCount: Int
-    var maxPixels: Int
-    var cinfo: UnsafeMutablePointer<jpeg_decompress_struct>
-    /// libjpeg's formatted message for `failed` / `truncated`.
-    var message: UnsafeMutablePointer<CChar>
-    var stage = Stage.running
-    var width = 0, height = 0, components = 0
-    /// malloc'ed by the thread once the size is known, freed by the caller.
-    var output: UnsafeMutablePointer<UInt8>?
-}
 
 enum JPEGDecoder {
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int) throws -> Image {
         guard let input = bytes.baseAddress else { throw ImageError(file: file, reason: .empty) }
-        let messageLength = Int(JMSG_LENGTH_MAX)
-        let cinfo = UnsafeMutablePointer<jpeg_decompress_struct>.allocate(capacity: 1)
-        cinfo.initialize(to: jpeg_decompress_struct())  // zeroed: destroying it is safe even if creation failed
-        let errorManager = UnsafeMutablePointer<jpeg_error_mgr>.allocate(capacity: 1)
-        errorManager.initialize(to: jpeg_error_mgr())
-        let message = UnsafeMutablePointer<CChar>.allocate(capacity: messageLength)
-        message.initialize(repeating: 0, count: messageLength)
-        let job = UnsafeMutablePointer<JPEGJob>.allocate(capacity: 1)
-        job.initialize(to: JPEGJob(input: input, inputCount: bytes.count, maxPixels: maxPixels, cinfo: cinfo, message: message))
-        defer {
-            jpeg_destroy_decompress(cinfo)
-            free(job.pointee.output)
-            job.deinitialize(count: 1)
-            job.deallocate()
-            message.deallocate()
-            errorManager.deallocate()
-            cinfo.deallocate()
+        var result = CJPEGResult()
+        let status = cjpeg_decode(input, bytes.count, Int64(maxPixels), &result)
+        defer { free(result.pixels) }
+        let message = withUnsafeBytes(of: result.message) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
-
-        cinfo.pointee.err = jpeg_std_error(errorManager)
-        errorManager.pointee.error_exit = { cinfo in
-            if let cinfo, let job = cinfo.pointee.client_data?.assumingMemoryBound(to: JPEGJob.self) {
-                cinfo.pointee.err.pointee.format_message?(cinfo, job.pointee.message)
-                job.pointee.stage = .failed
-            }
-            pthread_exit(nil)
-        }
-        errorManager.pointee.emit_message = { cinfo, level in
-            // Warnings (level −1) about corrupt entropy data are recovered from, as in Pillow; running
-            // out of data is not: libjpeg would pad the image with grey and invent an EOI, Pillow calls
-            // the file truncated (even when only the EOI marker is missing).
-            guard level < 0, let cinfo, let job = cinfo.pointee.client_data?.assumingMemoryBound(to: JPEGJob.self),
-                  UInt32(bitPattern: cinfo.pointee.err.pointee.msg_code) == JWRN_JPEG_EOF.rawValue else { return }
-            cinfo.pointee.err.pointee.format_message?(cinfo, job.pointee.message)
-            job.pointee.stage = .truncated
-            pthread_exit(nil)
-        }
-        errorManager.pointee.output_message = { _ in }
-        cinfo.pointee.client_data = UnsafeMutableRawPointer(job)
-
-        var thread = pthread_t()
-        let started = pthread_create(&thread, nil, { raw in
-            if let raw { runJob(raw.assumingMemoryBound(to: JPEGJob.self)) }
-            return nil
-        }, UnsafeMutableRawPointer(job))
-        guard started == 0 else { throw ImageError(file: file, reason: .io("cannot start a JPEG decode thread (error \(started))")) }
-        pthread_join(thread, nil)
-
-        let j = job.pointee
-        switch j.stage {
-        case .done:
-            guard let output = j.output else { throw ImageError(file: file, reason: .corrupt("libjpeg produced no pixels")) }
-            let pixels = [UInt8](UnsafeBufferPointer(start: output, count: j.width * j.height * j.components))
-            let image = Image(unchecked: j.width, j.height, j.components, pixels)
-            return j.components == 4 ? try adobeCMYKToRGB(image) : image
+        let (width, height, components) = (Int(result.width), Int(result.height), Int(result.components))
+        switch status {
+        case .decoded:
+            guard let output = result.pixels else { throw ImageError(file: file, reason: .corrupt("libjpeg produced no pixels")) }
+            let pixels = [UInt8](UnsafeBufferPointer(start: output, count: width * height * components))
+            let image = Image(unchecked: width, height, components, pixels)
+            return components == 4 ? try adobeCMYKToRGB(image) : image
         case .tooLarge:
-            throw ImageError(file: file, reason: .tooLarge(width: j.width, height: j.height, limit: maxPixels))
+            throw ImageError(file: file, reason: .tooLarge(width: width, height: height, limit: maxPixels))
         case .unsupported:
-            throw ImageError(file: file, reason: .corrupt("JPEG with \(cinfo.pointee.num_components) components"))
+            throw ImageError(file: file, reason: .corrupt("JPEG with \(components) components"))
         case .truncated:
-            throw ImageError(file: file, reason: .truncated("libjpeg: \(String(cString: message))"))
-        case .failed, .running:
-            let text = message.pointee == 0 ? "libjpeg stopped" : String(cString: message)
-            throw ImageError(file: file, reason: .corrupt("libjpeg: \(text)"))
+            throw ImageError(file: file, reason: .truncated("libjpeg: \(message)"))
+        case .failed:
+            throw ImageError(file: file, reason: .corrupt("libjpeg: \(message.isEmpty ? "libjpeg stopped" : message)"))
         }
     }
 
@@ -128,53 +63,4 @@ enum JPEGDecoder {
         }
         return exif
     }
-}
-
-/// The decode thread's whole job. A libjpeg error exits the thread from inside any call here.
-private func runJob(_ job: UnsafeMutablePointer<JPEGJob>) {
-    let cinfo = job.pointee.cinfo
-    jpeg_CreateDecompress(cinfo, JPEG_LIB_VERSION, MemoryLayout<jpeg_decompress_struct>.size)
-    jpeg_mem_src(cinfo, job.pointee.input, UInt(job.pointee.inputCount))
-    _ = jpeg_read_header(cinfo, 1)
-    let width = Int(cinfo.pointee.image_width), height = Int(cinfo.pointee.image_height)
-    job.pointee.width = width
-    job.pointee.height = height
-    // The size check happens on the header, before libjpeg allocates anything for the image.
-    let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
-    guard !overflow, pixels <= job.pointee.maxPixels else {
-        job.pointee.stage = .tooLarge
-        return
-    }
-    switch cinfo.pointee.num_components {
-    case 1: cinfo.pointee.out_color_space = JCS_GRAYSCALE
-    case 3: cinfo.pointee.out_color_space = JCS_RGB
-    case 4: cinfo.pointee.out_color_space = JCS_CMYK  // libjpeg turns YCCK into CMYK itself
-    default:
-        job.pointee.stage = .unsupported
-        return
-    }
-    _ = jpeg_start_decompress(cinfo)
-    let components = Int(cinfo.pointee.output_components)
-    let rowBytes = Int(cinfo.pointee.output_width) * components
-    let rows = Int(cinfo.pointee.output_height)
-    guard let buffer = malloc(max(1, rowBytes * rows)) else {
-        strcpy(job.pointee.message, "out of memory for the pixels")
-        job.pointee.stage = .failed
-        return
-    }
-    let output = buffer.assumingMemoryBound(to: UInt8.self)
-    job.pointee.output = output
-    job.pointee.components = components
-    job.pointee.width = Int(cinfo.pointee.output_width)
-    job.pointee.height = rows
-    while cinfo.pointee.output_scanline < cinfo.pointee.output_height {
-        var row: JSAMPROW? = output + Int(cinfo.pointee.output_scanline) * rowBytes
-        // A memory source never suspends, so 0 rows would mean libjpeg gave up without saying why.
-        guard jpeg_read_scanlines(cinfo, &row, 1) == 1 else {
-            job.pointee.stage = .truncated
-            return
-        }
-    }
-    _ = jpeg_finish_decompress(cinfo)
-    job.pointee.stage = .done
 }

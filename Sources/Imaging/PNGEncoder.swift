@@ -1,6 +1,7 @@
 // Writing PNG: libpng's simplified write API compresses the pixels (its errors come back as a return
 // value and a message, never as a longjmp into Swift), then the text chunks are spliced in right after
 // IHDR, before the image data, where Pillow and A1111 put them.
+import AtomicFile
 import CImageCodecs
 import Foundation
 
@@ -19,25 +20,10 @@ extension Image {
         return png
     }
 
-    /// Writes the PNG to `url` through a temporary sibling and a rename, so that an interrupted write
-    /// never leaves half a file under the final name.
+    /// Writes the PNG to `url` atomically, so that an interrupted write never leaves half a file under
+    /// the final name.
     public func writePNG(to url: URL, text: [PNGTextChunk] = []) throws {
-        let data = Data(try pngData(text: text))
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try data.write(to: temporary)
-            guard rename(temporary.path, url.path) == 0 else {
-                throw ImageError(file: url.path, reason: .io("cannot rename the written file: \(String(cString: strerror(errno)))"))
-            }
-        } catch let error as ImageError {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw ImageError(file: url.path, reason: .io("cannot write: \(error.localizedDescription)"))
-        }
+        try writeAtomically(Data(try pngData(text: text)), to: url)
     }
 
     private func libpngEncode() throws -> [UInt8] {

@@ -1,8 +1,8 @@
 // runs/<pipeline>/summary.json: one row per caption variant's run, written by `inkwell pipeline` when its
 // runs are done and read by the dashboard's pipeline page. summary.md beside it is the same table for
 // people reading the folder in a terminal; nothing reads it back.
+import AtomicFile
 import Foundation
-import Torch
 
 /// One run of a pipeline, as its summary reports it.
 public struct PipelineRunResult: Codable, Equatable, Sendable {

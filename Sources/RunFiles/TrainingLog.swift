@@ -2,8 +2,8 @@
 // `inkwell plot` read it. The header names the columns, and readers go by the header, so a log with
 // columns added later (or reordered) still reads. On resume the trainer drops the rows past the resumed
 // step (an atomic rewrite), so the log of a resumed run equals an uninterrupted one.
+import AtomicFile
 import Foundation
-import Torch
 
 public struct TrainingLogRow: Codable, Equatable, Sendable {
     public var step: Int

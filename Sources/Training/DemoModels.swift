@@ -2,6 +2,7 @@
 // diffusers folder (UNet, VAE, CLIP text encoder, a byte-level CLIP tokenizer, SD1.5's scheduler) and a
 // BLIP captioning folder in transformers' layout. They load through the same loaders as real weights;
 // their images and captions are noise and nonsense, and every folder says so in a README.
+import AtomicFile
 import Foundation
 import Captioning
 import StableDiffusion
@@ -35,7 +36,7 @@ public enum DemoModels {
     public static func writeStableDiffusion(to folder: URL, seed: UInt64, words: [String] = []) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        try Data(notice.utf8).write(to: folder.appendingPathComponent("README.txt"))
+        try writeAtomically(Data(notice.utf8), to: folder.appendingPathComponent("README.txt"))
         let json = JSONEncoder()
         json.outputFormatting = [.prettyPrinted, .sortedKeys]
 
@@ -63,13 +64,14 @@ public enum DemoModels {
         let tokenizer = folder.appendingPathComponent("tokenizer")
         try fm.createDirectory(at: tokenizer, withIntermediateDirectories: true)
         let vocab = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, $0) })
-        try JSONSerialization.data(withJSONObject: vocab, options: [.sortedKeys]).write(to: tokenizer.appendingPathComponent("vocab.json"))
-        try Data((["#version: 0.2"] + merges).joined(separator: "\n").appending("\n").utf8)
-            .write(to: tokenizer.appendingPathComponent("merges.txt"))
+        try writeAtomically(JSONSerialization.data(withJSONObject: vocab, options: [.sortedKeys]),
+                            to: tokenizer.appendingPathComponent("vocab.json"))
+        try writeAtomically(Data((["#version: 0.2"] + merges).joined(separator: "\n").appending("\n").utf8),
+                            to: tokenizer.appendingPathComponent("merges.txt"))
         let tokenizerConfig: [String: Any] = ["model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
                                               "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "do_lower_case": true]
-        try JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.sortedKeys, .prettyPrinted])
-            .write(to: tokenizer.appendingPathComponent("tokenizer_config.json"))
+        try writeAtomically(JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.sortedKeys, .prettyPrinted]),
+                            to: tokenizer.appendingPathComponent("tokenizer_config.json"))
 
         var text = CLIPTextConfig()
         text.vocabSize = tokens.count
@@ -112,15 +114,16 @@ public enum DemoModels {
 
         let scheduler = folder.appendingPathComponent("scheduler")
         try fm.createDirectory(at: scheduler, withIntermediateDirectories: true)
-        try json.encode(StableDiffusion15.schedulerConfig).write(to: scheduler.appendingPathComponent("scheduler_config.json"))
+        try writeAtomically(json.encode(StableDiffusion15.schedulerConfig),
+                            to: scheduler.appendingPathComponent("scheduler_config.json"))
         let index: [String: Any] = [
             "_class_name": "StableDiffusionPipeline", "_inkwell_note": "random weights (demo)",
             "scheduler": ["diffusers", "PNDMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
             "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
             "vae": ["diffusers", "AutoencoderKL"],
         ]
-        try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys, .prettyPrinted])
-            .write(to: folder.appendingPathComponent("model_index.json"))
+        try writeAtomically(JSONSerialization.data(withJSONObject: index, options: [.sortedKeys, .prettyPrinted]),
+                            to: folder.appendingPathComponent("model_index.json"))
     }
 
     static func classNamed(_ name: String, _ config: Data) throws -> Data {
@@ -131,7 +134,7 @@ public enum DemoModels {
 
     static func save(_ store: VarStore, config: Data, to folder: URL, weights: String) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try config.write(to: folder.appendingPathComponent("config.json"))
+        try writeAtomically(config, to: folder.appendingPathComponent("config.json"))
         try store.save(to: folder.appendingPathComponent(weights))
     }
 
@@ -142,31 +145,31 @@ public enum DemoModels {
     public static func writeBlip(to folder: URL, seed: UInt64, words: [String]) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        try Data(notice.utf8).write(to: folder.appendingPathComponent("README.txt"))
+        try writeAtomically(Data(notice.utf8), to: folder.appendingPathComponent("README.txt"))
         var vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         var seen = Set(vocab)
         for word in words.map({ $0.lowercased() }) where !seen.contains(word) {
             vocab.append(word)
             seen.insert(word)
         }
-        try Data((vocab.joined(separator: "\n") + "\n").utf8).write(to: folder.appendingPathComponent("vocab.txt"))
+        try writeAtomically(Data((vocab.joined(separator: "\n") + "\n").utf8), to: folder.appendingPathComponent("vocab.txt"))
         let special: [String: Any] = ["cls_token": "[CLS]", "mask_token": "[MASK]", "pad_token": "[PAD]", "sep_token": "[SEP]",
                                       "unk_token": "[UNK]"]
         var tokenizerConfig = special
         tokenizerConfig["do_lower_case"] = true
         tokenizerConfig["model_max_length"] = 512
         tokenizerConfig["tokenizer_class"] = "BertTokenizer"
-        try JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.sortedKeys, .prettyPrinted])
-            .write(to: folder.appendingPathComponent("tokenizer_config.json"))
-        try JSONSerialization.data(withJSONObject: special, options: [.sortedKeys, .prettyPrinted])
-            .write(to: folder.appendingPathComponent("special_tokens_map.json"))
+        try writeAtomically(JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.sortedKeys, .prettyPrinted]),
+                            to: folder.appendingPathComponent("tokenizer_config.json"))
+        try writeAtomically(JSONSerialization.data(withJSONObject: special, options: [.sortedKeys, .prettyPrinted]),
+                            to: folder.appendingPathComponent("special_tokens_map.json"))
         let preprocessor: [String: Any] = [
             "do_normalize": true, "do_rescale": true, "do_resize": true, "image_processor_type": "BlipImageProcessor",
             "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
             "resample": 3, "rescale_factor": 1.0 / 255, "size": ["height": 32, "width": 32],
         ]
-        try JSONSerialization.data(withJSONObject: preprocessor, options: [.sortedKeys, .prettyPrinted])
-            .write(to: folder.appendingPathComponent("preprocessor_config.json"))
+        try writeAtomically(JSONSerialization.data(withJSONObject: preprocessor, options: [.sortedKeys, .prettyPrinted]),
+                            to: folder.appendingPathComponent("preprocessor_config.json"))
 
         var config = BlipConfig()
         config.visionConfig.hiddenSize = 32
@@ -190,7 +193,7 @@ public enum DemoModels {
         _ = try BlipForConditionalGeneration(config: config, store: store)
         let json = JSONEncoder()
         json.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try json.encode(config).write(to: folder.appendingPathComponent("config.json"))
+        try writeAtomically(json.encode(config), to: folder.appendingPathComponent("config.json"))
         try store.save(to: folder.appendingPathComponent("model.safetensors"))
     }
 }

@@ -1,5 +1,6 @@
 // The training loop: optimizer steps of accumulated micro-batches, the NaN guard, evaluation
 // (validation loss, samples, CLIP score, checkpoints) on a fixed cadence, and clean stops.
+import AtomicFile
 import Foundation
 import Imaging
 import LoRA
@@ -106,7 +107,7 @@ extension LoRATrainer {
         var finite = true
         for batch in batches {
             try faultInjection?(.microBatch)
-            let loss = try math.loss(batch)
+            let loss = try diffusionLoss(batch)
             let value = try loss.item()
             if !value.isFinite { finite = false }
             total += value
@@ -235,7 +236,7 @@ extension LoRATrainer {
                 let n = try randnTensor(x0.shape, generator: g, device: pipeline.device)
                 let t = try Tensor(timesteps.map(Int64.init)).to(pipeline.device)
                 let (context, ids) = try context(for: Array(repeating: example.caption, count: k))
-                let loss = try math.loss(MicroBatch(latents: x0, noise: n, timesteps: t, context: context, inputIds: ids))
+                let loss = try diffusionLoss(MicroBatch(latents: x0, noise: n, timesteps: t, context: context, inputIds: ids))
                 sum += try loss.item()
             }
         }

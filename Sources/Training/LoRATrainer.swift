@@ -39,7 +39,7 @@ public final class LoRATrainer {
     public let network: LoRANetwork
     public let optimizer: AdamW
     let schedule: LRSchedule
-    let math: StepMath
+    let diffusionLoss: DiffusionLoss
     let noise: DDPMScheduler
     let train: [TrainingExample]
     let validation: [TrainingExample]
@@ -90,8 +90,8 @@ public final class LoRATrainer {
             throw TrainingStopped(reason: "could not build the DDPM noise scheduler")
         }
         noise = ddpm
-        math = StepMath(unet: pipeline.unet, textEncoder: pipeline.textEncoder, noise: ddpm, computeType: pipeline.dtype,
-                        minSNRGamma: config.training.minSNRGamma)
+        diffusionLoss = DiffusionLoss(unet: pipeline.unet, textEncoder: pipeline.textEncoder, noise: ddpm,
+                                      computeType: pipeline.dtype, minSNRGamma: config.training.minSNRGamma)
 
         // Fresh adapters (float32, whatever the frozen weights' dtype), A drawn from the run's seed.
         network = LoRANetwork(device: pipeline.device, dtype: .float32,

@@ -1,6 +1,7 @@
 // A small synthetic tattoo line-art dataset (black strokes on white: rings, petals, stars, stripes),
 // for the demo and the tests, where no real images can be downloaded. Each image comes with a
 // caption naming its motifs.
+import AtomicFile
 import Foundation
 import Imaging
 import Torch
@@ -61,7 +62,7 @@ public enum SyntheticLineArt {
         return try items.enumerated().map { i, item in
             let url = folder.appendingPathComponent(String(format: "%@%03d.png", prefix, i))
             try item.image.writePNG(to: url)
-            try Data(item.caption.utf8).write(to: url.deletingPathExtension().appendingPathExtension("txt"))
+            try writeAtomically(Data(item.caption.utf8), to: url.deletingPathExtension().appendingPathExtension("txt"))
             return url
         }
     }

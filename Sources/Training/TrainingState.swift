@@ -2,6 +2,7 @@
 // exactly where the interrupted one stopped: adapter weights, optimizer moments, position in the data
 // order, random-generator states, loss scaler and best validation loss. It is written to a temporary
 // folder and renamed into place, so an interrupted save never leaves a half-written state.
+import AtomicFile
 import Foundation
 import LoRA
 import RunFiles
@@ -17,7 +18,7 @@ extension LoRATrainer {
         try fm.createDirectory(at: temp, withIntermediateDirectories: true)
         var s = state
         s.scaler = scaler
-        try s.encoded().write(to: temp.appendingPathComponent(TrainerState.fileName))
+        try writeAtomically(s.encoded(), to: temp.appendingPathComponent(TrainerState.fileName))
         try Safetensors.save(Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.0, try $0.1.detach()) }),
                              to: temp.appendingPathComponent("lora.safetensors"))
         try optimizer.save(to: temp.appendingPathComponent("optimizer.safetensors"))

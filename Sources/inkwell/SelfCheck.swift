@@ -1,5 +1,6 @@
 // `inkwell selfcheck`: trains a small denoiser with the foundation's machinery (a quick install check).
 import ArgumentParser
+import DeviceCheck
 import Foundation
 import Torch
 

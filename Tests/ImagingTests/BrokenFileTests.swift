@@ -56,7 +56,7 @@ import TestSupport
         }
     }
 
-    /// libjpeg's fatal errors end a decode thread mid-call; doing that many times over must neither
+    /// libjpeg's fatal errors longjmp out of the decode mid-call; doing that many times over must neither
     /// crash nor disturb later decodes.
     @Test func libjpegFatalErrorsAreRecoverableRepeatedly() throws {
         let bad = try Corpus.url("bad_huffman.jpg")

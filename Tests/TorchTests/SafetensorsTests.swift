@@ -277,13 +277,6 @@ private func kind(_ reason: SafetensorsError.Reason) -> String {
         #expect(throws: SafetensorsError.self) {
             try Safetensors.save(["__metadata__": try Tensor([Float(1)])], to: target)
         }
-        struct Interrupted: Error {}
-        #expect(throws: Interrupted.self) {
-            try writeAtomically(to: target) { write in
-                try [UInt8](repeating: 7, count: 1000).withUnsafeBytes { try write($0) }
-                throw Interrupted()
-            }
-        }
         #expect(try Data(contentsOf: target) == old)
         #expect(try listing() == ["weights.safetensors"])
 

@@ -91,7 +91,7 @@ import TestSupport
         #expect(partial.processed.count >= 1 && partial.processed.count < 10)
         for entry in manifest.images {
             let data = try Data(contentsOf: dataset.appendingPathComponent(entry.output))
-            #expect(DatasetFiles.sha256(data) == entry.outputSHA256, "\(entry.output) is complete and recorded")
+            #expect(ContentHash.sha256(data) == entry.outputSHA256, "\(entry.output) is complete and recorded")
         }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dataset.appendingPathComponent("images").path)
         #expect(!leftovers.contains { $0.hasSuffix(".tmp") })

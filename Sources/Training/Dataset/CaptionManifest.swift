@@ -4,6 +4,7 @@
 // identity, so BLIP never runs twice on the same pixels with the same settings) and, per variant, what
 // each caption file was made from and the SHA-256 of what was written. A caption file whose content no
 // longer has that hash was edited by someone: it is theirs and is kept unless --overwrite-captions.
+import AtomicFile
 import Foundation
 
 public struct GeneratedCaption: Codable, Equatable, Sendable {
@@ -37,7 +38,7 @@ public struct CaptionManifest: Codable, Equatable, Sendable {
 
     public static func load(datasetDirectory: URL) throws -> CaptionManifest? {
         let url = datasetDirectory.appendingPathComponent(fileName)
-        guard let manifest = try DatasetFiles.decodeJSON(CaptionManifest.self, from: url) else { return nil }
+        guard let manifest = try ManifestJSON.decode(CaptionManifest.self, from: url) else { return nil }
         guard manifest.version == currentVersion else {
             throw DatasetError("\(url.path): caption manifest version \(manifest.version) is not \(currentVersion); rerun with --force")
         }
@@ -45,7 +46,6 @@ public struct CaptionManifest: Codable, Equatable, Sendable {
     }
 
     public func save(datasetDirectory: URL) throws {
-        try DatasetFiles.writeAtomically(try DatasetFiles.encodeJSON(self),
-                                         to: datasetDirectory.appendingPathComponent(Self.fileName))
+        try writeAtomically(try ManifestJSON.encode(self), to: datasetDirectory.appendingPathComponent(Self.fileName))
     }
 }

@@ -8,6 +8,7 @@
 // caption as is, blip_plus the caption enriched by `StyleHints` within the CLIP token limit. A caption file
 // that was edited after we wrote it is never overwritten, even with --force; only --overwrite-captions
 // replaces it. Vanilla needs no files: the trainer uses its prompt directly.
+import AtomicFile
 import Captioning
 import Foundation
 import Imaging
@@ -120,7 +121,7 @@ public struct CaptionStage {
         var report = CaptionReport()
         let variants = options.variants.filter { $0.folderName != nil }
         guard !variants.isEmpty else { return report }
-        for folder in variants.compactMap(\.folderName) { DatasetFiles.removeTemporaries(in: dataset.appendingPathComponent(folder)) }
+        for folder in variants.compactMap(\.folderName) { AtomicWrite.removeTemporaries(in: dataset.appendingPathComponent(folder)) }
 
         // Images that left the dataset: forget them, then delete the files we wrote for them.
         let stems = Set(manifest.images.map(\.stem))
@@ -128,7 +129,7 @@ public struct CaptionStage {
         for (folder, records) in captions.files {
             for (stem, record) in records where !stems.contains(stem) {
                 let url = dataset.appendingPathComponent(folder).appendingPathComponent("\(stem).txt")
-                if DatasetFiles.sha256(of: url) == record.fileSHA256 { stale.append(url) }
+                if ContentHash.sha256(of: url) == record.fileSHA256 { stale.append(url) }
                 captions.files[folder]?[stem] = nil
                 report.removed.append(stem)
             }
@@ -191,12 +192,12 @@ public struct CaptionStage {
     private func existingBase(_ image: DatasetImage, input: URL, captions: CaptionManifest) throws -> Base? {
         if !options.overwriteCaptions {
             let sidecar = input.appendingPathComponent((image.source as NSString).deletingPathExtension + ".txt")
-            if let text = try readCaption(sidecar), let sha = DatasetFiles.sha256(of: sidecar) {
+            if let text = try readCaption(sidecar), let sha = ContentHash.sha256(of: sidecar) {
                 return Base(text: text, basis: "hand-written \(sha)")
             }
             let blipFolder = CaptionVariant.blip.folderName ?? "captions_blip"
             let blipFile = options.datasetDirectory.appendingPathComponent(blipFolder).appendingPathComponent("\(image.stem).txt")
-            if let sha = DatasetFiles.sha256(of: blipFile), sha != captions.files[blipFolder]?[image.stem]?.fileSHA256,
+            if let sha = ContentHash.sha256(of: blipFile), sha != captions.files[blipFolder]?[image.stem]?.fileSHA256,
                let text = try readCaption(blipFile) {
                 return Base(text: text, basis: "edited \(sha)")
             }
@@ -224,9 +225,9 @@ public struct CaptionStage {
             }
             let content = Data((text + "\n").utf8)
             let record = CaptionFileRecord(imageSHA256: image.outputSHA256, basis: base.basis, settings: settings,
-                                           fileSHA256: DatasetFiles.sha256(content))
+                                           fileSHA256: ContentHash.sha256(content))
             let previous = captions.files[folder]?[image.stem]
-            let onDisk = DatasetFiles.sha256(of: url)
+            let onDisk = ContentHash.sha256(of: url)
             if let onDisk, onDisk != previous?.fileSHA256, !options.overwriteCaptions {
                 report.keptEdited[variant, default: []].append(image.stem)
                 continue
@@ -235,7 +236,7 @@ public struct CaptionStage {
                 report.upToDate[variant, default: []].append(image.stem)
                 continue
             }
-            try DatasetFiles.writeAtomically(content, to: url)
+            try writeAtomically(content, to: url)
             captions.files[folder, default: [:]][image.stem] = record
             report.written[variant, default: []].append(image.stem)
         }

@@ -1,6 +1,4 @@
-// Errors of the dataset stages, and the small file helpers they share: every message names the file or
-// the setting it is about, and every write goes through a temporary name and a rename.
-import Crypto
+// Errors of the dataset stages: every message names the file or the setting it is about.
 import Foundation
 
 public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -10,75 +8,5 @@ public struct DatasetError: Error, CustomStringConvertible, Equatable, Sendable 
 
     static func io(_ path: String, _ what: String, _ error: Error) -> DatasetError {
         DatasetError("\(path): cannot \(what): \(error.localizedDescription)")
-    }
-}
-
-enum DatasetFiles {
-    /// Writes `data` to `url` through a hidden temporary sibling and a rename: a reader (or a run that was
-    /// interrupted) sees either the old file or the new one, never half of one.
-    static func writeAtomically(_ data: Data, to url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try data.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw DatasetError.io(url.path, "write", error)
-        }
-        guard rename(temporary.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw DatasetError("\(url.path): cannot rename the written file into place: \(reason)")
-        }
-    }
-
-    /// Whether a name is one of the temporaries `writeAtomically` (or `Image.writePNG`) leaves behind when
-    /// the process is killed between the write and the rename.
-    static func isTemporary(_ name: String) -> Bool {
-        name.hasPrefix(".") && name.hasSuffix(".tmp")
-    }
-
-    /// Removes such leftovers from a folder we own.
-    static func removeTemporaries(in directory: URL) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        for name in names where isTemporary(name) {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
-        }
-    }
-
-    static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func sha256(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// The SHA-256 of a file's content, or nil when it cannot be read (missing, a folder, no permission).
-    static func sha256(of url: URL) -> String? {
-        guard let data = try? Data(contentsOf: url, options: .mappedIfSafe) else { return nil }
-        return sha256(data)
-    }
-
-    /// Sorted, pretty JSON: a manifest diffs cleanly and reads well.
-    static func encodeJSON<T: Encodable>(_ value: T) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(value)
-        data.append(0x0A)
-        return data
-    }
-
-    /// Decodes a JSON file, nil when it does not exist; a damaged file is an error that names it.
-    static func decodeJSON<T: Decodable>(_ type: T.Type, from url: URL) throws -> T? {
-        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw DatasetError.io(url.path, "read", error) }
-        do {
-            return try JSONDecoder().decode(type, from: data)
-        } catch {
-            throw DatasetError("\(url.path): not a valid manifest (\(error)); delete it or run with --force")
-        }
     }
 }

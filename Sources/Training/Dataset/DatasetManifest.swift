@@ -5,6 +5,7 @@
 // An entry is up to date when its source still has the recorded SHA-256, the settings are the recorded
 // ones, and the output file still has the recorded SHA-256. Checking the output too means that an
 // output overwritten by a run that was killed before it saved the manifest is simply redone.
+import AtomicFile
 import Foundation
 import Imaging
 
@@ -111,7 +112,7 @@ public struct DatasetManifest: Codable, Equatable, Sendable {
     /// Reads `<dataset>/manifest.json`; nil when there is none.
     public static func load(datasetDirectory: URL) throws -> DatasetManifest? {
         let url = datasetDirectory.appendingPathComponent(fileName)
-        guard let manifest = try DatasetFiles.decodeJSON(DatasetManifest.self, from: url) else { return nil }
+        guard let manifest = try ManifestJSON.decode(DatasetManifest.self, from: url) else { return nil }
         guard manifest.version == currentVersion else {
             throw DatasetError("\(url.path): manifest version \(manifest.version) is not \(currentVersion); rerun `inkwell prepare --force`")
         }
@@ -122,8 +123,7 @@ public struct DatasetManifest: Codable, Equatable, Sendable {
     public func save(datasetDirectory: URL) throws {
         var copy = self
         copy.images.sort { $0.source < $1.source }
-        try DatasetFiles.writeAtomically(try DatasetFiles.encodeJSON(copy),
-                                         to: datasetDirectory.appendingPathComponent(Self.fileName))
+        try writeAtomically(try ManifestJSON.encode(copy), to: datasetDirectory.appendingPathComponent(Self.fileName))
     }
 
     public func images(in split: Split) -> [DatasetImage] { images.filter { $0.split == split } }

@@ -12,6 +12,7 @@
 //  6. the validation split and the near-duplicate report are recomputed over the result.
 // A hard kill at any point leaves at worst an output the manifest does not list (or lists with an
 // older hash): the next run redoes exactly those.
+import AtomicFile
 import Foundation
 import Imaging
 import Torch
@@ -107,8 +108,8 @@ public struct Preparer {
         } catch {
             throw DatasetError.io(imagesFolder.path, "create the folder", error)
         }
-        DatasetFiles.removeTemporaries(in: dataset)
-        DatasetFiles.removeTemporaries(in: imagesFolder)
+        AtomicWrite.removeTemporaries(in: dataset)
+        AtomicWrite.removeTemporaries(in: imagesFolder)
 
         // A damaged manifest stops the run, unless --force says to start over.
         let previous: DatasetManifest?
@@ -158,7 +159,7 @@ public struct Preparer {
         var todo: [String] = []
         for source in kept {
             if !options.force, let entry = known[source], entry.sourceSHA256 == hashes[source], entry.settings == options.settings,
-               DatasetFiles.sha256(of: dataset.appendingPathComponent(entry.output)) == entry.outputSHA256 {
+               ContentHash.sha256(of: dataset.appendingPathComponent(entry.output)) == entry.outputSHA256 {
                 manifest.images.append(entry)
                 report.upToDate.append(source)
             } else {
@@ -194,7 +195,7 @@ public struct Preparer {
                 let entry = try prepare(source, stem: stem)
                 manifest.images.append(entry)
                 report.processed.append(source)
-            } catch let error as DatasetError {
+            } catch let error where error is DatasetError || error is AtomicWriteError {
                 try save(&manifest, previousSplit: previousSplit)
                 throw error  // cannot write the dataset (disk full, permissions): stop
             } catch {
@@ -234,7 +235,7 @@ public struct Preparer {
             return .failure(SkipReason(text: String(format: "file is %.1f MiB, over the limit of %.0f MiB",
                                                     Double(size) / 1_048_576, Double(options.maxFileBytes) / 1_048_576)))
         }
-        guard let sha = DatasetFiles.sha256(of: url) else { return .failure(SkipReason(text: "cannot read the file")) }
+        guard let sha = ContentHash.sha256(of: url) else { return .failure(SkipReason(text: "cannot read the file")) }
         return .success(sha)
     }
 
@@ -244,15 +245,15 @@ public struct Preparer {
         let bytes: [UInt8]
         do { bytes = [UInt8](try Data(contentsOf: url)) } catch { throw SkipReason(text: "cannot read the file") }
         // The bytes hashed in step 1 may have changed since: hash what is actually decoded.
-        let actualSHA = DatasetFiles.sha256(bytes)
+        let actualSHA = ContentHash.sha256(bytes)
         let decoded = try ImageDecoder.decode(bytes, name: source, maxPixels: options.maxPixels).image
         let flat = try ImagePreparation.flatten(decoded)
         let perceptual = try PerceptualHash(flat)
         let (image, plan) = try preparation.prepare(flat)
         let png = Data(try image.pngData())
         let output = "\(DatasetManifest.imagesFolder)/\(stem).png"
-        try DatasetFiles.writeAtomically(png, to: options.datasetDirectory.appendingPathComponent(output))
-        return DatasetImage(source: source, sourceSHA256: actualSHA, output: output, outputSHA256: DatasetFiles.sha256(png),
+        try writeAtomically(png, to: options.datasetDirectory.appendingPathComponent(output))
+        return DatasetImage(source: source, sourceSHA256: actualSHA, output: output, outputSHA256: ContentHash.sha256(png),
                             width: image.width, height: image.height, sourceWidth: flat.width, sourceHeight: flat.height,
                             bucket: options.settings.buckets ? plan.canvas : nil, settings: options.settings,
                             split: .train, perceptualHash: perceptual.description)

@@ -1,5 +1,6 @@
 // `inkwell pipeline`: prepare → caption → one training run per caption variant → compare → plots →
 // summary, each stage skipped when its inputs and settings are unchanged, an interrupted run resumed.
+import AtomicFile
 import Crypto
 import Foundation
 import Captioning

@@ -3,6 +3,7 @@
 // as one grid. Every cell is also saved as a PNG with its A1111 parameters and a key of everything
 // that decides its pixels; a rerun reuses the cells whose key still matches, so adding a run
 // generates only the new column, and the same inputs always give the same grid bytes.
+import AtomicFile
 import Crypto
 import Foundation
 import Imaging

@@ -1,6 +1,7 @@
 // `inkwell plot`: the curves of one or more runs' log.csv. Per run, one figure of four panels (train
 // loss raw and smoothed, validation loss, CLIP score, learning rate); across runs, one chart per
 // metric with a line per run. Each is written as SVG and PNG; the same logs give the same bytes.
+import AtomicFile
 import Foundation
 import Imaging
 import RunFiles

@@ -1,6 +1,7 @@
-// One LoRA training micro-step, as diffusers' examples/text_to_image/train_text_to_image_lora.py
-// computes it: noise the latents at random timesteps (DDPM add_noise), predict the noise (or v), MSE in
-// float32, optional min-SNR-γ weights (diffusers' compute_snr), backward of loss / accumulation.
+// The diffusion training loss of one micro-batch, as diffusers' examples/text_to_image/
+// train_text_to_image_lora.py computes it: noise the latents at random timesteps (DDPM add_noise), predict
+// the noise (or v), MSE in float32, optional min-SNR-γ weights (diffusers' compute_snr). The trainer runs
+// backward of loss / accumulation.
 import Foundation
 import StableDiffusion
 import Torch
@@ -25,7 +26,8 @@ public struct MicroBatch {
     }
 }
 
-public struct StepMath {
+/// The training step's forward pass and loss: the UNet's prediction for noised latents against its target.
+public struct DiffusionLoss {
     public let unet: UNet2DConditionModel
     public let textEncoder: CLIPTextModel
     public let noise: DDPMScheduler
@@ -43,7 +45,7 @@ public struct StepMath {
     }
 
     /// The loss of one micro-batch (autograd graph kept for backward).
-    public func loss(_ batch: MicroBatch) throws -> Tensor {
+    public func callAsFunction(_ batch: MicroBatch) throws -> Tensor {
         let noisy = try noise.addNoise(batch.latents, noise: batch.noise, timesteps: batch.timesteps)
         let context: Tensor
         if let c = batch.context {

@@ -1,8 +1,9 @@
-// A self-contained training run that exercises the whole foundation end to end: a small
-// convolutional denoiser built from the layers here learns to predict the noise added to synthetic
-// line-art images (rings and strokes, black on white), with the noise-prediction MSE, AdamW,
-// a cosine schedule with warmup and gradient clipping. `make demo` runs it until the Stable
-// Diffusion pipeline takes over; a test checks that its validation loss falls.
+// `inkwell selfcheck`, a one-minute install check: a self-contained training run that exercises the
+// tensor library end to end. A small convolutional denoiser built from Torch's layers learns to predict
+// the noise added to synthetic line-art images (rings and strokes, black on white), with the
+// noise-prediction MSE, AdamW, a cosine schedule with warmup and gradient clipping; a test checks that
+// its validation loss falls.
+import Torch
 
 public enum SelfCheck {
     public struct Progress: Sendable {

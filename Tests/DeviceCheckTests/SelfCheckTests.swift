@@ -1,5 +1,6 @@
 import Testing
-@testable import Torch
+import Torch
+@testable import DeviceCheck
 
 @Suite struct SelfCheckTests {
     /// The demo's training run must learn: validation loss (fixed data and noise) falls by half.

@@ -1,0 +1,98 @@
+// The one way Inkwell writes a file: into a hidden temporary sibling (`.<name>.<uuid>.tmp`), flushed to
+// disk, then renamed over the final name. A reader, or a run that was interrupted or crashed, sees the old
+// file or the new one, never half of one.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file that could not be written: names the file and says what failed.
+public struct AtomicWriteError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let failure: String
+
+    public init(path: String, failure: String) {
+        self.path = path
+        self.failure = failure
+    }
+
+    public var description: String { "\(path): \(failure)" }
+}
+
+/// Writes `data` to `url` atomically (see `writeAtomically(to:_:)`).
+public func writeAtomically(_ data: Data, to url: URL) throws {
+    try writeAtomically(to: url) { write in try data.withUnsafeBytes { try write($0) } }
+}
+
+/// Streams a file's contents (through the `write` function `body` receives) into a fresh temporary
+/// sibling of `url`, flushes it to disk, then renames it over `url`, creating the folder if needed. On
+/// any error, `body`'s own included, the temporary file is removed and an existing file at `url` is left
+/// as it was.
+public func writeAtomically(
+    to url: URL, _ body: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+) throws {
+    func failure(_ what: String) -> AtomicWriteError {
+        AtomicWriteError(path: url.path, failure: "\(what): \(String(cString: strerror(errno)))")
+    }
+    let dir = url.deletingLastPathComponent()
+    do {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    } catch {
+        throw AtomicWriteError(path: url.path, failure: "cannot create its folder: \(error.localizedDescription)")
+    }
+    let temp = dir.appendingPathComponent(AtomicWrite.temporaryName(for: url.lastPathComponent)).path
+    let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw failure("cannot create a temporary file in \(dir.path)") }
+    var isOpen = true
+    do {
+        try body { buffer in
+            guard var p = buffer.baseAddress else { return }
+            var left = buffer.count
+            while left > 0 {
+                let n = write(fd, p, left)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw failure("cannot write")
+                }
+                p += n
+                left -= n
+            }
+        }
+        // Flushed before the rename, so that after a crash the name holds the old or the new file.
+        guard fsync(fd) == 0 else { throw failure("cannot flush the file to disk") }
+        isOpen = false
+        guard close(fd) == 0 else { throw failure("cannot close the written file") }
+        guard rename(temp, url.path) == 0 else { throw failure("cannot rename the written file into place") }
+    } catch {
+        if isOpen { close(fd) }
+        unlink(temp)
+        throw error
+    }
+    // The rename is durable once the folder is flushed too. Best effort: the new file is already in place,
+    // and some file systems refuse to flush a folder.
+    let dirFD = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if dirFD >= 0 {
+        _ = fsync(dirFD)
+        close(dirFD)
+    }
+}
+
+public enum AtomicWrite {
+    static func temporaryName(for name: String) -> String { ".\(name).\(UUID().uuidString).tmp" }
+
+    /// Whether a file name is one of the temporaries a write leaves behind when the process is killed
+    /// between the write and the rename.
+    public static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(".") && name.hasSuffix(".tmp")
+    }
+
+    /// Removes such leftovers from a folder the caller owns.
+    public static func removeTemporaries(in directory: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names where isTemporary(name) {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Evaluation: CLIP model (vision + text towers) for CLIP score, line-art metrics.

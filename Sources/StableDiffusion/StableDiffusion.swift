@@ -1,1 +1,0 @@
-// Stable Diffusion 1.x: tokenizer, text encoder, UNet, VAE, schedulers, loaders, pipeline.
