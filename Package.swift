@@ -51,7 +51,8 @@ let package = Package(
         // The run folder's files (config, log, state, checkpoints, samples, pipeline summary): one owner for
         // the trainer that writes them and everything that reads them back.
         .target(name: "RunFiles", dependencies: ["AtomicFile", "Torch", "StableDiffusion", .product(name: "TOMLKit", package: "TOMLKit")]),
-        .target(name: "Dashboard", dependencies: ["Imaging", "RunFiles", .product(name: "Hummingbird", package: "hummingbird")]),
+        .target(name: "Dashboard", dependencies: ["Imaging", "RunFiles", .product(name: "Hummingbird", package: "hummingbird")],
+                resources: [.copy("Assets")]),
         .target(name: "Training", dependencies: ["AtomicFile", "Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles",
                                                  .product(name: "TOMLKit", package: "TOMLKit"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),

@@ -4,9 +4,10 @@
 #   scripts/gpu-bundle.sh --debug   the debug binaries `swift build --build-tests` made, gzip -1, into
 #                                   .build/gpu-bundle-debug/ (the CPU test of the check in make test: quick to pack,
 #                                   no size limit, and it leaves a release .gpu/ alone)
-# .gpu/inkwell-gpu.tar.{xz,gz}  bin/ (stripped inkwell, inkwell-bench) and lib/ (the Swift runtime and the image
-#                               codecs they load, found with ldd; never libtorch, c10 or CUDA: the binaries run
-#                               against the machine's own torch 2.11.0)
+# .gpu/inkwell-gpu.tar.{xz,gz}  bin/ (stripped inkwell, inkwell-bench, and Inkwell_Dashboard.resources: the
+#                               dashboard's page files, found beside inkwell) and lib/ (the Swift runtime and
+#                               the image codecs they load, found with ldd; never libtorch, c10 or CUDA: the
+#                               binaries run against the machine's own torch 2.11.0)
 # .gpu/wheels/                  the reference side's wheels the machine lacks (diffusers; open-clip-torch, whose
 #                               bundled BPE vocabulary the tokenizer fixture reads; importlib_metadata)
 # .gpu/MANIFEST                 what was packed, from which commit, and the sizes
@@ -35,6 +36,7 @@ WHEELS=("diffusers==$DIFFUSERS" "open-clip-torch==$OPEN_CLIP" "importlib_metadat
 for bin in inkwell inkwell-bench; do
   [ -x "$bindir/$bin" ] || die "$bindir/$bin is missing: build it first (make gpu-bundle does)"
 done
+[ -d "$bindir/Inkwell_Dashboard.resources" ] || die "$bindir/Inkwell_Dashboard.resources is missing: the build makes it with inkwell"
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/inkwell-gpu-bundle.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -45,6 +47,8 @@ mkdir -p "$stage/bundle/bin" "$stage/bundle/lib" "$out/wheels"
 for bin in inkwell inkwell-bench; do
   strip -o "$stage/bundle/bin/$bin" "$bindir/$bin"
 done
+# Bundle.module looks beside the binary; without them `inkwell dashboard` stops at start.
+cp -R "$bindir/Inkwell_Dashboard.resources" "$stage/bundle/bin/"
 
 # 2. The libraries they load, by ldd: the Swift runtime (the toolchain's folder) and the image codecs. Not zlib
 # (every Linux has libz.so.1, newer than this one). Never torch/c10/CUDA/NVIDIA (the machine's own), nor glibc, libstdc++ or libgcc_s (the machine's

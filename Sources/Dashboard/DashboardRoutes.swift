@@ -14,9 +14,9 @@ public struct DashboardRoutes: Sendable {
     /// the routes too (the tests use that to change runs/ while a page is open).
     public func register<Context: RequestContext>(on router: Router<Context>) {
         router.add(middleware: ReadOnlyMiddleware<Context>())
-        router.get("/") { _, _ in Self.text(Pages.html, type: "text/html; charset=utf-8") }
-        router.get("/assets/app.css") { _, _ in Self.text(Pages.css, type: "text/css; charset=utf-8") }
-        router.get("/assets/app.js") { _, _ in Self.text(Pages.script, type: "text/javascript; charset=utf-8") }
+        for asset in WebAssets.all {
+            router.get(RouterPath(asset.route)) { request, _ in asset.response(to: request) }
+        }
 
         router.get("/api/index") { _, _ in try Self.json(await data.index()) }
         router.get("/api/run") { request, _ in
@@ -129,13 +129,6 @@ public struct DashboardRoutes: Sendable {
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.cacheControl] = "no-store"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
-    static func text(_ text: String, type: String) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = type
-        headers[.cacheControl] = "no-cache"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 }
 

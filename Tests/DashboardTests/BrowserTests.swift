@@ -144,10 +144,12 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
             expectContains(compare, "/thumb/pipe/r2/samples/step_000040/p1_s2.png?w=256", "r2's newest sample")
             expectContains(compare, "src=\"/files/pipe/compare/grid.png\"", "the pipeline's grid")
 
-            // The pipeline page renders summary.md.
+            // The pipeline page shows its summary.json as a table, each run linked, the lowest best val loss bold.
             let pipeline = try await chromium.dumpDOM(base + "#/pipeline/pipe", budget: 4_000)
-            expectContains(pipeline, "<h1>Caption comparison</h1>", "summary heading")
-            expectContains(pipeline, "<a href=\"#/run/pipe/r1\">r1</a>", "summary's run link")
+            expectContains(pipeline, "<h1>pipe</h1>", "pipeline heading")
+            expectContains(pipeline, "2 runs", "run count")
+            expectContains(pipeline, "<td><a href=\"#/run/pipe/r1\">r1</a></td><td>20</td>", "summary's run link and best step")
+            expectContains(pipeline, "<strong>\(RunsFixture.valLossText(step: 30, bestAt: 30, offset: -0.003))</strong>", "lowest best val loss")
             expectContains(pipeline, "src=\"/files/pipe/plots/val_loss.svg?v=", "plots (with a version that changes when they are redrawn)")
 
             // Screenshots for people: the run page (the artifact the issue asks for), compare, pipeline.

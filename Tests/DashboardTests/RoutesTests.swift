@@ -204,17 +204,36 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
             #expect(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"))
             let html = String(buffer: page.body)
             #expect(html.contains("<script src=\"/assets/app.js\"></script>"))
-            let js = try await client.execute(uri: "/assets/app.js", method: .get)
-            #expect(js.headers[.contentType] == "text/javascript; charset=utf-8")
+            // The page's script is the files it loads, in order (app.js, last, starts it).
+            var js = ""
+            for source in html.matches(of: /<script src="([^"]+)"><\/script>/).map({ String($0.output.1) }) {
+                let script = try await client.execute(uri: source, method: .get)
+                #expect(script.headers[.contentType] == "text/javascript; charset=utf-8", "\(source)")
+                js += String(buffer: script.body)
+            }
             let css = try await client.execute(uri: "/assets/app.css", method: .get)
             #expect(css.headers[.contentType] == "text/css; charset=utf-8")
             // No URL to anywhere but the dashboard: the only absolute URL is the SVG namespace name.
-            for text in [html, String(buffer: js.body), String(buffer: css.body)] {
+            for text in [html, js, String(buffer: css.body)] {
                 let urls = text.matches(of: /https?:\/\/[^\s'"`)]+/).map { String($0.output) }
                 #expect(urls.allSatisfy { $0 == "http://www.w3.org/2000/svg" }, "external URLs: \(urls)")
                 #expect(!text.contains("@import") && !text.contains("//cdn"))
             }
-            #expect(String(buffer: js.body).contains("/api/log?id="))
+            #expect(js.contains("/api/log?id="))
+        }
+    }
+
+    @Test func assetsRevalidate() async throws {
+        try await withDashboard { _, client, _ async throws in
+            for uri in ["/", "/assets/app.js", "/assets/app.css"] {
+                let first = try await client.execute(uri: uri, method: .get)
+                #expect(first.status == .ok && first.headers[.cacheControl] == "no-cache", "\(uri)")
+                #expect(first.headers[.xContentTypeOptions] == "nosniff" && first.headers[.contentSecurityPolicy] != nil, "\(uri)")
+                let tag = try #require(first.headers[.eTag], "\(uri)")
+                let again = try await client.execute(uri: uri, method: .get, headers: [.ifNoneMatch: tag])
+                #expect(again.status == .notModified && again.body.readableBytes == 0, "\(uri)")
+            }
+            #expect(try await client.execute(uri: "/assets/nothing.js", method: .get).status == .notFound)
         }
     }
 }

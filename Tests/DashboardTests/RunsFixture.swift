@@ -79,6 +79,11 @@ struct RunsFixture {
         return 0.11 + offset + 0.02 * d * d
     }
 
+    /// The page's rendering of `valLoss` (five significant digits, as `fmt(x, 5)` writes it).
+    static func valLossText(step: Int, bestAt: Int, offset: Double) -> String {
+        String(format: "%.5g", valLoss(step: step, bestAt: bestAt, offset: offset))
+    }
+
     /// Rows 0...steps: noisy decreasing train loss, its EMA, val loss every 10 steps, CLIP score at sample steps.
     static func rows(steps: Int, bestAt: Int, offset: Double, samplesEvery: Int, maxSteps: Int) -> [TrainingLogRow] {
         var smoothed: Double?

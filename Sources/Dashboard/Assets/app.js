@@ -1,0 +1,208 @@
+// The hash router, the poll loop, the sidebar of runs (with the compare selection), the overview and the
+// image lightbox. One loop polls every POLL_MS: the runs index (so new runs appear) and then the open
+// view's own update; a failed poll marks the page offline and the next one retries. Loaded last: it
+// starts the page once the views are defined.
+'use strict';
+const POLL_MS = 2000;
+const app = { index: null, indexKey: '', view: null, timer: null, ticking: false, selected: new Set() };
+
+try { for (const id of JSON.parse(localStorage.getItem('inkwell.compare') || '[]')) app.selected.add(id); } catch (e) { /* ignore */ }
+function saveSelection() { try { localStorage.setItem('inkwell.compare', JSON.stringify([...app.selected])); } catch (e) { /* ignore */ } }
+
+function parseRoute() {
+  const hash = location.hash.slice(1) || '/';
+  const [path, query] = hash.split('?');
+  const params = new URLSearchParams(query || '');
+  if (path.startsWith('/run/')) return { name: 'run', id: decodeURIComponent(path.slice(5)) };
+  if (path.startsWith('/pipeline/')) return { name: 'pipeline', id: decodeURIComponent(path.slice(10)) };
+  if (path === '/compare') return { name: 'compare', ids: params.getAll('run') };
+  return { name: 'home' };
+}
+
+const runHref = id => '#/run/' + enc(id);
+const pipelineHref = id => '#/pipeline/' + enc(id);
+const compareHref = ids => '#/compare' + (ids.length ? '?' + ids.map(id => 'run=' + encodeURIComponent(id)).join('&') : '');
+
+function statusPill(status) {
+  const words = { training: 'training', finished: 'finished', stopped: 'stopped', new: 'starting' };
+  return h('span', { class: 'pill ' + status }, h('span', { class: 'dot ' + status }), words[status] || status);
+}
+
+function progressText(run) {
+  if (run.lastStep == null) return 'no steps logged yet';
+  return 'step ' + run.lastStep + (run.maxSteps ? ' / ' + run.maxSteps : '');
+}
+
+function setLive(ok, error) {
+  const el = document.getElementById('live');
+  el.className = 'live ' + (ok ? 'ok' : 'bad');
+  el.textContent = ok ? 'live · updated ' + new Date().toLocaleTimeString() : 'offline — retrying (' + error.message + ')';
+}
+
+// MARK: sidebar
+
+function groupRuns(runs) {
+  const groups = new Map();
+  for (const run of runs) {
+    const key = run.group || '';
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(run);
+  }
+  return groups;
+}
+
+function renderSidebar() {
+  const side = document.getElementById('sidebar');
+  const index = app.index;
+  const route = parseRoute();
+  const pipelines = new Set(index.pipelines.map(p => p.id));
+  const children = [];
+  if (index.runs.length === 0) {
+    children.push(h('p', { class: 'muted' }, 'No runs yet. Start one with ', h('code', { text: 'inkwell train' }), '; it appears here by itself.'));
+  }
+  for (const [group, runs] of groupRuns(index.runs)) {
+    const title = h('div', { class: 'side-title' }, h('span', { text: group || 'runs' }),
+      pipelines.has(group) ? h('a', { href: pipelineHref(group), text: 'summary →' }) : null);
+    const items = runs.map(run => {
+      const box = h('input', { type: 'checkbox', title: 'Select for comparison', checked: app.selected.has(run.id) });
+      box.addEventListener('change', () => { box.checked ? app.selected.add(run.id) : app.selected.delete(run.id); saveSelection(); renderSidebar(); });
+      const meta = [progressText(run)];
+      if (run.bestValLoss != null) meta.push('best ' + fmt(run.bestValLoss) + ' @ ' + run.bestStep);
+      return h('div', { class: 'run-item' + (route.name === 'run' && route.id === run.id ? ' current' : '') },
+        box,
+        h('a', { class: 'run-link', href: runHref(run.id), 'data-run': run.id, title: run.id }, h('span', { class: 'dot ' + run.status }), run.name),
+        h('div', { class: 'run-meta', text: meta.join(' · ') }));
+    });
+    children.push(h('div', { class: 'side-group' }, title, items));
+  }
+  for (const p of index.pipelines.filter(p => !index.runs.some(r => (r.group || '') === p.id))) {
+    children.push(h('div', { class: 'side-group' }, h('div', { class: 'side-title' }, h('span', { text: p.id }), h('a', { href: pipelineHref(p.id), text: 'summary →' }))));
+  }
+  const chosen = [...app.selected].filter(id => index.runs.some(r => r.id === id));
+  const button = h('button', { class: 'primary compare-button', disabled: chosen.length < 2,
+    onclick: () => { location.hash = compareHref(chosen); } }, 'Compare selected (' + chosen.length + ')');
+  children.push(button);
+  side.replaceChildren(...children);
+  for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === route.name);
+}
+
+// MARK: lightbox
+
+function openLightbox(path, caption) {
+  const box = document.getElementById('lightbox');
+  const figure = h('figure', { onclick: ev => ev.stopPropagation() },
+    h('img', { src: fileURL(path), alt: caption || path }),
+    h('figcaption', { text: caption || path }),
+    h('a', { href: fileURL(path), target: '_blank', text: 'open full size ↗' }));
+  box.replaceChildren(figure);
+  box.hidden = false;
+}
+document.getElementById('lightbox').addEventListener('click', () => { document.getElementById('lightbox').hidden = true; });
+document.addEventListener('keydown', ev => { if (ev.key === 'Escape') document.getElementById('lightbox').hidden = true; });
+
+function sampleImage(path, width, caption) {
+  return h('img', { src: thumbURL(path, width), alt: caption || path, title: caption || path, loading: 'lazy',
+    onclick: () => openLightbox(path, caption) });
+}
+
+// MARK: overview
+
+function runCard(run) {
+  const sample = run.latestSample;
+  const meta = [progressText(run)];
+  return h('a', { class: 'card', href: runHref(run.id), 'data-card': run.id },
+    h('div', { class: 'thumb' }, sample ? h('img', { src: thumbURL(sample.path, 384), alt: run.name + ' latest sample', loading: 'lazy' })
+      : h('span', { class: 'none', text: 'no samples yet' })),
+    h('div', { class: 'body' },
+      h('div', { class: 'title' }, h('span', { class: 'dot ' + run.status }), run.name),
+      h('div', { class: 'line', text: meta.join(' · ') + (run.updated ? ' · ' + ago(run.updated) : '') }),
+      h('div', { class: 'line' }, run.bestStep != null ? h('span', { class: 'star', text: '★ ' }) : null,
+        run.bestStep != null ? 'best val ' + fmt(run.bestValLoss) + ' at step ' + run.bestStep : 'no validation yet')));
+}
+
+// Returns the element built earlier for equal data, so that a poll which changes one run does
+// not rebuild (and reload the images of) everything else on the page.
+function reuse(cache, id, data, build) {
+  const key = JSON.stringify(data);
+  const hit = cache.get(id);
+  if (hit && hit.key === key) return hit.el;
+  const el = build(data);
+  cache.set(id, { key, el });
+  return el;
+}
+
+class HomeView {
+  constructor() { this.cards = new Map(); }
+  async load() { this.render(); }
+  render() {
+    const index = app.index;
+    const main = [h('div', { class: 'page-head' }, h('div', {}, h('h1', { text: 'Runs' }),
+      h('div', { class: 'sub', text: plural(index.runs.length, 'run') + ' · ' + plural(index.pipelines.length, 'pipeline') + ' · newest sample of each run' })))];
+    if (index.runs.length === 0) main.push(h('div', { class: 'notice', text: 'The runs folder is empty. Runs appear here as soon as training starts.' }));
+    for (const [group, runs] of groupRuns(index.runs)) {
+      const pipeline = index.pipelines.find(p => p.id === group);
+      main.push(h('h2', { class: 'section-title' }, group || 'Standalone runs',
+        pipeline ? h('span', {}, ' · ', h('a', { href: pipelineHref(group), text: 'pipeline summary' })) : null,
+        runs.length > 1 ? h('span', {}, ' · ', h('a', { href: compareHref(runs.map(r => r.id)), text: 'compare these' })) : null));
+      main.push(h('div', { class: 'cards' }, runs.map(run => reuse(this.cards, run.id, run, runCard))));
+    }
+    document.getElementById('main').replaceChildren(...main);
+  }
+  async poll(indexChanged) { if (indexChanged) this.render(); }
+}
+
+// MARK: loop
+
+async function refreshIndex() {
+  const index = await getJSON('/api/index');
+  const key = JSON.stringify(index);
+  const changed = key !== app.indexKey;
+  app.index = index;
+  app.indexKey = key;
+  if (changed) renderSidebar();
+  return changed;
+}
+
+async function tick() {
+  // One poll at a time: a visibility change may call in while the timer's poll is under way.
+  if (app.ticking) return;
+  app.ticking = true;
+  clearTimeout(app.timer);
+  try {
+    const changed = await refreshIndex();
+    if (app.view && app.view.poll) await app.view.poll(changed);
+    setLive(true);
+  } catch (error) {
+    setLive(false, error);
+  } finally {
+    app.ticking = false;
+    // A tab in the background polls less often, and catches up as soon as it is shown.
+    app.timer = setTimeout(tick, document.hidden ? 5 * POLL_MS : POLL_MS);
+  }
+}
+document.addEventListener('visibilitychange', () => { if (!document.hidden) tick(); });
+
+async function route() {
+  const r = parseRoute();
+  const view = r.name === 'run' ? new RunView(r.id)
+    : r.name === 'pipeline' ? new PipelineView(r.id)
+    : r.name === 'compare' ? new CompareView(r.ids)
+    : new HomeView();
+  app.view = view;
+  window.scrollTo(0, 0);
+  try {
+    if (!app.index) await refreshIndex();
+    renderSidebar();
+    await view.load();
+    setLive(true);
+  } catch (error) {
+    document.getElementById('main').replaceChildren(h('div', { class: 'notice', text: 'Could not load this page: ' + error.message }));
+    setLive(false, error);
+  }
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('DOMContentLoaded', async () => {
+  await route();
+  app.timer = setTimeout(tick, POLL_MS);
+});
