@@ -2,6 +2,16 @@ import Foundation
 import Testing
 @testable import RunFiles
 
+/// The error of parsing `text` (as the file train.toml) with `overrides`, or "no error".
+func message(_ text: String, _ overrides: [String] = []) -> String {
+    do {
+        _ = try TrainingConfig.parse(text, overrides: overrides, source: "train.toml")
+        return "no error"
+    } catch {
+        return "\(error)"
+    }
+}
+
 @Suite struct TrainingConfigTests {
     let minimal = """
         [model]
@@ -25,14 +35,6 @@ import Testing
     }
 
     @Test func unknownKeysAndWrongTypesNameTheKey() {
-        func message(_ text: String, _ overrides: [String] = []) -> String {
-            do {
-                _ = try TrainingConfig.parse(text, overrides: overrides, source: "train.toml")
-                return "no error"
-            } catch {
-                return "\(error)"
-            }
-        }
         #expect(message(minimal + "\n[training]\nmax_step = 3\n").contains("unknown key 'training.max_step'"))
         #expect(message(minimal + "\n[trainin]\n").contains("unknown section [trainin]"))
         #expect(message(minimal + "\n[training]\nmax_steps = \"many\"\n").contains("'training.max_steps' must be an integer"))
@@ -46,14 +48,6 @@ import Testing
     }
 
     @Test func closedSetsAreCheckedAtLoadWithEveryOtherProblem() throws {
-        func message(_ text: String, _ overrides: [String] = []) -> String {
-            do {
-                _ = try TrainingConfig.parse(text, overrides: overrides, source: "train.toml")
-                return "no error"
-            } catch {
-                return "\(error)"
-            }
-        }
         let all = message(minimal + "\n[schedule]\nname = \"cosine_annealing\"\n[samples]\nsampler = \"warp\"\n[lora]\nrank = 0\n",
                           ["data.captions=blip+", "training.mixed_precision=fp8"])
         #expect(all.hasPrefix("train.toml: "))
