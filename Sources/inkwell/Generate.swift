@@ -15,7 +15,8 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("negative-prompt"), help: "What to steer away from.") var negativePrompt = ""
     @Option(help: "Denoising steps.") var steps = 30
     @Option(help: "Classifier-free guidance scale (A1111's CFG scale).") var guidance = 7.5
-    @Option(help: "Random seed (images are reproducible from it).") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed (images are reproducible from it); -1 picks one at random, printed and written into each PNG.")
+    var seed: Int64 = 0
     @Option(help: "Image size: WxH, or one number for a square (512 is 512x512); multiples of 8.") var size = "512x512"
     @Option(name: [.customLong("sampler"), .customLong("scheduler")], help: .init(samplerHelp + " (default: the model's)."))
     var sampler: String?
@@ -36,6 +37,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         let dims = try imageSize(size)
         let sampler = try self.sampler.map(parseSampler)
+        let seed = try resolvedSeed(self.seed)
         guard clipSkip >= 1 else { throw ValidationError("--clip-skip must be 1 or more, got \(clipSkip)") }
         guard steps > 0, batch > 0 else { throw ValidationError("--steps and --batch must be positive") }
         let weightsType = try dtype.map { name -> DType in
@@ -96,6 +98,16 @@ func parseSampler(_ name: String) throws -> Sampler {
         throw ValidationError("--sampler '\(name)' is not one of \(Sampler.names) (or their A1111 / ComfyUI names)")
     }
     return sampler
+}
+
+/// `--seed`: as given, or for -1 (A1111's "random") a fresh one, announced so the image can be made again.
+func resolvedSeed(_ seed: Int64) throws -> UInt64 {
+    guard seed >= -1 else { throw ValidationError("--seed must be 0 or more, or -1 for a random one, got \(seed)") }
+    guard seed == -1 else { return UInt64(seed) }
+    // A1111's range: seeds a 32-bit field holds, so the number can be typed back anywhere.
+    let random = UInt64.random(in: 0..<(1 << 32))
+    say("seed: \(random)")
+    return random
 }
 
 /// `--size`: "WxH", or one number for a square, multiples of 8.
