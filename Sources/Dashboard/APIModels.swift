@@ -18,7 +18,7 @@ public enum RunStatus: String, Codable, Sendable {
     case training
     /// Idle without a final checkpoint: interrupted, crashed, or waiting to resume.
     case stopped
-    /// lora/final.safetensors exists.
+    /// the run's final LoRA file exists.
     case finished
 }
 
@@ -88,7 +88,7 @@ public struct BestCheckpoint: Codable, Equatable, Sendable {
     public var valLoss: Double?
     /// Where the step came from: state/trainer.json, or the lowest val_loss in log.csv.
     public var source: Source
-    /// lora/best.safetensors when it exists.
+    /// the run's best LoRA file when it exists.
     public var path: String?
 }
 
