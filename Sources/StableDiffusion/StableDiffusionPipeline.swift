@@ -13,8 +13,11 @@ public struct GenerationOptions: Sendable {
     public var width: Int = 512
     public var height: Int = 512
     public var seed: UInt64 = 0
-    /// Images per prompt, drawn together from one generator as diffusers does.
+    /// Images per prompt, drawn together from one generator as diffusers does (see `perImageSeeds`).
     public var batch: Int = 1
+    /// Image i of the batch from its own generator seeded `seed + i` (A1111's batch seeds; diffusers with a
+    /// list of generators), so that it can be made again alone, as a batch of one with that seed.
+    public var perImageSeeds = false
     /// nil: the model's own scheduler (PNDM for SD1.5).
     public var scheduler: SchedulerKind?
     /// Karras sigmas for the schedulers that support them (Euler, DPM++ 2M).
@@ -131,7 +134,7 @@ public final class StableDiffusionPipeline {
 
             let scheduler = try makeScheduler(options)
             try scheduler.setTimesteps(options.steps)
-            let generator = try Generator(seed: options.seed)
+            let generator = try NoiseGenerator(seed: options.seed, perImage: options.perImageSeeds ? options.batch : nil)
             let shape = [options.batch, unet.config.inChannels, options.height / factor, options.width / factor]
             var latents = try randnTensor(shape, generator: generator, device: device, dtype: dtype)
             latents = try latents * scheduler.initNoiseSigma

@@ -29,13 +29,19 @@ public struct TextToImageJob {
         let prompt = ([options.prompt] + tags).filter { !$0.isEmpty }.joined(separator: " ")
         var info = GenerationInfo(prompt: prompt, negativePrompt: options.negativePrompt, steps: options.steps,
                                   sampler: names.sampler, scheduleType: names.schedule, cfgScale: options.guidanceScale,
-                                  seed: options.seed, width: options.width, height: options.height,
+                                  seed: seed(index: index), width: options.width, height: options.height,
                                   modelHash: modelHash, model: modelName, clipSkip: options.clipSkip + 1)
         info.loraHashes = loras.map { ($0.0, $0.1) }
-        if options.batch > 1 { info.extra += [("Batch size", String(options.batch)), ("Batch pos", String(index))] }
+        if options.batch > 1 {
+            info.extra += [("Batch size", String(options.batch)), ("Batch pos", String(index)),
+                           ("Seeds", options.perImageSeeds ? "one per image" : "one for the batch")]
+        }
         info.version = "Inkwell"
         return info
     }
+
+    /// The seed written for the image at `index`: its own with per-image seeds, else the batch's.
+    public func seed(index: Int) -> UInt64 { options.perImageSeeds ? options.seed &+ UInt64(index) : options.seed }
 
     /// Runs the pipeline and writes `<seed>-<n>.png` files; returns their URLs.
     public func run(_ pipeline: StableDiffusionPipeline, progress: ((Int, Int) -> Bool)? = nil) throws -> [URL] {
@@ -47,7 +53,7 @@ public struct TextToImageJob {
         let defaultSampler = pipeline.schedulerConfig.className.flatMap(SchedulerKind.init(rawValue:)).flatMap(Sampler.init(kind:))
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
         return try images.enumerated().map { index, image in
-            let url = nextFreeURL(prefix: "\(options.seed)-\(index)")
+            let url = nextFreeURL(prefix: "\(seed(index: index))-\(index)")
             let text = info(index: index, defaultSampler: defaultSampler).text
             try image.writePNG(to: url, text: [PNGTextChunk(keyword: "parameters", text: text)])
             return url

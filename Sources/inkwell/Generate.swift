@@ -21,6 +21,8 @@ struct Generate: ParsableCommand {
     @Option(name: [.customLong("sampler"), .customLong("scheduler")], help: .init(samplerHelp + " (default: the model's)."))
     var sampler: String?
     @Option(help: "Images to generate.") var batch = 1
+    @Flag(name: .customLong("per-image-seeds"), help: "Image i of the batch gets seed + i, as in A1111, so any one can be made again alone with --seed (seed + i) --batch 1.")
+    var perImageSeeds = false
     @Option(name: .customLong("clip-skip"), help: "A1111's Clip skip (1 = last layer, 2 = the one before).") var clipSkip = 1
     @Option(help: "Output folder.") var out = "outputs"
     @Option(help: "Device: cpu, cuda or cuda:N (default: the best available).") var device: String?
@@ -69,6 +71,7 @@ struct Generate: ParsableCommand {
         options.width = dims[0]
         options.height = dims[1]
         options.batch = batch
+        options.perImageSeeds = perImageSeeds
         options.clipSkip = clipSkip - 1
         var job = TextToImageJob(options: options, sampler: sampler, outputDirectory: URL(fileURLWithPath: out))
         job.modelName = source.displayName

@@ -76,7 +76,7 @@ import Torch
             #expect(!(scheduler is IndexedScheduler))
         }
 
-        let generator = try meta.seed.map { try Generator(seed: $0) }
+        let generator = try meta.seed.map { NoiseGenerator.shared(try Generator(seed: $0)) }
         for (i, t) in scheduler.timesteps.enumerated() {
             let scaled = try scheduler.scaleModelInput(x, timestep: t)
             try expectEqual(scaled, try f.get("scaled.\(i)"), "\(name) scaled.\(i)")

@@ -51,6 +51,38 @@ private struct Cases: Decodable {
         }
     }
 
+    /// Per-image seeds are diffusers with a list of generators (image i from seed + i, step noise too), and
+    /// image 1 of such a batch is the image seed + 1 makes alone.
+    @Test func perImageSeedsMatchDiffusersGeneratorLists() throws {
+        let expected = try Fixtures.tensors("pipeline", "per_image_seeds")
+        let pipe = try StableDiffusionPipeline.load(.diffusersFolder(try Fixtures.url("pipeline", "model")),
+                                                    device: .cpu, dtype: .float32)
+        var options = GenerationOptions(prompt: "minimal line-art tattoo of a rose, stencil")
+        options.negativePrompt = "blurry"
+        options.steps = 6
+        options.width = 48
+        options.height = 32
+        options.scheduler = .eulerAncestralDiscrete
+        options.seed = 5
+        options.batch = 2
+        options.perImageSeeds = true
+        func pixels(_ options: GenerationOptions) throws -> Tensor {
+            try (pipe(options) * 255).round().to(.uint8).permute([0, 2, 3, 1]).contiguous()
+        }
+        let batch = try pixels(options)
+        #expect(try maxAbsDiff(batch, expected.get("list")) <= 1)
+        options.seed = 6
+        options.batch = 1
+        let alone = try pixels(options)
+        #expect(try maxAbsDiff(alone, expected.get("alone")) <= 1)
+        #expect(try maxAbsDiff(batch.narrow(dim: 0, start: 1, length: 1), alone) <= 1)
+        // One generator for the batch (the default) draws other noise: the option is what makes the difference.
+        options.seed = 5
+        options.batch = 2
+        options.perImageSeeds = false
+        #expect(try maxAbsDiff(pixels(options), batch) > 1)
+    }
+
     @Test func cancellationAndBadSizesAreErrors() throws {
         let pipe = try StableDiffusionPipeline.load(.diffusersFolder(try Fixtures.url("pipeline", "model")),
                                                     device: .cpu, dtype: .float32)

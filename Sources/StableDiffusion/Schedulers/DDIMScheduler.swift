@@ -46,7 +46,7 @@ public final class DDIMScheduler: Scheduler, IntegerTimestepTraining {
 
     public func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor { sample }
 
-    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor {
+    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: NoiseGenerator?) throws -> Tensor {
         guard let count = numInferenceSteps else {
             throw SchedulerError.invalidState("DDIMScheduler: call setTimesteps before step")
         }

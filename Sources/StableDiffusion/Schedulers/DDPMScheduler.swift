@@ -72,7 +72,7 @@ public final class DDPMScheduler: Scheduler, IntegerTimestepTraining {
         return index == timesteps.count - 1 ? -1 : Int(timesteps[index + 1])
     }
 
-    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor {
+    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: NoiseGenerator?) throws -> Tensor {
         let t = try integerTimestep(timestep, "DDPMScheduler", limit: schedule.numTrainTimesteps)
         let prevT = try previousTimestep(t)
         let acp = schedule.alphasCumprodValues

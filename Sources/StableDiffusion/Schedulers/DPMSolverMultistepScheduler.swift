@@ -137,7 +137,7 @@ public final class DPMSolverMultistepScheduler: IndexedScheduler {
         try log32(p.alpha) - log32(p.sigma)
     }
 
-    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor {
+    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: NoiseGenerator?) throws -> Tensor {
         guard numInferenceSteps != nil else {
             throw SchedulerError.invalidState("DPMSolverMultistepScheduler: call setTimesteps before step")
         }

@@ -57,7 +57,7 @@ public final class EulerAncestralDiscreteScheduler: IndexedScheduler {
         try scaledForModel(sample, sigma: sigmaValues[try currentIndex(timestep)])
     }
 
-    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor {
+    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: NoiseGenerator?) throws -> Tensor {
         let i = try currentIndex(timestep)
         guard i + 1 < sigmaValues.count else {
             throw SchedulerError.invalidState("EulerAncestralDiscreteScheduler: stepped past the end of the schedule")

@@ -82,7 +82,7 @@ public final class PNDMScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor { sample }
 
-    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor {
+    public func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: NoiseGenerator?) throws -> Tensor {
         guard numInferenceSteps != nil else {
             throw SchedulerError.invalidState("PNDMScheduler: call setTimesteps before step")
         }

@@ -193,7 +193,7 @@ public protocol Scheduler: AnyObject {
     /// One denoising step: the sample at the next timestep. `generator` draws the noise of the
     /// stochastic samplers (DDPM, DDIM with eta > 0, Euler ancestral, SDE-DPM-Solver++); the others
     /// ignore it.
-    func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor
+    func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: NoiseGenerator?) throws -> Tensor
     /// diffusers' `add_noise` on the inference schedule (img2img): `original` [B, ...] noised to the level
     /// of `timesteps[b]` (values of `timesteps`, one per batch item).
     func addNoise(_ original: Tensor, noise: Tensor, timesteps: [Double]) throws -> Tensor
