@@ -132,6 +132,10 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
         case .eulerDiscrete: return try EulerDiscreteScheduler(config: self)
         case .eulerAncestralDiscrete: return try EulerAncestralDiscreteScheduler(config: self)
         case .dpmSolverMultistep: return try DPMSolverMultistepScheduler(config: self)
+        case .heunDiscrete: return try HeunDiscreteScheduler(config: self)
+        case .lmsDiscrete: return try LMSDiscreteScheduler(config: self)
+        case .kdpm2Discrete: return try KDPM2DiscreteScheduler(config: self)
+        case .kdpm2AncestralDiscrete: return try KDPM2AncestralDiscreteScheduler(config: self)
         }
     }
 }
@@ -143,6 +147,10 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case eulerDiscrete = "EulerDiscreteScheduler"
     case eulerAncestralDiscrete = "EulerAncestralDiscreteScheduler"
     case dpmSolverMultistep = "DPMSolverMultistepScheduler"
+    case heunDiscrete = "HeunDiscreteScheduler"
+    case lmsDiscrete = "LMSDiscreteScheduler"
+    case kdpm2Discrete = "KDPM2DiscreteScheduler"
+    case kdpm2AncestralDiscrete = "KDPM2AncestralDiscreteScheduler"
 }
 
 public enum SchedulerError: Error, CustomStringConvertible, Equatable {
@@ -175,7 +183,9 @@ public enum TimestepSpacing: String, Sendable {
 /// uses it). Schedulers carry state across `step` calls (multistep history, step index), hence classes.
 public protocol Scheduler: AnyObject {
     /// The timesteps of the schedule in the order they are visited, exactly as diffusers holds them:
-    /// integers for DDPM/DDIM/PNDM/DPM-Solver (int64 there), float32 values for the Euler schedulers.
+    /// integers for DDPM/DDIM/PNDM/DPM-Solver (int64 there), float32 values for the Euler, Heun, LMS
+    /// and KDPM2 schedulers (float64 for KDPM2's with Karras σ). Heun's and KDPM2's repeat or interleave
+    /// entries: one per model evaluation.
     /// Pass them to the UNet (which embeds them in float32) and back to `step`.
     var timesteps: [Double] { get }
     /// The dtype diffusers gives `scheduler.timesteps`.
@@ -191,8 +201,8 @@ public protocol Scheduler: AnyObject {
     func setTimesteps(_ count: Int) throws
     func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor
     /// One denoising step: the sample at the next timestep. `generator` draws the noise of the
-    /// stochastic samplers (DDPM, DDIM with eta > 0, Euler ancestral, SDE-DPM-Solver++); the others
-    /// ignore it.
+    /// stochastic samplers (DDPM, DDIM with eta > 0, Euler ancestral, SDE-DPM-Solver++, KDPM2 ancestral);
+    /// the others ignore it.
     func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: Generator?) throws -> Tensor
     /// diffusers' `add_noise` on the inference schedule (img2img): `original` [B, ...] noised to the level
     /// of `timesteps[b]` (values of `timesteps`, one per batch item).
