@@ -72,7 +72,7 @@ public enum Sampler: String, CaseIterable, Codable, Sendable, CustomStringConver
         case .eulerDiscrete: self = .euler
         case .eulerAncestralDiscrete: self = .eulerA
         case .dpmSolverMultistep: self = .dpmpp2m
-        case .heunDiscrete, .lmsDiscrete, .kdpm2Discrete, .kdpm2AncestralDiscrete: return nil
+        case .heunDiscrete, .lmsDiscrete, .kdpm2Discrete, .kdpm2AncestralDiscrete, .uniPCMultistep: return nil
         }
     }
 }

@@ -21,6 +21,8 @@ import Torch
         "dpm_order3", "dpm_sde", "dpm_sde_karras_order3_heun", "dpm_cosine_clipped", "dpm_cosine_karras",
         "heun_sd15", "heun_karras", "heun_karras_bounds", "heun_leading_vpred", "heun_trailing_sample_clip",
         "lms_sd15", "lms_karras", "lms_trailing_vpred", "lms_leading_sample",
+        "unipc_sd15", "unipc_sd15_8", "unipc_karras", "unipc_trailing_vpred_zsnr", "unipc_order3_bh1_sigma_min",
+        "unipc_noise_leading_no_corrector", "unipc_noise_sample_order3",
         "kdpm2_sd15", "kdpm2_karras", "kdpm2_leading_vpred", "kdpm2_trailing",
         "kdpm2_a_sd15", "kdpm2_a_karras", "kdpm2_a_trailing_vpred", "kdpm2_a_leading",
     ]
@@ -173,6 +175,10 @@ import Torch
         #expect(euler.timestepSpacing == .linspace && euler.predictionType == .epsilon)
         let dpm = try #require(try config.makeScheduler(.dpmSolverMultistep) as? DPMSolverMultistepScheduler)
         #expect(dpm.algorithmType == .dpmsolverPlusPlus && dpm.solverOrder == 2 && !dpm.useKarrasSigmas)
+        // UniPC as pipelines build it from this file: bh2, order 2, data prediction, the corrector on.
+        let unipc = try #require(try config.makeScheduler(.uniPCMultistep) as? UniPCMultistepScheduler)
+        #expect(unipc.solverType == .bh2 && unipc.solverOrder == 2 && unipc.predictX0 && unipc.disableCorrector.isEmpty)
+        #expect(unipc.timestepSpacing == .linspace && unipc.lowerOrderFinal && unipc.predictionType == .epsilon)
         let heun = try #require(try config.makeScheduler(.heunDiscrete) as? HeunDiscreteScheduler)
         #expect(heun.timestepSpacing == .linspace && !heun.clipSample && !heun.useKarrasSigmas)
     }
@@ -196,6 +202,13 @@ import Torch
             (#"{"prediction_type": "sample"}"#, .kdpm2Discrete, "prediction_type"),
             (#"{"prediction_type": "sample"}"#, .kdpm2AncestralDiscrete, "prediction_type"),
             (#"{"use_beta_sigmas": true}"#, .kdpm2AncestralDiscrete, "use_beta_sigmas"),
+            (#"{"solver_type": "bh3"}"#, .uniPCMultistep, "solver_type"),
+            (#"{"solver_order": 4}"#, .uniPCMultistep, "solver_order"),
+            (#"{"prediction_type": "flow_prediction"}"#, .uniPCMultistep, "prediction_type"),
+            (#"{"thresholding": true}"#, .uniPCMultistep, "thresholding"),
+            (#"{"use_flow_sigmas": true}"#, .uniPCMultistep, "use_flow_sigmas"),
+            (#"{"use_dynamic_shifting": true}"#, .uniPCMultistep, "use_dynamic_shifting"),
+            (#"{"final_sigmas_type": "one"}"#, .uniPCMultistep, "final_sigmas_type"),
         ]
         for (json, kind, key) in cases {
             let c = try config(json)

@@ -200,6 +200,7 @@ func float32Log(_ values: [Float]) throws -> [Float] {
 func sqrt32(_ x: Float) throws -> Float { try Float(Tensor(scalar: x).sqrt().item()) }
 func log32(_ x: Float) throws -> Float { try Float(Tensor(scalar: x).log().item()) }
 func exp32(_ x: Float) throws -> Float { try Float(Tensor(scalar: x).exp().item()) }
+func expMinusOne32(_ x: Float) throws -> Float { try Float(Tensor(scalar: x).expm1().item()) }
 
 /// `set_timesteps` of the k-diffusion discrete schedulers (Heun, LMS, KDPM2, KDPM2 ancestral) before each
 /// interleaves or extends it: float32 timesteps by spacing with σ interpolated from the training sigmas

@@ -42,6 +42,10 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
     public var lowerOrderFinal: Bool?
     public var eulerAtFinal: Bool?
     public var lambdaMinClipped: Double?
+    // UniPC
+    public var predictX0: Bool?
+    public var disableCorrector: [Int]?
+    public var useDynamicShifting: Bool?
 
     enum CodingKeys: String, CodingKey {
         case className = "_class_name", numTrainTimesteps = "num_train_timesteps", betaStart = "beta_start"
@@ -55,7 +59,8 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
         case sigmaMax = "sigma_max", interpolationType = "interpolation_type", timestepType = "timestep_type"
         case finalSigmasType = "final_sigmas_type", solverOrder = "solver_order", algorithmType = "algorithm_type"
         case solverType = "solver_type", lowerOrderFinal = "lower_order_final", eulerAtFinal = "euler_at_final"
-        case lambdaMinClipped = "lambda_min_clipped"
+        case lambdaMinClipped = "lambda_min_clipped", predictX0 = "predict_x0", disableCorrector = "disable_corrector"
+        case useDynamicShifting = "use_dynamic_shifting"
     }
 
     public init() {}
@@ -99,6 +104,9 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
         lowerOrderFinal = try flag(.lowerOrderFinal)
         eulerAtFinal = try flag(.eulerAtFinal)
         lambdaMinClipped = try c.decodeIfPresent(Double.self, forKey: .lambdaMinClipped)
+        predictX0 = try flag(.predictX0)
+        disableCorrector = try c.decodeIfPresent([Int].self, forKey: .disableCorrector)
+        useDynamicShifting = try flag(.useDynamicShifting)
     }
 
     /// Decodes JSON as Python's `json` writes it (which includes `-Infinity` for `lambda_min_clipped`).
@@ -134,6 +142,7 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
         case .dpmSolverMultistep: return try DPMSolverMultistepScheduler(config: self)
         case .heunDiscrete: return try HeunDiscreteScheduler(config: self)
         case .lmsDiscrete: return try LMSDiscreteScheduler(config: self)
+        case .uniPCMultistep: return try UniPCMultistepScheduler(config: self)
         case .kdpm2Discrete: return try KDPM2DiscreteScheduler(config: self)
         case .kdpm2AncestralDiscrete: return try KDPM2AncestralDiscreteScheduler(config: self)
         }
@@ -149,6 +158,7 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case dpmSolverMultistep = "DPMSolverMultistepScheduler"
     case heunDiscrete = "HeunDiscreteScheduler"
     case lmsDiscrete = "LMSDiscreteScheduler"
+    case uniPCMultistep = "UniPCMultistepScheduler"
     case kdpm2Discrete = "KDPM2DiscreteScheduler"
     case kdpm2AncestralDiscrete = "KDPM2AncestralDiscreteScheduler"
 }
@@ -183,7 +193,7 @@ public enum TimestepSpacing: String, Sendable {
 /// uses it). Schedulers carry state across `step` calls (multistep history, step index), hence classes.
 public protocol Scheduler: AnyObject {
     /// The timesteps of the schedule in the order they are visited, exactly as diffusers holds them:
-    /// integers for DDPM/DDIM/PNDM/DPM-Solver (int64 there), float32 values for the Euler, Heun, LMS
+    /// integers for DDPM/DDIM/PNDM/DPM-Solver/UniPC (int64 there), float32 values for the Euler, Heun, LMS
     /// and KDPM2 schedulers (float64 for KDPM2's with Karras σ). Heun's and KDPM2's repeat or interleave
     /// entries: one per model evaluation.
     /// Pass them to the UNet (which embeds them in float32) and back to `step`.
