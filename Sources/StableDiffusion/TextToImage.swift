@@ -41,7 +41,7 @@ public struct TextToImageJob {
         var options = self.options
         if let sampler { options.use(sampler) }
         let images = try Image.batch(try pipeline(options, progress: progress), range: .unit)
-        let defaultSampler = pipeline.schedulerConfig.className.flatMap(SchedulerKind.init(rawValue:)).flatMap(Sampler.init(kind:))
+        let defaultSampler = Sampler(config: pipeline.schedulerConfig)
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
         return try images.enumerated().map { index, image in
             let url = nextFreeURL(prefix: "\(options.seed)-\(index)")

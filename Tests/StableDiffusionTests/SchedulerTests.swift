@@ -19,6 +19,7 @@ import Torch
         "euler_a_sd15", "euler_a_leading_vpred", "euler_a_500_steps", "euler_a_trailing_zsnr",
         "dpm_sd15", "dpm_sd15_10", "dpm_karras", "dpm_karras_vpred", "dpm_leading", "dpm_trailing_heun",
         "dpm_order3", "dpm_sde", "dpm_sde_karras_order3_heun", "dpm_cosine_clipped", "dpm_cosine_karras",
+        "dpm_sde_karras",
         "heun_sd15", "heun_karras", "heun_karras_bounds", "heun_leading_vpred", "heun_trailing_sample_clip",
         "lms_sd15", "lms_karras", "lms_trailing_vpred", "lms_leading_sample",
         "unipc_sd15", "unipc_sd15_8", "unipc_karras", "unipc_trailing_vpred_zsnr", "unipc_order3_bh1_sigma_min",
