@@ -147,6 +147,14 @@ ct_error *ct_bmm(ct_tensor a, ct_tensor b, ct_tensor *out) {
 ct_error *ct_baddbmm(ct_tensor input, ct_tensor b1, ct_tensor b2, double beta, double alpha, ct_tensor *out) {
   return guard([&] { *out = wrap(at::baddbmm(unwrap(input), unwrap(b1), unwrap(b2), beta, alpha)); });
 }
+ct_error *ct_linalg_solve(ct_tensor a, ct_tensor b, ct_tensor *out) {
+  return guard([&] { *out = wrap(at::linalg_solve(unwrap(a), unwrap(b))); });
+}
+ct_error *ct_einsum(const char *equation, const ct_tensor *tensors, int64_t n, ct_tensor *out) {
+  return guard([&] {
+    *out = wrap(at::einsum(equation, unwrap_list(tensors, n)));
+  });
+}
 ct_error *ct_linear(ct_tensor x, ct_tensor weight, ct_tensor bias, ct_tensor *out) {
   return guard([&] { *out = wrap(at::linear(unwrap(x), unwrap(weight), optional(bias))); });
 }

@@ -20,14 +20,28 @@ public struct GenerationOptions: Sendable {
     public var perImageSeeds = false
     /// nil: the model's own scheduler (PNDM for SD1.5).
     public var scheduler: SchedulerKind?
-    /// Karras sigmas for the schedulers that support them (Euler, DPM++ 2M).
+    /// Karras sigmas for the schedulers that support them (Euler, DPM++ 2M, LMS, DPM2).
     public var karrasSigmas: Bool = false
+    /// DPM-Solver++'s ODE or SDE variant (nil: the model config's `algorithm_type`).
+    public var dpmSolverAlgorithm: DPMSolverMultistepScheduler.AlgorithmType?
     /// DDIM's η (0: deterministic).
     public var eta: Double = 0
     /// diffusers' `clip_skip`: layers skipped from the end of the text encoder (A1111's "Clip skip" − 1).
     public var clipSkip: Int = 0
 
     public init(prompt: String) { self.prompt = prompt }
+}
+
+extension SchedulerConfig {
+    /// The scheduler `options` ask for, built from this (the model's) config with their changes.
+    public func makeScheduler(for options: GenerationOptions) throws -> any Scheduler {
+        var config = self
+        if options.karrasSigmas { config.useKarrasSigmas = true }
+        if let algorithm = options.dpmSolverAlgorithm { config.algorithmType = algorithm.rawValue }
+        let scheduler = try config.makeScheduler(options.scheduler)
+        if let ddim = scheduler as? DDIMScheduler { ddim.eta = options.eta }
+        return scheduler
+    }
 }
 
 public final class StableDiffusionPipeline {
@@ -91,11 +105,7 @@ public final class StableDiffusionPipeline {
 
     /// The scheduler an options value asks for, built from the model's scheduler config.
     public func makeScheduler(_ options: GenerationOptions) throws -> any Scheduler {
-        var config = schedulerConfig
-        if options.karrasSigmas { config.useKarrasSigmas = true }
-        let scheduler = try config.makeScheduler(options.scheduler)
-        if let ddim = scheduler as? DDIMScheduler { ddim.eta = options.eta }
-        return scheduler
+        try schedulerConfig.makeScheduler(for: options)
     }
 
     /// Prompt embeddings as `encode_prompt` makes them: padded to the tokenizer's length, truncated,

@@ -50,7 +50,7 @@ public struct TextToImageJob {
         // The encoder sees the prompt without its <lora:…> tags, as in A1111; the PNG keeps them.
         options.prompt = try LoRAPromptTag.extract(from: options.prompt).prompt
         let images = try Image.batch(try pipeline(options, progress: progress), range: .unit)
-        let defaultSampler = pipeline.schedulerConfig.className.flatMap(SchedulerKind.init(rawValue:)).flatMap(Sampler.init(kind:))
+        let defaultSampler = Sampler(config: pipeline.schedulerConfig)
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
         return try images.enumerated().map { index, image in
             let url = nextFreeURL(prefix: "\(seed(index: index))-\(index)")

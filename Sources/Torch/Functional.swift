@@ -13,6 +13,13 @@ extension Tensor {
         try produce { ct_baddbmm(handle, b1.handle, b2.handle, beta, alpha, $0) }
     }
 
+    /// `torch.linalg.solve(self, b)`: x with self @ x = b.
+    public func linalgSolve(_ b: Tensor) throws -> Tensor { try produce { ct_linalg_solve(handle, b.handle, $0) } }
+    /// `torch.einsum(equation, tensors)`.
+    public static func einsum(_ equation: String, _ tensors: [Tensor]) throws -> Tensor {
+        try produce { out in tensors.map(\.handle).withUnsafeBufferPointer { ct_einsum(equation, $0.baseAddress, Int64(tensors.count), out) } }
+    }
+
     public func relu() throws -> Tensor { try unary(CT_RELU) }
     public func silu() throws -> Tensor { try unary(CT_SILU) }
     /// GELU; `approximate: true` is PyTorch's `approximate="tanh"`.

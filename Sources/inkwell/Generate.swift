@@ -80,7 +80,7 @@ struct Generate: ParsableCommand {
             ($0.url.deletingPathExtension().lastPathComponent, noHash ? "" : try FileHash.loraHash($0.url), $0.multiplier)
         }
 
-        // The scheduler's own count: PNDM's 12 steps are 13 UNet calls.
+        // The scheduler's own count of UNet calls: PNDM's 12 steps are 13, Heun's and DPM2's 23.
         var bar: ProgressLine?
         let urls = try job.run(pipeline) { step, total in
             if bar == nil { bar = ProgressLine(total: total, label: "generating") }

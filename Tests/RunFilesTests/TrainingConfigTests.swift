@@ -53,7 +53,9 @@ func message(_ text: String, _ overrides: [String] = []) -> String {
         #expect(all.hasPrefix("train.toml: "))
         #expect(all.contains("schedule.name must be constant, constant_with_warmup, linear, cosine, cosine_with_restarts, "
             + "polynomial or piecewise_constant, got 'cosine_annealing'"))
-        #expect(all.contains("samples.sampler must be pndm, ddim, ddpm, euler, euler-a, dpm++2m, dpm++2m-karras or euler-karras, got 'warp'"))
+        #expect(all.contains("samples.sampler must be pndm, ddim, ddpm, euler, euler-a, dpm++2m, dpm++2m-karras, euler-karras, "
+            + "heun, lms, lms-karras, unipc, dpm++2m-sde, dpm++2m-sde-karras, dpm2, dpm2-karras, dpm2-a or dpm2-a-karras, "
+            + "got 'warp'"))
         #expect(all.contains("data.captions must be vanilla, blip or blip_plus, got 'blip+'"))
         #expect(all.contains("training.mixed_precision must be no, fp16 or bf16, got 'fp8'"))
         #expect(all.contains("lora.rank must be in 1...128"))

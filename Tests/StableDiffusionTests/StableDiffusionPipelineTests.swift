@@ -7,10 +7,9 @@ import Torch
 private struct Cases: Decodable {
     struct Case: Decodable {
         let name: String
-        let scheduler: String
+        let sampler: String
         let seed: UInt64
         let negative_prompt: String
-        let karras: Bool
     }
     let prompt: String
     let steps: Int
@@ -29,7 +28,7 @@ private struct Cases: Decodable {
         let expected = try Fixtures.tensors("pipeline", "images")
         let pipe = try StableDiffusionPipeline.load(.diffusersFolder(try Fixtures.url("pipeline", "model")),
                                                     device: .cpu, dtype: .float32)
-        #expect(cases.cases.count == 12)
+        #expect(cases.cases.count == 20)
         for c in cases.cases {
             var options = GenerationOptions(prompt: cases.prompt)
             options.negativePrompt = c.negative_prompt
@@ -39,8 +38,7 @@ private struct Cases: Decodable {
             options.height = cases.height
             options.batch = cases.batch
             options.seed = c.seed
-            options.scheduler = SchedulerKind(rawValue: c.scheduler)
-            options.karrasSigmas = c.karras
+            options.use(try #require(Sampler(rawValue: c.sampler), "\(c.sampler)"))
             let images = try pipe(options)
             // diffusers' numpy_to_pil: (x * 255).round() as uint8, channels last.
             let pixels = try (images * 255).round().to(.uint8).permute([0, 2, 3, 1]).contiguous()
@@ -93,6 +91,27 @@ private struct Cases: Decodable {
         #expect(throws: TorchError.self) { try pipe(options) }
         options.width = 32
         #expect(throws: StableDiffusionPipeline.Cancelled.self) { try pipe(options) { step, _ in step < 1 } }
+    }
+
+    /// Progress counts UNet calls against their real total, whatever the sampler: Heun and DPM2 visit every
+    /// timestep after the first twice (2n − 1 calls), PNDM adds one, the others make one per step.
+    @Test func progressCountsModelEvaluations() throws {
+        let pipe = try StableDiffusionPipeline.load(.diffusersFolder(try Fixtures.url("pipeline", "model")),
+                                                    device: .cpu, dtype: .float32)
+        let expected: [Sampler: Int] = [.heun: 7, .dpm2A: 7, .pndm: 5, .unipc: 4, .lms: 4]
+        for (sampler, calls) in expected {
+            var options = GenerationOptions(prompt: "a rose")
+            options.steps = 4
+            options.width = 16
+            options.height = 16
+            options.use(sampler)
+            var reports: [[Int]] = []
+            _ = try pipe.latents(options) { step, total in
+                reports.append([step, total])
+                return true
+            }
+            #expect(reports == (1...calls).map { [$0, calls] }, "\(sampler)")
+        }
     }
 
     @Test func singleFileWithoutTokenizerExplainsWhatIsMissing() throws {

@@ -159,6 +159,10 @@ ct_error *ct_matmul(ct_tensor a, ct_tensor b, ct_tensor *out);
 ct_error *ct_bmm(ct_tensor a, ct_tensor b, ct_tensor *out);
 ct_error *ct_baddbmm(ct_tensor input, ct_tensor b1, ct_tensor b2, double beta, double alpha,
                      ct_tensor *out);
+// torch.linalg.solve(a, b): x with a @ x = b (LAPACK's LU on the CPU).
+ct_error *ct_linalg_solve(ct_tensor a, ct_tensor b, ct_tensor *out);
+// torch.einsum(equation, tensors).
+ct_error *ct_einsum(const char *equation, const ct_tensor *tensors, int64_t n, ct_tensor *out);
 ct_error *ct_linear(ct_tensor x, ct_tensor weight, ct_tensor bias /* nullable */, ct_tensor *out);
 ct_error *ct_conv2d(ct_tensor x, ct_tensor weight, ct_tensor bias /* nullable */,
                     const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2],

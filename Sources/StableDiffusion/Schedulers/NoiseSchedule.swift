@@ -200,3 +200,36 @@ func float32Log(_ values: [Float]) throws -> [Float] {
 func sqrt32(_ x: Float) throws -> Float { try Float(Tensor(scalar: x).sqrt().item()) }
 func log32(_ x: Float) throws -> Float { try Float(Tensor(scalar: x).log().item()) }
 func exp32(_ x: Float) throws -> Float { try Float(Tensor(scalar: x).exp().item()) }
+func expMinusOne32(_ x: Float) throws -> Float { try Float(Tensor(scalar: x).expm1().item()) }
+
+/// `set_timesteps` of the k-diffusion discrete schedulers (Heun, LMS, KDPM2, KDPM2 ancestral) before each
+/// interleaves or extends it: float32 timesteps by spacing with σ interpolated from the training sigmas
+/// (float64), or Karras σ between the interpolated ends (or the config's bounds) with their fractional
+/// timesteps `_sigma_to_t` (float64, unrounded: each class casts or rounds them its own way).
+func discreteSigmaSchedule(_ count: Int, trainingSigmas: [Float], logSigmas: [Float], spacing: TimestepSpacing,
+                           offset: Int, karras: Bool, sigmaMin: Double? = nil, sigmaMax: Double? = nil)
+    -> (timesteps: [Double], sigmas: [Double]) {
+    let ts = EulerDiscreteScheduler.floatTimesteps(count, trainSteps: trainingSigmas.count, spacing: spacing,
+                                                   offset: offset).map(Double.init)
+    let sigmas = NumPy.interpOnIndexGrid(ts, trainingSigmas.map(Double.init))
+    guard karras, let first = sigmas.first, let last = sigmas.last else { return (ts, sigmas) }
+    let k = karrasSigmas(sigmaMin: sigmaMin ?? last, sigmaMax: sigmaMax ?? first, count: count)
+    return (k.map { sigmaToT($0, logSigmas: logSigmas) }, k)
+}
+
+/// `x.repeat_interleave(2)` of a slice: the second-order schedulers visit each inner σ twice, once per
+/// model evaluation of a step.
+func repeatedTwice<T>(_ values: ArraySlice<T>) -> [T] { values.flatMap { [$0, $0] } }
+
+/// `_sigma_to_t` as the KDPM2 schedulers call it on their interpolated σ: a float32 tensor in, so every step
+/// is float32 (torch maths, numpy's log) where the other callers work in float64.
+func sigmaToT32(_ sigma: Float, logSigmas: [Float]) throws -> Float {
+    let logSigma = try log32(sigma.isNaN ? sigma : Swift.max(sigma, 1e-10))
+    var low = 0
+    for (i, l) in logSigmas.enumerated() where logSigma - l >= 0 { low = i }
+    low = Swift.min(low, logSigmas.count - 2)
+    let lo = logSigmas[low], hi = logSigmas[low + 1]
+    var w = (lo - logSigma) / (lo - hi)
+    if !w.isNaN { w = Swift.min(Swift.max(w, 0), 1) }
+    return (1 - w) * Float(low) + w * Float(low + 1)
+}

@@ -42,6 +42,10 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
     public var lowerOrderFinal: Bool?
     public var eulerAtFinal: Bool?
     public var lambdaMinClipped: Double?
+    // UniPC
+    public var predictX0: Bool?
+    public var disableCorrector: [Int]?
+    public var useDynamicShifting: Bool?
 
     enum CodingKeys: String, CodingKey {
         case className = "_class_name", numTrainTimesteps = "num_train_timesteps", betaStart = "beta_start"
@@ -55,7 +59,8 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
         case sigmaMax = "sigma_max", interpolationType = "interpolation_type", timestepType = "timestep_type"
         case finalSigmasType = "final_sigmas_type", solverOrder = "solver_order", algorithmType = "algorithm_type"
         case solverType = "solver_type", lowerOrderFinal = "lower_order_final", eulerAtFinal = "euler_at_final"
-        case lambdaMinClipped = "lambda_min_clipped"
+        case lambdaMinClipped = "lambda_min_clipped", predictX0 = "predict_x0", disableCorrector = "disable_corrector"
+        case useDynamicShifting = "use_dynamic_shifting"
     }
 
     public init() {}
@@ -99,6 +104,9 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
         lowerOrderFinal = try flag(.lowerOrderFinal)
         eulerAtFinal = try flag(.eulerAtFinal)
         lambdaMinClipped = try c.decodeIfPresent(Double.self, forKey: .lambdaMinClipped)
+        predictX0 = try flag(.predictX0)
+        disableCorrector = try c.decodeIfPresent([Int].self, forKey: .disableCorrector)
+        useDynamicShifting = try flag(.useDynamicShifting)
     }
 
     /// Decodes JSON as Python's `json` writes it (which includes `-Infinity` for `lambda_min_clipped`).
@@ -132,6 +140,11 @@ public struct SchedulerConfig: Codable, Equatable, Sendable {
         case .eulerDiscrete: return try EulerDiscreteScheduler(config: self)
         case .eulerAncestralDiscrete: return try EulerAncestralDiscreteScheduler(config: self)
         case .dpmSolverMultistep: return try DPMSolverMultistepScheduler(config: self)
+        case .heunDiscrete: return try HeunDiscreteScheduler(config: self)
+        case .lmsDiscrete: return try LMSDiscreteScheduler(config: self)
+        case .uniPCMultistep: return try UniPCMultistepScheduler(config: self)
+        case .kdpm2Discrete: return try KDPM2DiscreteScheduler(config: self)
+        case .kdpm2AncestralDiscrete: return try KDPM2AncestralDiscreteScheduler(config: self)
         }
     }
 }
@@ -143,6 +156,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     case eulerDiscrete = "EulerDiscreteScheduler"
     case eulerAncestralDiscrete = "EulerAncestralDiscreteScheduler"
     case dpmSolverMultistep = "DPMSolverMultistepScheduler"
+    case heunDiscrete = "HeunDiscreteScheduler"
+    case lmsDiscrete = "LMSDiscreteScheduler"
+    case uniPCMultistep = "UniPCMultistepScheduler"
+    case kdpm2Discrete = "KDPM2DiscreteScheduler"
+    case kdpm2AncestralDiscrete = "KDPM2AncestralDiscreteScheduler"
 }
 
 public enum SchedulerError: Error, CustomStringConvertible, Equatable {
@@ -175,7 +193,9 @@ public enum TimestepSpacing: String, Sendable {
 /// uses it). Schedulers carry state across `step` calls (multistep history, step index), hence classes.
 public protocol Scheduler: AnyObject {
     /// The timesteps of the schedule in the order they are visited, exactly as diffusers holds them:
-    /// integers for DDPM/DDIM/PNDM/DPM-Solver (int64 there), float32 values for the Euler schedulers.
+    /// integers for DDPM/DDIM/PNDM/DPM-Solver/UniPC (int64 there), float32 values for the Euler, Heun, LMS
+    /// and KDPM2 schedulers (float64 for KDPM2's with Karras σ). Heun's and KDPM2's repeat or interleave
+    /// entries: one per model evaluation.
     /// Pass them to the UNet (which embeds them in float32) and back to `step`.
     var timesteps: [Double] { get }
     /// The dtype diffusers gives `scheduler.timesteps`.
@@ -191,8 +211,8 @@ public protocol Scheduler: AnyObject {
     func setTimesteps(_ count: Int) throws
     func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor
     /// One denoising step: the sample at the next timestep. `generator` draws the noise of the
-    /// stochastic samplers (DDPM, DDIM with eta > 0, Euler ancestral, SDE-DPM-Solver++); the others
-    /// ignore it.
+    /// stochastic samplers (DDPM, DDIM with eta > 0, Euler ancestral, SDE-DPM-Solver++, KDPM2 ancestral);
+    /// the others ignore it.
     func step(modelOutput: Tensor, timestep: Double, sample: Tensor, generator: NoiseGenerator?) throws -> Tensor
     /// diffusers' `add_noise` on the inference schedule (img2img): `original` [B, ...] noised to the level
     /// of `timesteps[b]` (values of `timesteps`, one per batch item).
