@@ -121,8 +121,10 @@ public struct DashboardData: Sendable {
     func pipelineSummary(_ pipeline: PipelineLocation, scan: RunsScan) -> PipelineSummary {
         var runs = scan.runs.filter { $0.pipeline == pipeline.id }.map(\.id)
         if runs.isEmpty, let results = PipelineSummaryFile.read(in: pipeline.url) {
+            // Where the summary's folders point, else runs named like its variants.
+            let linked = results.compactMap { resultRow($0, pipeline: pipeline, scan: scan).run }
             let named = Set(results.map(\.variant))
-            runs = scan.runs.filter { named.contains($0.name) || named.contains($0.id) }.map(\.id)
+            runs = linked.count == results.count ? linked : scan.runs.filter { named.contains($0.name) || named.contains($0.id) }.map(\.id)
         }
         let compare = pipeline.url.appendingPathComponent("compare")
         let html = compare.appendingPathComponent("index.html")

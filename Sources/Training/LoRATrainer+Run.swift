@@ -127,6 +127,8 @@ extension LoRATrainer {
         var total = 0.0
         var finite = true
         for batch in batches {
+            // Per micro-batch: a large accumulation on a CPU can take longer than a dashboard waits.
+            heartbeat?.beat()
             try faultInjection?(.microBatch)
             let loss = try diffusionLoss(batch)
             let value = try loss.item()

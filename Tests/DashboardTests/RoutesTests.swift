@@ -239,6 +239,18 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
         }
     }
 
+    /// A pipeline whose runs sit beside its folder: its summary's folders ("../alpha") find them, whatever the variants are called.
+    @Test func aSummaryLinksRunsOutsideItsFolder() async throws {
+        try await withDashboard { fixture, client, _ async throws in
+            let rows = try [("first", "alpha"), ("second", "beta")].map { try PipelineRunResult(variant: $0.0, run: fixture.folder($0.1)) }
+            try PipelineSummaryFile.write(rows, name: "beside", to: fixture.url("beside"))
+            let pipeline = try decode(PipelineDetail.self, try await client.execute(uri: "/api/pipeline?id=beside", method: .get))
+            #expect(pipeline.results.map(\.result.folder) == ["../alpha", "../beta"])
+            #expect(pipeline.results.map(\.run) == ["alpha", "beta"] && pipeline.summary.runs == ["alpha", "beta"])
+            #expect(pipeline.results[0].final != nil && pipeline.results[1].final == nil)
+        }
+    }
+
     /// The relative summary keeps linking after runs/ is moved.
     @Test func aMovedRunsFolderKeepsItsPipelineLinks() async throws {
         let fixture = try RunsFixture.standard()
