@@ -101,12 +101,10 @@ public struct DashboardData: Sendable {
     /// (relative, or absolute from an older summary).
     func resultRow(_ result: PipelineRunResult, pipeline: PipelineLocation, scan: RunsScan) -> PipelineResultRow {
         let folder = result.runFolder(in: pipeline.url)
-        let id = RunsRoot.realPath(folder.root.path).flatMap { root.relative(URL(fileURLWithPath: $0)) }
-        func existing(_ url: URL) -> String? {
-            FileManager.default.fileExists(atPath: url.path) ? RunsRoot.realPath(url.path).flatMap { root.relative(URL(fileURLWithPath: $0)) } : nil
-        }
-        return PipelineResultRow(result: result, run: id.flatMap { scan.run($0)?.id }, best: existing(folder.best),
-                                 final: existing(folder.final))
+        // Resolved first, so a symlink out of runs/ gives no link.
+        func underRoot(_ url: URL) -> String? { RunsRoot.realPath(url.path).flatMap { root.relative(URL(fileURLWithPath: $0)) } }
+        return PipelineResultRow(result: result, run: underRoot(folder.root).flatMap { scan.run($0)?.id },
+                                 best: underRoot(folder.best), final: underRoot(folder.final))
     }
 
     // MARK: Helpers

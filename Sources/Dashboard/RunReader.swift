@@ -1,7 +1,7 @@
 // What one run folder says about itself, read through RunFiles (the trainer's own definitions of its
-// files): its status from status.json (RunStatusReading), progress from log.csv, the best step from state/trainer.json (or the lowest val_loss in the log
-// when the state is missing), checkpoints in lora/, sample images with their prompts read back from the
-// PNG's A1111 text, and config.toml. Every file may be missing or half-written while the trainer runs:
+// files): its status from status.json (RunStatusReading), progress from log.csv, the best step from
+// state/trainer.json (or the lowest val_loss in the log when the state is missing), checkpoints in lora/,
+// sample images with their prompts read back from the PNG's A1111 text, and config.toml. Every file may be missing or half-written while the trainer runs:
 // each read degrades to "absent", never to an error page.
 import Foundation
 import Imaging

@@ -217,8 +217,10 @@ class CompareView {
   // The step picker: each run's newest or best samples, or one step (those every run has first, marked).
   picker(data, ids) {
     const common = new Set(data.commonSteps);
+    // A step from the address that no run has sampled stays selectable, so the picker shows what the page shows.
+    const steps = /^\d+$/.test(data.pick) && !data.steps.includes(Number(data.pick)) ? [...data.steps, Number(data.pick)].sort((a, b) => a - b) : data.steps;
     const options = [['latest', 'newest of each run'], ['best', '★ best checkpoint of each run'],
-      ...data.steps.slice().reverse().map(st => [String(st), 'step ' + st + (common.has(st) ? '' : ' (not every run)')])];
+      ...steps.slice().reverse().map(st => [String(st), 'step ' + st + (common.has(st) ? '' : ' (not every run)')])];
     const select = h('select', { 'aria-label': 'samples at', 'data-pick': data.pick },
       options.map(([value, text]) => h('option', { value, selected: value === data.pick }, text)));
     select.addEventListener('change', () => { location.hash = compareHref(ids, select.value); });
