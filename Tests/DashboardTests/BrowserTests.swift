@@ -105,6 +105,9 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
         // beta's trainer reports in status.json (this process, this host, a fresh heartbeat): rate and ETA.
         try TrainerStatus(state: .running, step: 25, totalSteps: 40, stepsPerSecond: 1.5, etaSeconds: 10, elapsedSeconds: 17,
                           startedAt: Date().addingTimeInterval(-20)).write(fixture.folder("beta"))
+        // pipe/r1's trainer was killed: its status still says running, but its process is gone.
+        try TrainerStatus(state: .running, step: 38, totalSteps: 40, elapsedSeconds: 29, pid: try exitedProcessID(),
+                          startedAt: Date().addingTimeInterval(-40), heartbeat: Date().addingTimeInterval(-9)).write(fixture.folder("pipe/r1"))
         // pipe/r2 failed; its final checkpoint is from before.
         try TrainerStatus(state: .failed(error: "CUDA error: an illegal memory access was encountered"), step: 40, totalSteps: 40,
                           elapsedSeconds: 30, startedAt: Date().addingTimeInterval(-60)).write(fixture.folder("pipe/r2"))
@@ -128,6 +131,7 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
             expectContains(dom, "data-status=\"training\"", "beta's status pill")
             expectContains(dom, "1.50 it/s · ETA 0:10", "beta's rate and ETA")
             expectContains(dom, "failed at step 40: CUDA error: an illegal memory access was encountered", "pipe/r2's error")
+            expectContains(dom, "data-status=\"notResponding\" title=\"not responding since ", "pipe/r1 not responding")
 
             // Live: the row appended after the page loaded is drawn (it is also the new lowest val loss,
             // so the best-step marker moves to it), and the run started meanwhile is listed.
