@@ -273,7 +273,8 @@ keep = 2
 
     def lora(self, run):
         from safetensors.torch import load_file
-        return load_file(os.path.join(self.run_dir(run), "lora", "final.safetensors"))
+        # A run's final LoRA carries its name (output.name, kohya's output_name habit).
+        return load_file(os.path.join(self.run_dir(run), "lora", f"{run}.safetensors"))
 
     @staticmethod
     def lora_diff(a, b):

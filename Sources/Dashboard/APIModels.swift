@@ -22,7 +22,7 @@ public enum RunStatus: String, Codable, Sendable {
     case notResponding
     /// Stopped by the user, resumable (guess: idle without a final checkpoint).
     case stopped
-    /// Trained to the end (guess: lora's final checkpoint exists).
+    /// Trained to the end (guess: the run's final LoRA file exists).
     case finished
     /// Ended by an error (`TrainerStatusInfo.error`).
     case failed
@@ -152,7 +152,7 @@ public struct BestCheckpoint: Codable, Equatable, Sendable {
     public var valLoss: Double?
     /// Where the step came from: state/trainer.json, or the lowest val_loss in log.csv.
     public var source: Source
-    /// lora/best.safetensors when it exists.
+    /// the run's best LoRA file when it exists.
     public var path: String?
 }
 

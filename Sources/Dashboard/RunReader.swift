@@ -105,7 +105,7 @@ struct RunReader: Sendable {
             let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
             let kind: Checkpoint.Kind
             var step: Int?
-            switch CheckpointName(fileName: name) {
+            switch run.folder.checkpointName(fileName: name) {
             case .best: kind = .best
             case .final: kind = .final
             case .step(let s): kind = .step; step = s

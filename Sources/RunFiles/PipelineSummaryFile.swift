@@ -19,9 +19,12 @@ public struct PipelineRunResult: Codable, Equatable, Sendable {
     public var stepsPerSecond: Double
     /// The run's folder: relative to the pipeline's folder in the file ("blip"), absolute in older files.
     public var folder: String
+    /// The LoRA files' base name (`<name>.safetensors`, `<name>-best.safetensors`); absent in older summaries.
+    public var loraName: String?
 
     public init(variant: String, bestStep: Int?, bestValidationLoss: Double?, finalValidationLoss: Double?,
-                clipScore: Double?, steps: Int, seconds: Double, stepsPerSecond: Double, folder: String) {
+                clipScore: Double?, steps: Int, seconds: Double, stepsPerSecond: Double, folder: String,
+                loraName: String? = nil) {
         self.variant = variant
         self.bestStep = bestStep
         self.bestValidationLoss = bestValidationLoss
@@ -31,6 +34,7 @@ public struct PipelineRunResult: Codable, Equatable, Sendable {
         self.seconds = seconds
         self.stepsPerSecond = stepsPerSecond
         self.folder = folder
+        self.loraName = loraName
     }
 
     /// What a finished (or stopped) run's own files say: its log and its state.
@@ -42,17 +46,23 @@ public struct PipelineRunResult: Codable, Equatable, Sendable {
         self.init(variant: variant, bestStep: state?.bestStep, bestValidationLoss: state?.bestValidationLoss,
                   finalValidationLoss: rows.last(where: { $0.validationLoss != nil })?.validationLoss,
                   clipScore: rows.last(where: { $0.clipScore != nil })?.clipScore, steps: steps, seconds: seconds,
-                  stepsPerSecond: seconds > 0 ? Double(steps) / seconds : 0, folder: run.root.path)
+                  stepsPerSecond: seconds > 0 ? Double(steps) / seconds : 0, folder: run.root.path,
+                  loraName: run.loraName)
     }
 
     /// The run's folder, for a summary read from `pipelineFolder`: a relative folder resolves against it;
     /// an absolute one (older summaries) is used while it exists, and otherwise taken to have moved along
     /// with the pipeline (the same last component inside `pipelineFolder`).
     public func runFolder(in pipelineFolder: URL) -> RunFolder {
-        guard folder.hasPrefix("/") else { return RunFolder(pipelineFolder.appendingPathComponent(folder)) }
-        let absolute = URL(fileURLWithPath: folder)
-        if FileManager.default.fileExists(atPath: absolute.path) { return RunFolder(absolute) }
-        return RunFolder(pipelineFolder.appendingPathComponent(absolute.lastPathComponent))
+        let root: URL
+        if !folder.hasPrefix("/") {
+            root = pipelineFolder.appendingPathComponent(folder)
+        } else if FileManager.default.fileExists(atPath: folder) {
+            root = URL(fileURLWithPath: folder)
+        } else {
+            root = pipelineFolder.appendingPathComponent(URL(fileURLWithPath: folder).lastPathComponent)
+        }
+        return loraName.map { RunFolder(root, loraName: $0) } ?? RunFolder(root)
     }
 
     /// This row with its folder written relative to `pipelineFolder`.
@@ -109,9 +119,10 @@ public enum PipelineSummaryFile {
         md += "| run | best step | best val loss | final val loss | CLIP score | steps | train time | it/s | files |\n"
         md += "|---|---|---|---|---|---|---|---|---|\n"
         for r in rows {
+            let run = RunFolder(URL(fileURLWithPath: r.folder), loraName: r.loraName ?? r.variant)
             md += "| \(r.variant) | \(r.bestStep.map(String.init) ?? "–") | \(f(r.bestValidationLoss)) | \(f(r.finalValidationLoss)) "
                 + "| \(f(r.clipScore, "%.2f")) | \(r.steps) | \(f(r.seconds, "%.0f")) s | \(f(r.stepsPerSecond, "%.2f")) "
-                + "| `\(r.folder)/lora/\(CheckpointName.best.fileName)`, `\(CheckpointName.final.fileName)` |\n"
+                + "| `\(r.folder)/lora/\(run.fileName(.best))`, `\(run.fileName(.final))` |\n"
         }
         if let best = lowestValidationLoss(rows) {
             md += "\nLowest validation loss: **\(best.variant)** at step \(best.bestStep.map(String.init) ?? "?").\n"

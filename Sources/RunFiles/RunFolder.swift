@@ -5,13 +5,33 @@
 //   <run>/log.csv                    one row per logged step (TrainingLog)
 //   <run>/status.json                running / stopped / finished / failed, with a heartbeat (TrainerStatus)
 //   <run>/state/trainer.json         position and bookkeeping (TrainerState), beside the state's tensors
-//   <run>/lora/best.safetensors, final.safetensors, step_000200.safetensors
+//   <run>/lora/<name>.safetensors, <name>-best.safetensors, <name>-step000200.safetensors
 //   <run>/samples/step_000200/p<prompt>_s<seed>.png
+//
+// The LoRA files carry the run's name (kohya's `output_name` habit) so that copies dropped into one shared
+// A1111/ComfyUI Lora folder never clash; runs written before that (best.safetensors, step_000200…) still read.
 import Foundation
+import TOMLKit
 
 public struct RunFolder: Sendable, Equatable {
     public let root: URL
-    public init(_ root: URL) { self.root = root }
+    /// The base name of the run's LoRA files: `output.lora_name`, else the folder's name.
+    public let loraName: String
+
+    /// A run folder whose LoRA files are named `loraName` (the trainer passes its config's).
+    public init(_ root: URL, loraName: String) {
+        self.root = root
+        self.loraName = loraName
+    }
+
+    /// An existing run: the LoRA name its `config.toml` records (`output.lora_name`), else the folder's
+    /// name, which is the default the trainer uses too.
+    public init(_ root: URL) {
+        let config = root.appendingPathComponent("config.toml")
+        let saved = (try? String(contentsOf: config, encoding: .utf8)).flatMap { try? TOMLTable(string: $0) }
+        let name = saved?["output"]?["lora_name"]?.string ?? ""
+        self.init(root, loraName: name.isEmpty ? root.lastPathComponent : name)
+    }
 
     public var config: URL { root.appendingPathComponent("config.toml") }
     public var log: URL { root.appendingPathComponent("log.csv") }
@@ -26,7 +46,44 @@ public struct RunFolder: Sendable, Equatable {
     public var best: URL { checkpoint(.best) }
     public var final: URL { checkpoint(.final) }
     public func checkpoint(step: Int) -> URL { checkpoint(.step(step)) }
-    public func checkpoint(_ name: CheckpointName) -> URL { lora.appendingPathComponent(name.fileName) }
+    /// The file of a checkpoint; a run from before named files keeps its old names (so resuming it does too).
+    public func checkpoint(_ name: CheckpointName) -> URL {
+        let named = lora.appendingPathComponent(fileName(name))
+        let legacy = lora.appendingPathComponent(name.legacyFileName)
+        let fm = FileManager.default
+        return !fm.fileExists(atPath: named.path) && fm.fileExists(atPath: legacy.path) ? legacy : named
+    }
+
+    /// `<name>.safetensors` (final), `<name>-best.safetensors`, `<name>-step000200.safetensors`.
+    public func fileName(_ checkpoint: CheckpointName) -> String {
+        let suffix: String
+        switch checkpoint {
+        case .final: suffix = ""
+        case .best: suffix = "-best"
+        case .step(let step): suffix = "-step\(zeroPadded(step))"
+        }
+        return "\(loraName)\(suffix).\(CheckpointName.fileExtension)"
+    }
+
+    /// The checkpoint a file under lora/ stands for, in this run's names or the older fixed ones
+    /// (best, final, step_000200); nil for anything else (a PEFT copy, a user's file).
+    public func checkpointName(fileName: String) -> CheckpointName? {
+        let ext = ".\(CheckpointName.fileExtension)"
+        guard fileName.hasSuffix(ext) else { return nil }
+        let base = String(fileName.dropLast(ext.count))
+        if base == loraName { return .final }
+        if base == "\(loraName)-best" { return .best }
+        if let step = digits(after: "\(loraName)-step", in: base) { return .step(step) }
+        return CheckpointName(legacyBaseName: base)
+    }
+
+    /// The checkpoints present under lora/, each with its file.
+    public func checkpoints() -> [(name: CheckpointName, url: URL)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: lora.path)) ?? []
+        return names.sorted().compactMap { file in
+            checkpointName(fileName: file).map { ($0, lora.appendingPathComponent(file)) }
+        }
+    }
     public func samples(step: Int) -> URL { samples.appendingPathComponent(SampleStep.folderName(step)) }
     public func sample(step: Int, _ name: SampleName) -> URL { samples(step: step).appendingPathComponent(name.fileName) }
 
@@ -52,7 +109,8 @@ public enum CheckpointName: Hashable, Sendable {
 
     public static let fileExtension = "safetensors"
 
-    public var fileName: String {
+    /// The names runs used before LoRA files carried the run's name: best, final, step_000200.
+    var legacyFileName: String {
         switch self {
         case .best: return "best.\(Self.fileExtension)"
         case .final: return "final.\(Self.fileExtension)"
@@ -60,10 +118,7 @@ public enum CheckpointName: Hashable, Sendable {
         }
     }
 
-    /// The name a file under lora/ stands for; nil for anything else (a PEFT copy, a user's file).
-    public init?(fileName: String) {
-        guard fileName.hasSuffix(".\(Self.fileExtension)") else { return nil }
-        let base = String(fileName.dropLast(Self.fileExtension.count + 1))
+    init?(legacyBaseName base: String) {
         switch base {
         case "best": self = .best
         case "final": self = .final

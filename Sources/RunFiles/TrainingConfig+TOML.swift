@@ -73,15 +73,57 @@ extension TrainingConfig {
                 merged[section]?.table?[key] = defaults[section]?.table?[key]
             }
         }
-        let json = merged.convert(to: .json)
-        do {
-            let config = try JSONDecoder().decode(TrainingConfig.self, from: Foundation.Data(json.utf8))
-            problems += config.problems()
-            if !problems.isEmpty { throw ConfigError(source: source, problems.joined(separator: "; ")) }
-            return config
-        } catch let error as DecodingError {
-            throw ConfigError(source: source, (problems + [describe(error)]).joined(separator: "; "))
+        // JSON, the decoder's way in, has no NaN or infinity: name them here rather than fail to decode.
+        for section in merged.keys.sorted() {
+            guard let table = merged[section]?.table else { continue }
+            for key in table.keys.sorted() {
+                if let x = table[key]?.double, !x.isFinite {
+                    problems.append("\(section).\(key) must be a finite number, got \(x)")
+                    table[key] = defaults[section]?.table?[key]
+                }
+            }
         }
+        // A value of the wrong type is reported and replaced by its default, so that decoding goes on and
+        // the other keys' problems come in the same message.
+        var reset: Set<[String]> = []
+        while true {
+            do {
+                let json = merged.convert(to: .json)
+                let config = try JSONDecoder().decode(TrainingConfig.self, from: Foundation.Data(json.utf8))
+                problems += config.problems()
+                if !problems.isEmpty { throw ConfigError(source: source, attributed(problems, to: overrides)) }
+                return config
+            } catch let error as DecodingError {
+                problems.append(describe(error))
+                let path = codingPath(error).prefix(2).map { $0.intValue.map(String.init) ?? $0.stringValue }
+                guard path.count == 2, let fallback = defaults[path[0]]?.table?[path[1]],
+                      let section = merged[path[0]]?.table, reset.insert(path).inserted else {
+                    throw ConfigError(source: source, attributed(problems, to: overrides))
+                }
+                section[path[1]] = fallback
+            }
+        }
+    }
+
+    static func codingPath(_ error: DecodingError) -> [CodingKey] {
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): return c.codingPath
+        case .keyNotFound(_, let c): return c.codingPath
+        @unknown default: return []
+        }
+    }
+
+    /// The problems, each naming the `--set` argument its key came from, so a bad override is not blamed
+    /// on the file.
+    static func attributed(_ problems: [String], to overrides: [String]) -> String {
+        problems.map { problem in
+            let text = problem.hasPrefix("'") ? problem.dropFirst() : Substring(problem)
+            let from = overrides.last { override in
+                let key = override.prefix { $0 != "=" }
+                return text.hasPrefix(key) && !text.dropFirst(key.count).hasPrefix("_")
+            }
+            return from.map { "\(problem) (from --set \($0))" } ?? problem
+        }.joined(separator: "; ")
     }
 
     public static func load(_ url: URL, overrides: [String] = []) throws -> TrainingConfig {
@@ -189,6 +231,9 @@ extension TrainingConfig {
         if samples.size <= 0 || samples.size % 8 != 0 { p.append("samples.size must be a positive multiple of 8") }
         if samples.clipScore && samples.clipModel == nil { p.append("samples.clip_score needs samples.clip_model (a CLIP folder)") }
         if output.name.isEmpty || output.name.contains("/") { p.append("output.name must be a plain folder name") }
+        if output.loraName.contains("/") || output.loraName.hasPrefix(".") {
+            p.append("output.lora_name must be a plain file name without extension (empty: output.name)")
+        }
         return p
     }
 

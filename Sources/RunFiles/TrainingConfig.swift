@@ -124,11 +124,14 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public struct Output: Codable, Equatable, Sendable {
         public var dir = "runs"
         public var name = "lora"
+        /// The base name of the LoRA files (kohya's `output_name`); empty: `name`. A pipeline sets it to
+        /// `<pipeline>-<variant>` so its runs' files stay distinct in a shared Lora folder.
+        public var loraName = ""
         /// LoRA checkpoints kept besides best and final (0 keeps all).
         public var keep = 3
         /// Also write the diffusers/PEFT format next to the kohya file.
         public var peftFormat = false
-        enum CodingKeys: String, CodingKey, CaseIterable { case dir, name, keep, peftFormat = "peft_format" }
+        enum CodingKeys: String, CodingKey, CaseIterable { case dir, name, loraName = "lora_name", keep, peftFormat = "peft_format" }
     }
 
     public var model = Model()
@@ -149,6 +152,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     /// The run's folder: `<output.dir>/<output.name>`.
     public var runDirectory: URL { URL(fileURLWithPath: output.dir).appendingPathComponent(output.name) }
+    /// The run's folder with the names its LoRA files take.
+    public var runFolder: RunFolder { RunFolder(runDirectory, loraName: output.loraName.isEmpty ? output.name : output.loraName) }
 }
 
 /// `training.mixed_precision`: the dtype the frozen weights compute in (accelerate's names).

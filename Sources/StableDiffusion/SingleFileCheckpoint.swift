@@ -80,7 +80,7 @@ public struct SingleFileCheckpoint {
         }
     }
 
-    static func refusePickle(_ url: URL) throws {
+    public static func refusePickle(_ url: URL) throws {
         let ext = url.pathExtension.lowercased()
         if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw PickleRefused(path: url.path) }
         // Zip-based torch.save files start with "PK", raw pickles with protocol byte 0x80.

@@ -10,7 +10,8 @@ public struct TextToImageJob {
     /// The model's display name and A1111 model hash (nil when the hash is not wanted).
     public var modelName: String?
     public var modelHash: String?
-    /// (alias, LoRA hash, scale) of every LoRA applied, for the `Lora hashes` key.
+    /// (alias, LoRA hash, scale) of every LoRA applied: the `Lora hashes` key, and a `<lora:alias:scale>`
+    /// tag in the written prompt for each one the prompt does not already name.
     public var loras: [(String, String, Double)] = []
     public var outputDirectory: URL
 
@@ -23,15 +24,15 @@ public struct TextToImageJob {
     /// The infotext of the image at `index` in the batch.
     public func info(index: Int, defaultSampler: Sampler?) -> GenerationInfo {
         let names = (sampler ?? defaultSampler)?.a1111 ?? (sampler: "Default", schedule: nil)
-        var info = GenerationInfo(prompt: options.prompt, negativePrompt: options.negativePrompt, steps: options.steps,
+        let tagged = Set(((try? LoRAPromptTag.extract(from: options.prompt))?.tags ?? []).map(\.name))
+        let tags = loras.filter { !tagged.contains($0.0) }.map { LoRAPromptTag(name: $0.0, scale: $0.2).text }
+        let prompt = ([options.prompt] + tags).filter { !$0.isEmpty }.joined(separator: " ")
+        var info = GenerationInfo(prompt: prompt, negativePrompt: options.negativePrompt, steps: options.steps,
                                   sampler: names.sampler, scheduleType: names.schedule, cfgScale: options.guidanceScale,
                                   seed: options.seed, width: options.width, height: options.height,
                                   modelHash: modelHash, model: modelName, clipSkip: options.clipSkip + 1)
         info.loraHashes = loras.map { ($0.0, $0.1) }
         if options.batch > 1 { info.extra += [("Batch size", String(options.batch)), ("Batch pos", String(index))] }
-        if !loras.isEmpty {
-            info.extra.append(("Inkwell LoRA scales", loras.map { "\($0.0): \(GenerationInfo.number($0.2))" }.joined(separator: ", ")))
-        }
         info.version = "Inkwell"
         return info
     }
@@ -40,6 +41,8 @@ public struct TextToImageJob {
     public func run(_ pipeline: StableDiffusionPipeline, progress: ((Int, Int) -> Bool)? = nil) throws -> [URL] {
         var options = self.options
         if let sampler { options.use(sampler) }
+        // The encoder sees the prompt without its <lora:…> tags, as in A1111; the PNG keeps them.
+        options.prompt = try LoRAPromptTag.extract(from: options.prompt).prompt
         let images = try Image.batch(try pipeline(options, progress: progress), range: .unit)
         let defaultSampler = pipeline.schedulerConfig.className.flatMap(SchedulerKind.init(rawValue:)).flatMap(Sampler.init(kind:))
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)

@@ -84,7 +84,7 @@ public final class LoRATrainer {
         guard precision != .fp16 || pipeline.vae.store.dtype != .float16 else {
             throw TrainingStopped(reason: "training.mixed_precision = fp16 keeps the VAE in float32: load it with vaeDType: .float32")
         }
-        run = RunFolder(config.runDirectory)
+        run = config.runFolder
         rng = try Generator(seed: UInt64(config.training.seed))
         // Dropout masks are drawn where the activations are (a CUDA generator on a GPU, as torch's dropout does).
         dropoutRNG = try Generator(seed: UInt64(config.training.seed) &+ 2, device: pipeline.device)

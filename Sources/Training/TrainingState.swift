@@ -103,10 +103,10 @@ extension LoRATrainer {
     /// Keeps the newest `keep` step checkpoints (best and final are separate files).
     func pruneCheckpoints() throws {
         guard config.output.keep > 0 else { return }
-        let steps = try FileManager.default.contentsOfDirectory(atPath: run.lora.path).compactMap { name -> Int? in
-            if case .step(let step) = CheckpointName(fileName: name) { return step }
+        let steps = run.checkpoints().compactMap { checkpoint -> (Int, URL)? in
+            if case .step(let step) = checkpoint.name { return (step, checkpoint.url) }
             return nil
         }
-        for step in steps.sorted().dropLast(config.output.keep) { try FileManager.default.removeItem(at: run.checkpoint(step: step)) }
+        for (_, url) in steps.sorted(by: { $0.0 < $1.0 }).dropLast(config.output.keep) { try FileManager.default.removeItem(at: url) }
     }
 }

@@ -11,7 +11,7 @@ struct Generate: ParsableCommand {
         abstract: "Generate images from a prompt; each PNG carries its parameters as A1111 writes them.")
 
     @Option(help: "A diffusers model folder or a single-file .safetensors checkpoint.") var model: String
-    @Option(help: "The prompt.") var prompt: String
+    @Option(help: "The prompt; <lora:NAME:SCALE> tags in it apply LoRAs as in A1111 (see --lora-dir).") var prompt: String
     @Option(name: .customLong("negative-prompt"), help: "What to steer away from.") var negativePrompt = ""
     @Option(help: "Denoising steps.") var steps = 30
     @Option(help: "Classifier-free guidance scale (A1111's CFG scale).") var guidance = 7.5
@@ -29,6 +29,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Tokenizer folder for a single-file checkpoint (default: tokenizer/ beside it).") var tokenizer: String?
     @Option(name: .customLong("lora"), help: "A LoRA file, optionally with a scale: FILE[:SCALE] (repeatable).")
     var loras: [String] = []
+    @Option(name: .customLong("lora-dir"), help: "Where the prompt's <lora:NAME:SCALE> tags find NAME.safetensors (A1111's models/Lora).")
+    var loraDirectory: String?
     @Flag(help: "Fuse the LoRAs into the weights (faster steps; the same images up to rounding).") var fuse = false
     @Flag(name: .customLong("no-hash"), help: "Skip hashing the model file for the Model hash field.") var noHash = false
     @Flag(name: .customLong("vae-tiling"), help: .init(vaeTilingHelp)) var vaeTiling = false
@@ -44,6 +46,7 @@ struct Generate: ParsableCommand {
             guard let t = DType(name: name), t.isFloatingPoint else { throw ValidationError("--dtype must be fp32, fp16 or bf16, got '\(name)'") }
             return t
         }
+        let references = try loraReferences()
         let target = try chooseDevice(device, setting: "--device", dtype: weightsType, dtypeSetting: "--dtype")
 
         let source = try ModelSource(path: model)
@@ -51,7 +54,6 @@ struct Generate: ParsableCommand {
         let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType, variant: variant,
                                                         tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, offload: offload)
         pipeline.vae.useTiling = vaeTiling
-        let references = try loras.map { try LoRAReference(parsing: $0) }
         if !references.isEmpty {
             let stack = try pipeline.applyLoRAs(references)
             if fuse { try stack.fuse() }
@@ -84,6 +86,30 @@ struct Generate: ParsableCommand {
         }
         bar?.finish()
         for url in urls { say("wrote \(url.path)") }
+    }
+
+    /// The --lora files, then each LoRA the prompt's tags name, found in --lora-dir; checked before any model loads.
+    func loraReferences() throws -> [LoRAReference] {
+        let given = try loras.map { try LoRAReference(parsing: $0) }
+        let tags = try LoRAPromptTag.extract(from: prompt).tags
+        var problems: [String] = []
+        var found: [LoRAReference] = []
+        for tag in tags {
+            if given.contains(where: { $0.url.deletingPathExtension().lastPathComponent == tag.name }) {
+                problems.append("\(tag.text) in --prompt and --lora name the same LoRA; give it once")
+            } else if let directory = loraDirectory {
+                let file = URL(fileURLWithPath: directory).appendingPathComponent("\(tag.name).safetensors")
+                if FileManager.default.fileExists(atPath: file.path) {
+                    found.append(LoRAReference(url: file, multiplier: tag.scale))
+                } else {
+                    problems.append("\(tag.text): no \(file.path)")
+                }
+            } else {
+                problems.append("\(tag.text): pass --lora-dir FOLDER (holding \(tag.name).safetensors) or --lora FILE:\(GenerationInfo.number(tag.scale)) without the tag")
+            }
+        }
+        if !problems.isEmpty { throw CommandError(problems.joined(separator: "\n")) }
+        return given + found
     }
 }
 

@@ -16,7 +16,7 @@ struct PipelineCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a training key: section.key=value (repeatable).") var overrides: [String] = []
 
     func run() throws {
-        try runPipeline(try PipelineConfig.load(URL(fileURLWithPath: config), overrides: overrides))
+        try runPipeline(try PipelineConfig.load(URL(fileURLWithPath: config), overrides: overrides), file: config)
     }
 }
 
@@ -32,17 +32,24 @@ struct Demo: ParsableCommand {
         say("Inkwell demo in \(rootURL.path): synthetic tattoo line art, a tiny SD1.x-architecture model and a tiny BLIP,")
         say("both with RANDOM weights (real layouts and code paths; the images are noise, the captions nonsense).")
         let config = try DemoSetup.prepare(root: rootURL, steps: steps)
-        try runPipeline(config)
+        try runPipeline(config, file: "demo")
         say("\nsummary: \(config.folder.appendingPathComponent("summary.md").path)")
         say("dashboard: inkwell dashboard --runs \(URL(fileURLWithPath: config.training.output.dir).path)  → http://127.0.0.1:8765")
     }
 }
 
-func runPipeline(_ config: PipelineConfig) throws {
+func runPipeline(_ config: PipelineConfig, file: String) throws {
+    // The dataset is the pipeline's to make; the rest is checked now, with the pipeline's own inputs.
+    var more: [String] = []
+    if !TrainingPreflight.isDirectory(config.input) {
+        more.append("pipeline.input: no folder \(config.input); point it at the raw images")
+    }
+    if let blip = config.blip, !TrainingPreflight.isDirectory(blip) {
+        more.append("pipeline.blip: no folder \(blip); point it at a transformers BLIP captioning folder, or leave it out")
+    }
+    let device = try preflight(config.training, file: file, dataset: false, more: more).device
     let source = try ModelSource(path: config.training.model.path)
     let dtype = config.training.training.weightDType
-    let device = try chooseDevice(config.training.model.device, setting: "model.device", dtype: dtype,
-                                  dtypeSetting: "training.mixed_precision")
     // Captioning picks its own device (INKWELL_DEVICE or the best): check that choice too, before any work.
     _ = try chooseDevice(nil, setting: "INKWELL_DEVICE", dtype: nil, dtypeSetting: "")
     let runner = PipelineRunner(config: config) {

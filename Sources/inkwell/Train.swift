@@ -32,16 +32,15 @@ struct Train: ParsableCommand {
         if hasState && !resume {
             throw ValidationError("\(runDirectory.path) has a saved run: pass --resume to continue it or --restart to start over")
         }
+        if hasState && resume { try checkResumable(config) }
         let dtype = config.training.weightDType
-        let device = try chooseDevice(config.model.device, setting: "model.device", dtype: dtype,
-                                      dtypeSetting: "training.mixed_precision")
+        let (device, examples) = try preflight(config, file: self.config)
         let source = try ModelSource(path: config.model.path)
         say("loading \(source.url.path) on \(device) (\(dtype))…")
         let pipeline = try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.model.variant,
                                                         tokenizer: config.model.tokenizer.map { URL(fileURLWithPath: $0) },
                                                         vaeDType: .float32)
         let dataset = URL(fileURLWithPath: config.data.dataset)
-        let examples = try TrainingDataset.examples(dataset: dataset, config: config)
         let validationCount = examples.filter(\.isValidation).count
         say("dataset \(dataset.path): \(examples.count - validationCount) training, \(validationCount) validation images, captions: \(config.data.captions)")
         let trainer = try LoRATrainer(config: config, examples: examples, pipeline: pipeline,
@@ -85,6 +84,42 @@ struct Train: ParsableCommand {
                 """)
         }
     }
+}
+
+/// A resumed run's config against the one it was saved with: every change is listed, and those that cannot
+/// continue the run (shapes, data order, the learning-rate curve) refuse it with the reason, before anything loads.
+func checkResumable(_ config: TrainingConfig) throws {
+    let run = config.runFolder
+    // A config the current version cannot read (an older Inkwell's) is not compared.
+    guard let saved = try? TrainingConfig.load(run.config) else { return }
+    let step = TrainerState.read(run)?.step ?? 0
+    let diff = try ResumeChanges(saved: saved, now: config, step: step)
+    let refused = diff.refused
+    guard refused.isEmpty else {
+        throw CommandError("""
+            \(run.root.path) was saved at step \(step) with another config; --resume cannot continue it with:
+            \(refused.map { "  - \($0)" }.joined(separator: "\n"))
+            Put these keys back as they were in \(run.config.path), or start a new run (another output.name, or --restart).
+            """)
+    }
+    for change in diff.changes { say("changed since step \(step): \(change)") }
+}
+
+/// Everything a training config points at, and its device, checked before anything heavy runs; one error
+/// lists every problem (with `more`, the caller's own). The dataset's examples when `dataset` is checked.
+func preflight(_ config: TrainingConfig, file: String, dataset: Bool = true,
+               more: [String] = []) throws -> (device: Device, examples: [TrainingExample]) {
+    let check = TrainingPreflight.check(config, dataset: dataset)
+    var problems = check.problems + more
+    var device = Device.cpu
+    do {
+        device = try chooseDevice(config.model.device, setting: "model.device", dtype: config.training.weightDType,
+                                  dtypeSetting: "training.mixed_precision")
+    } catch {
+        problems.append("\(error)")
+    }
+    if !problems.isEmpty { throw CommandError("\(file): \(PreflightError(problems))") }
+    return (device, check.examples)
 }
 
 /// `text` as one shell word: as it is when it is plain, else in single quotes.

@@ -25,15 +25,15 @@ import Testing
                 ("pipe/plots/val_loss.svg", "image/svg+xml"),
                 ("pipe/compare/index.html", "text/html; charset=utf-8"),
                 ("alpha/state/trainer.json", "application/json; charset=utf-8"),
-                ("alpha/lora/best.safetensors", "application/octet-stream"),
+                ("alpha/lora/alpha-best.safetensors", "application/octet-stream"),
             ]
             for (path, type) in expectations {
                 let response = try await client.execute(uri: "/files/" + path, method: .get)
                 #expect(response.status == .ok, "\(path)")
                 #expect(response.headers[.contentType] == type, "\(path)")
             }
-            let weights = try await client.execute(uri: "/files/alpha/lora/best.safetensors", method: .get)
-            #expect(weights.headers[.contentDisposition] == "attachment; filename=\"best.safetensors\"")
+            let weights = try await client.execute(uri: "/files/alpha/lora/alpha-best.safetensors", method: .get)
+            #expect(weights.headers[.contentDisposition] == "attachment; filename=\"alpha-best.safetensors\"")
 
             // HEAD: the same headers, no body.
             let head = try await client.execute(uri: "/files/" + sample, method: .head)

@@ -129,12 +129,13 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
             #expect(detail.samples.prompts.map(\.text) == RunsFixture.prompts)
             #expect(detail.samples.prompts[1].parameters?.contains("Seed: ") == true)
             #expect(detail.best == BestCheckpoint(step: 20, valLoss: RunsFixture.valLoss(step: 20, bestAt: 30, offset: 0),
-                                                  source: .state, path: "alpha/lora/best.safetensors"))
+                                                  source: .state, path: "alpha/lora/alpha-best.safetensors"))
             #expect(detail.state?.step == 40 && detail.state?.seconds == 12.5)
             // "nan" in trainer.json reads as absent.
             #expect(detail.state?.lastValidationLoss == nil)
-            #expect(detail.checkpoints.map(\.name) == ["best.safetensors", "final.safetensors", "step_000010.safetensors",
-                                                       "step_000020.safetensors", "step_000030.safetensors", "step_000040.safetensors"])
+            #expect(detail.checkpoints.map(\.name) == ["alpha-best.safetensors", "alpha.safetensors", "alpha-step000010.safetensors",
+                                                       "alpha-step000020.safetensors", "alpha-step000030.safetensors",
+                                                       "alpha-step000040.safetensors"])
             #expect(detail.checkpoints[2].step == 10 && detail.checkpoints[2].kind == .step)
             let config = try #require(detail.config)
             // Every section the trainer writes, in the file's (sorted) order.

@@ -71,4 +71,26 @@ func message(_ text: String, _ overrides: [String] = []) -> String {
         let again = try TrainingConfig.parse(try config.toml())
         #expect(again == config)
     }
+
+    @Test func aBadOverrideIsNamedAsTheSetArgument() {
+        let text = message(minimal, ["lora.rank=1000", "training.max_steps=\"many\"", "optimizer.learning_rate=nan"])
+        #expect(text.contains("lora.rank must be in 1...128, got 1000 (from --set lora.rank=1000)"), "\(text)")
+        #expect(text.contains("(from --set training.max_steps=\"many\")"), "\(text)")
+        #expect(text.contains("optimizer.learning_rate must be a finite number, got nan (from --set optimizer.learning_rate=nan)"), "\(text)")
+        // The same problem in the file is the file's.
+        let inFile = message(minimal + "\n[lora]\nrank = 1000\n")
+        #expect(inFile.hasPrefix("train.toml: ") && !inFile.contains("--set"), "\(inFile)")
+    }
+
+    /// The README's complete example config, as a user copies it.
+    @Test func theReadmeExampleParses() throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../README.md").standardizedFileURL, encoding: .utf8)
+        let after = try #require(readme.range(of: "A complete example:"))
+        let block = try #require(readme[after.upperBound...].range(of: "```toml\n"))
+        let end = try #require(readme[block.upperBound...].range(of: "```"))
+        let config = try TrainingConfig.parse(String(readme[block.upperBound..<end.lowerBound]), source: "README.md")
+        #expect(config.samples.negativePrompt == TrainingConfig.Samples().negativePrompt)
+        #expect(config.output.name == "tattoo-blip-plus" && config.samples.sampler == .dpmpp2mKarras)
+    }
 }

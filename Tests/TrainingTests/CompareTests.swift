@@ -113,8 +113,9 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
         #expect(saved.image.pixels == withLoRA.pixels)
         let parameters = try #require(saved.text.first { $0.keyword == "parameters" }?.text)
         let info = try #require(GenerationInfo(text: parameters))
-        #expect(info.prompt == prompts[1] && info.seed == 3 && info.steps == 3 && info.sampler == "DPM++ 2M")
-        #expect(info.loraHashes.first?.0 == "run-b-best" && parameters.contains("run-b-best: 0.5"))
+        // A1111's way: the LoRA and its scale as a tag in the prompt, its hash under Lora hashes.
+        #expect(info.prompt == prompts[1] + " <lora:run-b-best:0.5>" && info.seed == 3 && info.steps == 3 && info.sampler == "DPM++ 2M")
+        #expect(info.loraHashes.first?.0 == "run-b-best")
         let manifest = try ComparisonManifest.read(result.manifestURL)
         #expect(manifest.cells.count == 10 && manifest.columns == columns && manifest.rows.map(\.prompt) == prompts)
         let origin = comparison.layout.cellOrigin(row: 1, column: 3)
@@ -188,7 +189,7 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
         #expect(fallback.columns.last?.checkpoint == "final" && fallback.notes.count == 1)
         // A LoRA file stands for itself.
         let file = try CompareColumn.columns(modelName: "m", runs: [RunFolder(a).best], checkpoint: .best, scales: [0.8])
-        #expect(file.columns.last?.title == "best" && file.columns.last?.detail == "×0.8")
+        #expect(file.columns.last?.title == "run-a-best" && file.columns.last?.detail == "×0.8")
 
         let absent = dir.appendingPathComponent("absent")
         let missing = #expect(throws: ReportError.self) {
@@ -199,7 +200,7 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
         let noFinal = #expect(throws: ReportError.self) {
             try CompareColumn.columns(modelName: "m", runs: [noBest], checkpoint: .final, scales: [1])
         }
-        #expect(noFinal?.description.contains("final.safetensors") == true)
+        #expect(noFinal?.description.contains("no-best.safetensors") == true)
         var bad = settings
         bad.sampler = "warp-drive"
         bad.size = 30

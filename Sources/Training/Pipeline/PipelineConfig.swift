@@ -130,6 +130,7 @@ public struct PipelineConfig: Equatable, Sendable {
         c.data.resolution = resolution
         c.output.dir = URL(fileURLWithPath: training.output.dir).appendingPathComponent(name).path
         c.output.name = variant.rawValue
+        c.output.loraName = "\(name)-\(variant.rawValue)"
         return c
     }
 

@@ -81,7 +81,7 @@ public final class PipelineRunner {
         var runFolders: [URL] = []
         for variant in config.variants {
             let runConfig = config.runConfig(variant: variant)
-            let run = RunFolder(runConfig.runDirectory)
+            let run = runConfig.runFolder
             let folder = run.root
             runFolders.append(folder)
             let stamp = try inputsStamp(runConfig)

@@ -102,8 +102,8 @@ public struct CompareColumn: Codable, Equatable, Sendable {
     static func scaleText(_ scale: Double) -> String { GenerationInfo.number(scale) }
 
     /// The base column, then for each run (a run folder, or a LoRA .safetensors file used as is) each
-    /// checkpoint asked for at each scale. A run without best.safetensors (no validation split) uses
-    /// final.safetensors instead, and says so in `notes`.
+    /// checkpoint asked for at each scale. A run without a best checkpoint (no validation split) uses the
+    /// final one instead, and says so in `notes`.
     public static func columns(modelName: String, runs: [URL], checkpoint: CompareCheckpoint,
                                scales: [Double]) throws -> (columns: [CompareColumn], notes: [String]) {
         guard !scales.isEmpty else { throw ReportError("--scales: give at least one LoRA scale") }
@@ -131,10 +131,10 @@ public struct CompareColumn: Codable, Equatable, Sendable {
                     if fm.fileExists(atPath: file.path) {
                         files.append((which, file))
                     } else if which == "best", !wanted.contains("final"), fm.fileExists(atPath: run.final.path) {
-                        notes.append("\(name): no best.safetensors (no validation split?); using final.safetensors")
+                        notes.append("\(name): no \(run.fileName(.best)) (no validation split?); using \(run.fileName(.final))")
                         files.append(("final", run.final))
                     } else if which == "best" && wanted.contains("final") {
-                        notes.append("\(name): no best.safetensors; showing final only")
+                        notes.append("\(name): no \(run.fileName(.best)); showing final only")
                     } else {
                         throw ReportError("\(file.path): missing (has the run saved a LoRA yet?)")
                     }

@@ -1,0 +1,82 @@
+// Everything a training config points at, checked before a model loads or a latent is cached: the model
+// and its tokenizer, the dataset and its captions, the CLIP model for CLIP scores, the output folder. The
+// config's own values were checked when it parsed; this checks the world. One error lists every problem,
+// each with what to do, so a user fixes them in one go instead of one per ten-minute model load.
+import Foundation
+import RunFiles
+import StableDiffusion
+
+public struct PreflightError: Error, CustomStringConvertible, Equatable {
+    public let problems: [String]
+    public init(_ problems: [String]) { self.problems = problems }
+    public var description: String {
+        problems.count == 1 ? problems[0]
+            : "\(problems.count) problems:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+public enum TrainingPreflight {
+    /// The problems with what `config` points at, and the dataset's examples when it was checked and read.
+    /// `dataset: false` leaves the dataset out (a pipeline makes it later).
+    public static func check(_ config: TrainingConfig, dataset: Bool = true) -> (problems: [String], examples: [TrainingExample]) {
+        var problems = modelProblems(config.model)
+        var examples: [TrainingExample] = []
+        if dataset {
+            do {
+                examples = try TrainingDataset.examples(dataset: URL(fileURLWithPath: config.data.dataset), config: config)
+                if examples.allSatisfy(\.isValidation) {
+                    problems.append("data.dataset: all \(examples.count) images are validation images; run `inkwell prepare` with a smaller --val-fraction")
+                }
+            } catch {
+                problems.append("data.dataset: \(error)")
+            }
+        }
+        if config.samples.clipScore, let folder = config.samples.clipModel {
+            let fixes = "set samples.clip_score = false, or point samples.clip_model at a CLIP ViT-B/32 folder"
+            let missing = ["config.json", "preprocessor_config.json", "vocab.json", "merges.txt"].filter {
+                !FileManager.default.fileExists(atPath: URL(fileURLWithPath: folder).appendingPathComponent($0).path)
+            }
+            if !isDirectory(folder) {
+                problems.append("samples.clip_model: no folder \(folder); \(fixes)")
+            } else if !missing.isEmpty {
+                problems.append("samples.clip_model: \(folder) is not a CLIP model folder (no \(missing.joined(separator: ", "))); \(fixes)")
+            }
+        }
+        if config.samples.every > 0 && config.samples.prompts.isEmpty {
+            problems.append("samples.prompts is empty: add a prompt, or set samples.every = 0 for no samples")
+        }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: config.output.dir, isDirectory: &isFolder), !isFolder.boolValue {
+            problems.append("output.dir: \(config.output.dir) is a file; point it at a folder for the runs")
+        }
+        return (problems, examples)
+    }
+
+    /// The model folder or checkpoint, and the tokenizer a single file needs beside it.
+    static func modelProblems(_ model: TrainingConfig.Model) -> [String] {
+        let source: ModelSource
+        do {
+            source = try ModelSource(path: model.path)
+        } catch {
+            return ["model.path: \(error); point it at a diffusers folder or a .safetensors checkpoint"]
+        }
+        var problems: [String] = []
+        if let tokenizer = model.tokenizer, !isDirectory(tokenizer) {
+            problems.append("model.tokenizer: no folder \(tokenizer); point it at SD1.5's tokenizer/ (vocab.json, merges.txt)")
+        }
+        if case .singleFile(let file) = source {
+            do { try SingleFileCheckpoint.refusePickle(file) } catch { problems.append("model.path: \(error)") }
+            let beside = file.deletingLastPathComponent().appendingPathComponent("tokenizer")
+            if model.tokenizer == nil && !isDirectory(beside.path) {
+                problems.append("model.tokenizer: a single-file checkpoint carries no tokenizer; put SD1.5's tokenizer/ folder "
+                    + "beside \(file.lastPathComponent) or set model.tokenizer")
+            }
+        }
+        return problems
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+    }
+}
