@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RunFiles", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
         .testTarget(name: "DeviceCheckTests", dependencies: ["DeviceCheck", "RunFiles", "Training", "TestSupport"]),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunFiles", "StableDiffusion", "TestSupport",
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunFiles", "StableDiffusion", "Training", "TestSupport",
                                                          .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
     ],

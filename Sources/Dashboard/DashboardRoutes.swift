@@ -30,7 +30,14 @@ public struct DashboardRoutes: Sendable {
         router.get("/api/compare") { request, _ in
             let ids = request.uri.queryParameters[values: "id"].map(String.init)
             guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "name runs to compare with id=RUN (repeatable)") }
-            return try Self.json(try await Self.found { try await data.compare(ids) })
+            var pick: SamplePick?
+            if let text = request.uri.queryParameters["step"].map(String.init) {
+                guard let picked = SamplePick(text) else {
+                    throw HTTPError(.badRequest, message: "step must be a step number, latest or best, got '\(text)'")
+                }
+                pick = picked
+            }
+            return try Self.json(try await Self.found { try await data.compare(ids, pick: pick) })
         }
         router.get("/api/pipeline") { request, _ in
             try Self.json(try await Self.found { try await data.pipeline(try Self.query(request, "id")) })

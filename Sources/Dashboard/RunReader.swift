@@ -1,7 +1,7 @@
 // What one run folder says about itself, read through RunFiles (the trainer's own definitions of its
-// files): progress from log.csv, the best step from state/trainer.json (or the lowest val_loss in the log
-// when the state is missing), checkpoints in lora/, sample images with their prompts read back from the
-// PNG's A1111 text, and config.toml. Every file may be missing or half-written while the trainer runs:
+// files): its status from status.json (RunStatusReading), progress from log.csv, the best step from
+// state/trainer.json (or the lowest val_loss in the log when the state is missing), checkpoints in lora/,
+// sample images with their prompts read back from the PNG's A1111 text, and config.toml. Every file may be missing or half-written while the trainer runs:
 // each read degrades to "absent", never to an error page.
 import Foundation
 import Imaging
@@ -15,8 +15,13 @@ struct RunReader: Sendable {
     let root: RunsRoot
     let logs: LogStore
     let prompts: PromptCache
-    /// A log written within this many seconds counts as a run in progress.
+    /// Without status.json: a log written within this many seconds counts as a run in progress.
     var liveWindow: TimeInterval = 120
+    /// A "running" status.json whose heartbeat is older than this is not responding (the trainer beats
+    /// every few seconds).
+    var staleAfter: TimeInterval = 60
+    /// The clock statuses are judged by (the tests move it).
+    var now: @Sendable () -> Date = { Date() }
 
     // MARK: Summary
 
@@ -26,20 +31,14 @@ struct RunReader: Sendable {
         let best = self.best(run, rows: rows, state: state)
         let samples = sampleImages(run)
         let updated = modified(run.folder.log) ?? modified(run.folder.config)
+        let status = self.status(run, rows: rows)
         return RunSummary(id: run.id, name: run.name, group: run.group, pipeline: run.pipeline,
-                          status: status(run, rows: rows, updated: updated),
+                          status: status.status, statusGuessed: status.guessed, trainer: status.trainer,
                           lastStep: rows.last?.step ?? state?.step, maxSteps: trainingConfig(run)?.training.maxSteps,
                           bestStep: best?.step, bestValLoss: best?.valLoss,
                           lastValLoss: rows.lastValidation?.validationLoss ?? state?.lastValidationLoss,
                           latestSample: samples.max { ($0.step, -$0.prompt, -$0.seed) < ($1.step, -$1.prompt, -$1.seed) },
                           updated: updated?.timeIntervalSince1970)
-    }
-
-    func status(_ run: RunLocation, rows: [TrainingLogRow], updated: Date?) -> RunStatus {
-        if run.folder.isFinished { return .finished }
-        if rows.isEmpty { return .new }
-        if let updated, Date().timeIntervalSince(updated) < liveWindow { return .training }
-        return .stopped
     }
 
     func logRows(_ run: RunLocation, cached: [TrainingLogRow]? = nil) async -> [TrainingLogRow] {
@@ -66,10 +65,11 @@ struct RunReader: Sendable {
         let reachesSince = since < 0 || rows.contains { $0.step >= since } || rows.isEmpty
         let reset = !reachesSince
         let newRows = reset ? rows : rows.filter { $0.step > since }
-        let updated = modified(run.folder.log)
+        let status = self.status(run, rows: rows)
         return LogResponse(id: run.id, since: since, reset: reset, rows: newRows, lastStep: rows.last?.step,
                            bestStep: best(run, rows: rows, state: state)?.step,
-                           sampleSteps: sampleSteps(run), status: status(run, rows: rows, updated: updated))
+                           sampleSteps: sampleSteps(run), status: status.status, statusGuessed: status.guessed,
+                           trainer: status.trainer)
     }
 
     // MARK: Files of the run

@@ -1,6 +1,8 @@
 // runs/<pipeline>/summary.json: one row per caption variant's run, written by `inkwell pipeline` when its
 // runs are done and read by the dashboard's pipeline page. summary.md beside it is the same table for
-// people reading the folder in a terminal; nothing reads it back.
+// people reading the folder in a terminal; nothing reads it back. Run folders are stored relative to the
+// pipeline's folder, so the summary stays right when runs/ is moved or copied; summaries written before
+// hold absolute paths, which still read (see `runFolder(in:)`).
 import AtomicFile
 import Foundation
 
@@ -15,6 +17,7 @@ public struct PipelineRunResult: Codable, Equatable, Sendable {
     public var steps: Int
     public var seconds: Double
     public var stepsPerSecond: Double
+    /// The run's folder: relative to the pipeline's folder in the file ("blip"), absolute in older files.
     public var folder: String
     /// The LoRA files' base name (`<name>.safetensors`, `<name>-best.safetensors`); absent in older summaries.
     public var loraName: String?
@@ -46,6 +49,37 @@ public struct PipelineRunResult: Codable, Equatable, Sendable {
                   stepsPerSecond: seconds > 0 ? Double(steps) / seconds : 0, folder: run.root.path,
                   loraName: run.loraName)
     }
+
+    /// The run's folder, for a summary read from `pipelineFolder`: a relative folder resolves against it;
+    /// an absolute one (older summaries) is used while it exists, and otherwise taken to have moved along
+    /// with the pipeline (the same last component inside `pipelineFolder`).
+    public func runFolder(in pipelineFolder: URL) -> RunFolder {
+        let root: URL
+        if !folder.hasPrefix("/") {
+            root = pipelineFolder.appendingPathComponent(folder)
+        } else if FileManager.default.fileExists(atPath: folder) {
+            root = URL(fileURLWithPath: folder)
+        } else {
+            root = pipelineFolder.appendingPathComponent(URL(fileURLWithPath: folder).lastPathComponent)
+        }
+        return loraName.map { RunFolder(root, loraName: $0) } ?? RunFolder(root)
+    }
+
+    /// This row with its folder written relative to `pipelineFolder`.
+    func relative(to pipelineFolder: URL) -> PipelineRunResult {
+        var row = self
+        if folder.hasPrefix("/") { row.folder = relativePath(URL(fileURLWithPath: folder), from: pipelineFolder) }
+        return row
+    }
+}
+
+/// `target`'s path from `base` ("blip", "../other/run", "." for the same folder).
+func relativePath(_ target: URL, from base: URL) -> String {
+    let to = target.standardizedFileURL.pathComponents, from = base.standardizedFileURL.pathComponents
+    var shared = 0
+    while shared < min(to.count, from.count) && to[shared] == from[shared] { shared += 1 }
+    let parts = Array(repeating: "..", count: from.count - shared) + to[shared...]
+    return parts.isEmpty ? "." : parts.joined(separator: "/")
 }
 
 public enum PipelineSummaryFile {
@@ -57,8 +91,9 @@ public enum PipelineSummaryFile {
         FileManager.default.fileExists(atPath: folder.appendingPathComponent(fileName).path)
     }
 
-    /// Writes summary.json and summary.md into the pipeline's folder.
+    /// Writes summary.json and summary.md into the pipeline's folder, run folders relative to it.
     public static func write(_ rows: [PipelineRunResult], name: String, to folder: URL) throws {
+        let rows = rows.map { $0.relative(to: folder) }
         try writeAtomically(Data(markdown(rows, name: name).utf8), to: folder.appendingPathComponent(markdownName))
         try writeAtomically(try encoded(rows), to: folder.appendingPathComponent(fileName))
     }

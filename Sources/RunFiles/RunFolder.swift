@@ -3,6 +3,7 @@
 //
 //   <run>/config.toml                the resolved config (TrainingConfig)
 //   <run>/log.csv                    one row per logged step (TrainingLog)
+//   <run>/status.json                running / stopped / finished / failed, with a heartbeat (TrainerStatus)
 //   <run>/state/trainer.json         position and bookkeeping (TrainerState), beside the state's tensors
 //   <run>/lora/<name>.safetensors, <name>-best.safetensors, <name>-step000200.safetensors
 //   <run>/samples/step_000200/p<prompt>_s<seed>.png
@@ -37,6 +38,8 @@ public struct RunFolder: Sendable, Equatable {
     public var lora: URL { root.appendingPathComponent("lora") }
     public var samples: URL { root.appendingPathComponent("samples") }
     public var state: URL { root.appendingPathComponent("state") }
+    /// What the trainer is doing now (TrainerStatus).
+    public var status: URL { root.appendingPathComponent(TrainerStatus.fileName) }
     /// The state's bookkeeping file; the state's tensors sit beside it.
     public var trainerState: URL { state.appendingPathComponent(TrainerState.fileName) }
 

@@ -10,16 +10,35 @@ import Torch
 
 extension LoRATrainer {
     /// Trains to `training.max_steps` (continuing a saved state when `resume`). `shouldStop` is polled
-    /// after every step (Ctrl-C): the state is saved and the run returns with `interrupted`.
-    public func run(resume: Bool, shouldStop: () -> Bool = { false },
+    /// after every step (Ctrl-C): the state is saved and the run returns with `interrupted`; `stopSignal`
+    /// names what asked (SIGINT, SIGTERM, …) for status.json. status.json says "running" from the start,
+    /// then how the session ended: finished, stopped, or failed with the error (written before it propagates).
+    public func run(resume: Bool, shouldStop: () -> Bool = { false }, stopSignal: () -> String? = { nil },
                     events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
+        heartbeat = TrainerHeartbeat(folder: run, step: state.step, totalSteps: config.training.maxSteps,
+                                     secondsBefore: state.seconds, interval: statusInterval)
+        do {
+            let summary = try train(resume: resume, shouldStop: shouldStop, events: events)
+            heartbeat?.write(summary.interrupted ? .stopped(signal: stopSignal()) : .finished)
+            return summary
+        } catch {
+            heartbeat?.write(.failed(error: String(describing: error)))
+            throw error
+        }
+    }
+
+    private func train(resume: Bool, shouldStop: () -> Bool, events: (TrainingEvent) -> Void) throws -> TrainingSummary {
         try FileManager.default.createDirectory(at: run.root, withIntermediateDirectories: true)
         try writeAtomically(Data(try config.toml().utf8), to: run.config)
         let resumed = resume ? try loadState() : false
         if resume && !resumed { events(.message("no saved state in \(run.state.path): starting from step 0")) }
+        heartbeat?.step = state.step
+        heartbeat?.secondsBefore = state.seconds
+        heartbeat?.write(.running)
         let log = try TrainingLog(url: run.log, truncateAfter: resumed ? state.step : nil)
         try prepareCaches(events: events)
         let started = Date()
+        heartbeat?.trainingStarted = started
         let secondsBefore = state.seconds
         let total = config.training.maxSteps
 
@@ -27,6 +46,7 @@ extension LoRATrainer {
             try evaluate(log: log, events: events)
             try saveState()
         }
+        heartbeat?.origin = (state.step, Date())
         var interrupted = false
         while state.step < total {
             if shouldStop() {
@@ -35,6 +55,7 @@ extension LoRATrainer {
             }
             let (loss, gradNorm) = try stepSavingOnOutOfMemory()
             state.seconds = secondsBefore + Date().timeIntervalSince(started)
+            heartbeat?.beat(step: state.step)
             let lr = learningRate(forStep: state.step)
             if let loss {
                 state.smoothedLoss = state.smoothedLoss.map { 0.9 * $0 + 0.1 * loss } ?? loss
@@ -106,6 +127,8 @@ extension LoRATrainer {
         var total = 0.0
         var finite = true
         for batch in batches {
+            // Per micro-batch: a large accumulation on a CPU can take longer than a dashboard waits.
+            heartbeat?.beat()
             try faultInjection?(.microBatch)
             let loss = try diffusionLoss(batch)
             let value = try loss.item()
@@ -230,6 +253,7 @@ extension LoRATrainer {
         var sum = 0.0
         try noGrad {
             for (i, example) in validation.enumerated() {
+                heartbeat?.beat()
                 let g = try Generator(seed: UInt64(config.validation.seed) &+ UInt64(i))
                 let mean = try latents.moments(example.image, flipped: false, device: pipeline.device).mean
                 let x0 = try mean.expand([k] + Array(mean.shape.dropFirst())).contiguous() * pipeline.vae.scalingFactor
@@ -265,7 +289,9 @@ extension LoRATrainer {
                 options.use(sampler)
                 var job = TextToImageJob(options: options, sampler: sampler, outputDirectory: folder)
                 job.modelName = config.output.name
-                let image = try Image.batch(try pipeline(options), range: .unit)
+                // A beat per denoising step: a 512 px sample on a CPU takes longer than a dashboard waits.
+                let image = try Image.batch(try pipeline(options, progress: { [self] _, _ in heartbeat?.beat(); return true }),
+                                            range: .unit)
                 guard let first = image.first else { continue }
                 let info = job.info(index: 0, defaultSampler: sampler)
                 try first.writePNG(to: run.sample(step: step, SampleName(prompt: p, seed: seed)),

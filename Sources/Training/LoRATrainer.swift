@@ -61,6 +61,10 @@ public final class LoRATrainer {
     /// memory) to check recovery.
     var faultInjection: ((FaultPoint) throws -> Void)?
     enum FaultPoint { case microBatch, samples }
+    /// status.json while `run` is under way; beaten from the loop and from long passes inside a step.
+    var heartbeat: TrainerHeartbeat?
+    /// Seconds between heartbeat writes (the tests lower it).
+    var statusInterval: TimeInterval = 5
 
     public init(config: TrainingConfig, examples: [TrainingExample], pipeline: StableDiffusionPipeline,
                 modelIdentity: String, cacheDirectory: URL) throws {
@@ -131,6 +135,7 @@ public final class LoRATrainer {
     func prepareCaches(events: (TrainingEvent) -> Void) throws {
         let images = (train + validation).map(\.image)
         let encoded = try latents.prepare(images, flips: config.data.flip) { done, total in
+            heartbeat?.beat()
             events(.caching(done: done, total: total))
         }
         if encoded > 0 { events(.message("cached latents of \(encoded) image(s)")) }

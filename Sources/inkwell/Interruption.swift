@@ -10,6 +10,7 @@ final class Interruption: @unchecked Sendable {
 
     private let lock = NSLock()
     private var count = 0
+    private var first: Int32?
     private var sources: [DispatchSourceSignal] = []
 
     static func install() -> Interruption {
@@ -30,9 +31,26 @@ final class Interruption: @unchecked Sendable {
         return count > 0
     }
 
+    /// The first signal's name ("SIGINT", "SIGTERM", "SIGHUP"), which the trainer records in status.json.
+    var signalName: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return first.map(Self.name)
+    }
+
+    static func name(_ number: Int32) -> String {
+        switch number {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
+        default: return "signal \(number)"
+        }
+    }
+
     private func receive(_ number: Int32) {
         lock.lock()
         count += 1
+        if first == nil { first = number }
         let received = count
         lock.unlock()
         let name = number == SIGINT ? "Ctrl-C" : String(cString: strsignal(number))

@@ -59,7 +59,7 @@ func runPipeline(_ config: PipelineConfig, file: String) throws {
     }
     let interruption = Interruption.install()
     var bar: ProgressLine?
-    let rows = try runner.run(shouldStop: { interruption.requested }) { event in
+    let rows = try runner.run(shouldStop: { interruption.requested }, stopSignal: { interruption.signalName }) { event in
         switch event {
         case .stage(let name): say("== \(name)")
         case .message(let text): say("   \(text)")

@@ -56,7 +56,8 @@ struct Train: ParsableCommand {
         let bar = ProgressLine(total: config.training.maxSteps, label: "step")
         var lastValidation = "-"
         do {
-            let summary = try trainer.run(resume: resume, shouldStop: { interruption.requested }) { event in
+            let summary = try trainer.run(resume: resume, shouldStop: { interruption.requested },
+                                            stopSignal: { interruption.signalName }) { event in
                 switch event {
                 case .message(let text): say(text)
                 case .caching(let done, let total): if done == total { say("latents cached: \(total)") }

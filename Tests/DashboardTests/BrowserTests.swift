@@ -5,6 +5,7 @@
 import Foundation
 import Hummingbird
 import Imaging
+import RunFiles
 import ServiceLifecycle
 import TestSupport
 import Testing
@@ -101,6 +102,15 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
         let server = try DashboardServer(runs: fixture.root, host: "127.0.0.1", port: 0)
         let trainer = LiveTrainer(fixture: fixture, appendedStep: 26)
         let router = server.router { $0.add(middleware: LiveTrainerMiddleware(trainer: trainer)) }
+        // beta's trainer reports in status.json (this process, this host, a fresh heartbeat): rate and ETA.
+        try TrainerStatus(state: .running, step: 25, totalSteps: 40, stepsPerSecond: 1.5, etaSeconds: 10, elapsedSeconds: 17,
+                          startedAt: Date().addingTimeInterval(-20)).write(fixture.folder("beta"))
+        // pipe/r1's trainer was killed: its status still says running, but its process is gone.
+        try TrainerStatus(state: .running, step: 38, totalSteps: 40, elapsedSeconds: 29, pid: try exitedProcessID(),
+                          startedAt: Date().addingTimeInterval(-40), heartbeat: Date().addingTimeInterval(-9)).write(fixture.folder("pipe/r1"))
+        // pipe/r2 failed; its final checkpoint is from before.
+        try TrainerStatus(state: .failed(error: "CUDA error: an illegal memory access was encountered"), step: 40, totalSteps: 40,
+                          elapsedSeconds: 30, startedAt: Date().addingTimeInterval(-60)).write(fixture.folder("pipe/r2"))
 
         try await withLiveServer(server, router: router) { port in
             let base = "http://127.0.0.1:\(port)/"
@@ -117,6 +127,11 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
             expectContains(dom, "/thumb/beta/samples/step_000000/p1_s2.png?w=160", "prompts × steps grid")
             expectContains(dom, RunsFixture.prompts[0], "prompt text")
             expectContains(dom, "<td>captions</td><td><span>blip</span></td>", "config")
+            // Its status from status.json, in the head and the sidebar; pipe/r2's failure in the sidebar.
+            expectContains(dom, "data-status=\"training\"", "beta's status pill")
+            expectContains(dom, "1.50 it/s · ETA 0:10", "beta's rate and ETA")
+            expectContains(dom, "failed at step 40: CUDA error: an illegal memory access was encountered", "pipe/r2's error")
+            expectContains(dom, "data-status=\"notResponding\" title=\"not responding since ", "pipe/r1 not responding")
 
             // Live: the row appended after the page loaded is drawn (it is also the new lowest val loss,
             // so the best-step marker moves to it), and the run started meanwhile is listed.
@@ -142,6 +157,11 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
             expectContains(compare, "data-series=\"val_loss:pipe/r2\"", "r2's val-loss curve")
             expectContains(compare, "/thumb/pipe/r1/samples/step_000040/p1_s2.png?w=256", "r1's newest sample")
             expectContains(compare, "/thumb/pipe/r2/samples/step_000040/p1_s2.png?w=256", "r2's newest sample")
+            expectContains(compare, "/thumb/pipe/r1/samples/step_000000/p1_s2.png?w=256", "the base model's column (step 0)")
+            expectContains(compare, "data-pick=\"40\"", "the step picker, at the newest common step")
+            let picked = try await chromium.dumpDOM(base + "#/compare?run=pipe%2Fr1&run=pipe%2Fr2&step=best", budget: 4_000)
+            expectContains(picked, "/thumb/pipe/r1/samples/step_000020/p1_s2.png?w=256", "r1's best step's sample")
+            expectContains(picked, "/thumb/pipe/r2/samples/step_000030/p1_s2.png?w=256", "r2's best step's sample")
             expectContains(compare, "src=\"/files/pipe/compare/grid.png\"", "the pipeline's grid")
 
             // The pipeline page shows its summary.json as a table, each run linked, the lowest best val loss bold.

@@ -5,7 +5,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Imaging
-import RunFiles
+@testable import RunFiles
 import Testing
 @testable import Dashboard
 
@@ -41,8 +41,11 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
             #expect(alpha.latestSample?.step == 40)
             #expect(alpha.group == nil && alpha.pipeline == nil)
 
+            #expect(!alpha.statusGuessed && alpha.trainer == nil)
+
             let beta = try #require(index.runs.first { $0.id == "beta" })
-            #expect(beta.status == .training)
+            // No status.json (a run from before it): training, because its log was written just now, said to be a guess.
+            #expect(beta.status == .training && beta.statusGuessed && beta.trainer == nil)
             #expect(beta.lastStep == 25)
             // No state: the lowest val_loss in the log (U-shaped around 20).
             #expect(beta.bestStep == 20)
@@ -150,23 +153,51 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
     }
 
     @Test func compareAcrossRuns() async throws {
-        try await withDashboard { _, client, _ async throws in
-            let compare = try decode(CompareResponse.self,
-                                     try await client.execute(uri: "/api/compare?id=pipe/r1&id=pipe/r2&id=beta", method: .get))
-            #expect(compare.runs.map(\.id) == ["pipe/r1", "pipe/r2", "beta"])
-            #expect(compare.runs[0].valLoss.map(\.step) == [0, 10, 20, 30, 40])
-            #expect(compare.runs[2].valLoss.map(\.step) == [0, 10, 20])
-            #expect(compare.runs.map(\.bestStep) == [20, 30, 20])
-            // The newest sample of each prompt/seed pair, per run.
-            #expect(compare.runs[0].samples.map(\.path) == ["pipe/r1/samples/step_000040/p0_s1.png", "pipe/r1/samples/step_000040/p0_s2.png",
-                                                           "pipe/r1/samples/step_000040/p1_s1.png", "pipe/r1/samples/step_000040/p1_s2.png"])
-            #expect(compare.runs[2].samples.allSatisfy { $0.step == 20 })
-            #expect(compare.keys.map { [$0.prompt, $0.seed] } == [[0, 1], [0, 2], [1, 1], [1, 2]])
-            #expect(compare.keys[0].text == RunsFixture.prompts[0])
-            #expect(compare.grids == ["pipe/compare/grid.png"])
+        try await withDashboard { fixture, client, _ async throws in
+            func compare(_ query: String) async throws -> CompareResponse {
+                try decode(CompareResponse.self, try await client.execute(uri: "/api/compare?" + query, method: .get))
+            }
+            let three = "id=pipe/r1&id=pipe/r2&id=beta"
+            let all = try await compare(three)
+            #expect(all.runs.map(\.id) == ["pipe/r1", "pipe/r2", "beta"])
+            #expect(all.runs[0].valLoss.map(\.step) == [0, 10, 20, 30, 40])
+            #expect(all.runs[2].valLoss.map(\.step) == [0, 10, 20])
+            #expect(all.runs.map(\.bestStep) == [20, 30, 20])
+            #expect(all.runs[2].sampleSteps == [0, 10, 20])
+            // The picker's steps; by default the newest step every run has (beta has reached 20 only).
+            #expect(all.steps == [10, 20, 30, 40] && all.commonSteps == [10, 20])
+            #expect(all.pick == .step(20))
+            #expect(all.runs[0].samples.map(\.path) == ["pipe/r1/samples/step_000020/p0_s1.png", "pipe/r1/samples/step_000020/p0_s2.png",
+                                                           "pipe/r1/samples/step_000020/p1_s1.png", "pipe/r1/samples/step_000020/p1_s2.png"])
+            #expect(all.runs.allSatisfy { $0.samples.count == 4 && $0.samples.allSatisfy { $0.step == 20 } })
+            // One base column (the runs share model.path): the first run's step-0 images.
+            #expect(all.base.map(\.run) == ["pipe/r1"] && all.base.first?.model == "models/sd15")
+            #expect(all.base.first?.samples.map(\.path) == ["pipe/r1/samples/step_000000/p0_s1.png", "pipe/r1/samples/step_000000/p0_s2.png",
+                                                               "pipe/r1/samples/step_000000/p1_s1.png", "pipe/r1/samples/step_000000/p1_s2.png"])
+            #expect(all.keys.map { [$0.prompt, $0.seed] } == [[0, 1], [0, 2], [1, 1], [1, 2]])
+            #expect(all.keys[0].text == RunsFixture.prompts[0])
+            #expect(all.grids == ["pipe/compare/grid.png"])
 
-            let loose = try decode(CompareResponse.self, try await client.execute(uri: "/api/compare?id=alpha&id=beta", method: .get))
+            // A chosen step: a run that has not sampled it shows none.
+            let at30 = try await compare(three + "&step=30")
+            #expect(at30.pick == .step(30))
+            #expect(at30.runs.map { Set($0.samples.map(\.step)) } == [[30], [30], []])
+            // Each run's newest, and each run's best checkpoint's samples.
+            let newest = try await compare(three + "&step=latest")
+            #expect(newest.runs.map { Set($0.samples.map(\.step)) } == [[40], [40], [20]])
+            let best = try await compare(three + "&step=best")
+            #expect(best.pick == .best && best.runs.map { Set($0.samples.map(\.step)) } == [[20], [30], [20]])
+            #expect(try await client.execute(uri: "/api/compare?\(three)&step=ten", method: .get).status == .badRequest)
+            #expect(try await client.execute(uri: "/api/compare?\(three)&step=-1", method: .get).status == .badRequest)
+
+            // No step-0 samples, no base column.
+            try FileManager.default.removeItem(at: fixture.folder("beta").samples(step: 0))
+            let noBase = try await compare("id=beta")
+            #expect(noBase.base.isEmpty && noBase.pick == .step(20) && noBase.keys.count == 4)
+
+            let loose = try await compare("id=alpha&id=beta")
             #expect(loose.grids.isEmpty)
+            #expect(loose.base.map(\.run) == ["alpha"])
             #expect(try await client.execute(uri: "/api/compare", method: .get).status == .badRequest)
             #expect(try await client.execute(uri: "/api/compare?id=alpha&id=nope", method: .get).status == .notFound)
         }
@@ -176,14 +207,61 @@ func withDashboard(_ body: @Sendable (RunsFixture, any TestClientProtocol, Dashb
         try await withDashboard { fixture, client, _ async throws in
             let pipeline = try decode(PipelineDetail.self, try await client.execute(uri: "/api/pipeline?id=pipe", method: .get))
             #expect(pipeline.runs.map(\.id) == ["pipe/r1", "pipe/r2"])
-            // The rows `inkwell pipeline` wrote, read back as the trainer's type.
-            #expect(pipeline.results == PipelineSummaryFile.read(in: fixture.url("pipe")))
-            #expect(pipeline.results.map(\.variant) == ["r1", "r2"])
-            #expect(pipeline.results.map(\.bestStep) == [20, 30])
-            #expect(pipeline.results[1].bestValidationLoss == RunsFixture.valLoss(step: 30, bestAt: 30, offset: -0.003))
-            #expect(pipeline.results[0].steps == 40 && pipeline.results[0].seconds == 12.5)
+            // The rows `inkwell pipeline` wrote, read back as the trainer's type; folders relative to the pipeline's.
+            let results = pipeline.results.map(\.result)
+            #expect(results == PipelineSummaryFile.read(in: fixture.url("pipe")))
+            #expect(results.map(\.variant) == ["r1", "r2"] && results.map(\.folder) == ["r1", "r2"])
+            #expect(results.map(\.bestStep) == [20, 30])
+            #expect(results[1].bestValidationLoss == RunsFixture.valLoss(step: 30, bestAt: 30, offset: -0.003))
+            #expect(results[0].steps == 40 && results[0].seconds == 12.5)
+            // Links as paths under runs/.
+            let root = try RunsRoot(fixture.root)
+            #expect(pipeline.results.map(\.run) == ["pipe/r1", "pipe/r2"])
+            #expect(pipeline.results.map(\.best) == ["pipe/r1", "pipe/r2"].map { root.relative(fixture.folder($0).best) })
+            #expect(pipeline.results.map(\.final) == ["pipe/r1", "pipe/r2"].map { root.relative(fixture.folder($0).final) })
+            #expect(pipeline.results.allSatisfy { $0.best != nil && $0.final != nil })
             #expect(try await client.execute(uri: "/api/pipeline?id=alpha", method: .get).status == .notFound)
         }
+    }
+
+    /// summary.json from before relative folders: absolute paths, one still there, one that moved with its pipeline.
+    @Test func anOldSummaryWithAbsoluteFoldersStillLinks() async throws {
+        try await withDashboard { fixture, client, _ async throws in
+            var rows = try ["r1", "r2"].map { try PipelineRunResult(variant: $0, run: fixture.folder("pipe/\($0)")) }
+            #expect(rows[0].folder == fixture.url("pipe/r1").path)
+            rows[1].folder = "/mnt/old-disk/runs/pipe/r2"
+            // What the writer wrote before: the rows as they are.
+            try PipelineSummaryFile.encoded(rows).write(to: fixture.url("pipe/\(PipelineSummaryFile.fileName)"))
+            let pipeline = try decode(PipelineDetail.self, try await client.execute(uri: "/api/pipeline?id=pipe", method: .get))
+            #expect(pipeline.results.map(\.result.folder) == rows.map(\.folder))
+            #expect(pipeline.results.map(\.run) == ["pipe/r1", "pipe/r2"])
+            let root = try RunsRoot(fixture.root)
+            #expect(pipeline.results.map(\.final) == ["pipe/r1", "pipe/r2"].map { root.relative(fixture.folder($0).final) })
+        }
+    }
+
+    /// A pipeline whose runs sit beside its folder: its summary's folders ("../alpha") find them, whatever the variants are called.
+    @Test func aSummaryLinksRunsOutsideItsFolder() async throws {
+        try await withDashboard { fixture, client, _ async throws in
+            let rows = try [("first", "alpha"), ("second", "beta")].map { try PipelineRunResult(variant: $0.0, run: fixture.folder($0.1)) }
+            try PipelineSummaryFile.write(rows, name: "beside", to: fixture.url("beside"))
+            let pipeline = try decode(PipelineDetail.self, try await client.execute(uri: "/api/pipeline?id=beside", method: .get))
+            #expect(pipeline.results.map(\.result.folder) == ["../alpha", "../beta"])
+            #expect(pipeline.results.map(\.run) == ["alpha", "beta"] && pipeline.summary.runs == ["alpha", "beta"])
+            #expect(pipeline.results[0].final != nil && pipeline.results[1].final == nil)
+        }
+    }
+
+    /// The relative summary keeps linking after runs/ is moved.
+    @Test func aMovedRunsFolderKeepsItsPipelineLinks() async throws {
+        let fixture = try RunsFixture.standard()
+        defer { fixture.remove() }
+        let moved = fixture.base.appendingPathComponent("moved/runs")
+        try FileManager.default.createDirectory(at: moved.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: fixture.root, to: moved)
+        let pipeline = try await DashboardData(root: try RunsRoot(moved)).pipeline("pipe")
+        #expect(pipeline.results.map(\.run) == ["pipe/r1", "pipe/r2"])
+        #expect(pipeline.results.allSatisfy { $0.best?.hasPrefix("pipe/") == true && $0.final != nil })
     }
 
     @Test func badQueriesAre4xx() async throws {

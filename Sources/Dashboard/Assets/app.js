@@ -15,22 +15,57 @@ function parseRoute() {
   const params = new URLSearchParams(query || '');
   if (path.startsWith('/run/')) return { name: 'run', id: decodeURIComponent(path.slice(5)) };
   if (path.startsWith('/pipeline/')) return { name: 'pipeline', id: decodeURIComponent(path.slice(10)) };
-  if (path === '/compare') return { name: 'compare', ids: params.getAll('run') };
+  if (path === '/compare') return { name: 'compare', ids: params.getAll('run'), pick: params.get('step') };
   return { name: 'home' };
 }
 
 const runHref = id => '#/run/' + enc(id);
 const pipelineHref = id => '#/pipeline/' + enc(id);
-const compareHref = ids => '#/compare' + (ids.length ? '?' + ids.map(id => 'run=' + encodeURIComponent(id)).join('&') : '');
+const compareHref = (ids, pick) => {
+  const query = ids.map(id => 'run=' + encodeURIComponent(id)).concat(pick ? ['step=' + encodeURIComponent(pick)] : []);
+  return '#/compare' + (query.length ? '?' + query.join('&') : '');
+};
 
-function statusPill(status) {
-  const words = { training: 'training', finished: 'finished', stopped: 'stopped', new: 'starting' };
-  return h('span', { class: 'pill ' + status }, h('span', { class: 'dot ' + status }), words[status] || status);
+// A run's status (RunSummary/LogResponse: status, statusGuessed, trainer) as a pill; a status guessed from
+// the log's age (a run without status.json) says so.
+const STATUS_WORDS = { training: 'training', finished: 'finished', stopped: 'stopped', new: 'starting',
+  notResponding: 'not responding', failed: 'failed' };
+function statusPill(run) {
+  const status = run.status;
+  return h('span', { class: 'pill ' + status, 'data-status': status, title: statusDetail(run) || null }, h('span', { class: 'dot ' + status }),
+    STATUS_WORDS[status] || status, run.statusGuessed ? h('span', { class: 'guess', text: ' (guess)' }) : null);
+}
+
+const clock = d => new Date(d * 1000).toLocaleString();
+
+// What status.json adds to the pill: rate and ETA while training, since when a run is not responding, what
+// stopped it, the error it failed with.
+function statusDetail(run) {
+  const t = run.trainer;
+  if (run.statusGuessed) return 'guessed from when log.csv last changed (this run has no status.json)';
+  if (!t) return '';
+  switch (run.status) {
+    case 'training': return [t.stepsPerSecond != null ? t.stepsPerSecond.toFixed(2) + ' it/s' : null,
+      t.etaSeconds != null ? 'ETA ' + duration(t.etaSeconds) : null].filter(Boolean).join(' · ');
+    case 'notResponding': return 'not responding since ' + clock(t.heartbeat) + ' (' + (t.unresponsive === 'processGone'
+      ? 'process ' + t.pid + ' on ' + t.host + ' is gone' : 'no heartbeat from ' + t.host + ' for ' + ago(t.heartbeat).replace(' ago', '')) + ')';
+    case 'stopped': return 'stopped' + (t.signal ? ' by ' + t.signal : ' on request') + ' at step ' + t.step + '; --resume continues it';
+    case 'failed': return 'failed at step ' + t.step + ': ' + (t.error || 'unknown error');
+    case 'finished': return t.elapsedSeconds != null ? 'trained in ' + duration(t.elapsedSeconds) : '';
+  }
+  return '';
 }
 
 function progressText(run) {
-  if (run.lastStep == null) return 'no steps logged yet';
-  return 'step ' + run.lastStep + (run.maxSteps ? ' / ' + run.maxSteps : '');
+  const t = run.trainer;
+  const step = run.lastStep != null ? run.lastStep : t ? t.step : null;
+  if (step == null) return 'no steps logged yet';
+  const total = run.maxSteps || (t ? t.totalSteps : null);
+  let text = 'step ' + step + (total ? ' / ' + total : '');
+  if (t && run.status === 'training' && t.stepsPerSecond != null) {
+    text += ' · ' + t.stepsPerSecond.toFixed(2) + ' it/s' + (t.etaSeconds != null ? ' · ETA ' + duration(t.etaSeconds) : '');
+  }
+  return text;
 }
 
 function setLive(ok, error) {
@@ -67,11 +102,12 @@ function renderSidebar() {
       const box = h('input', { type: 'checkbox', title: 'Select for comparison', checked: app.selected.has(run.id) });
       box.addEventListener('change', () => { box.checked ? app.selected.add(run.id) : app.selected.delete(run.id); saveSelection(); renderSidebar(); });
       const meta = [progressText(run)];
+      if (run.status === 'notResponding' || run.status === 'failed') meta.unshift(STATUS_WORDS[run.status]);
       if (run.bestValLoss != null) meta.push('best ' + fmt(run.bestValLoss) + ' @ ' + run.bestStep);
       return h('div', { class: 'run-item' + (route.name === 'run' && route.id === run.id ? ' current' : '') },
         box,
-        h('a', { class: 'run-link', href: runHref(run.id), 'data-run': run.id, title: run.id }, h('span', { class: 'dot ' + run.status }), run.name),
-        h('div', { class: 'run-meta', text: meta.join(' · ') }));
+        h('a', { class: 'run-link', href: runHref(run.id), 'data-run': run.id, title: run.id }, h('span', { class: 'dot ' + run.status, title: STATUS_WORDS[run.status] }), run.name),
+        h('div', { class: 'run-meta', 'data-status': run.status, title: statusDetail(run) || null, text: meta.join(' · ') }));
     });
     children.push(h('div', { class: 'side-group' }, title, items));
   }
@@ -114,8 +150,9 @@ function runCard(run) {
     h('div', { class: 'thumb' }, sample ? h('img', { src: thumbURL(sample.path, 384), alt: run.name + ' latest sample', loading: 'lazy' })
       : h('span', { class: 'none', text: 'no samples yet' })),
     h('div', { class: 'body' },
-      h('div', { class: 'title' }, h('span', { class: 'dot ' + run.status }), run.name),
+      h('div', { class: 'title' }, run.name, ' ', statusPill(run)),
       h('div', { class: 'line', text: meta.join(' · ') + (run.updated ? ' · ' + ago(run.updated) : '') }),
+      run.status === 'failed' || run.status === 'notResponding' ? h('div', { class: 'line status-' + run.status, text: statusDetail(run) }) : null,
       h('div', { class: 'line' }, run.bestStep != null ? h('span', { class: 'star', text: '★ ' }) : null,
         run.bestStep != null ? 'best val ' + fmt(run.bestValLoss) + ' at step ' + run.bestStep : 'no validation yet')));
 }
@@ -186,7 +223,7 @@ async function route() {
   const r = parseRoute();
   const view = r.name === 'run' ? new RunView(r.id)
     : r.name === 'pipeline' ? new PipelineView(r.id)
-    : r.name === 'compare' ? new CompareView(r.ids)
+    : r.name === 'compare' ? new CompareView(r.ids, r.pick)
     : new HomeView();
   app.view = view;
   window.scrollTo(0, 0);

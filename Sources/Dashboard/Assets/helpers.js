@@ -45,6 +45,13 @@ function fmt(x, digits = 4) {
 // "1 run", "3 runs".
 const plural = (n, word) => n + ' ' + word + (n === 1 ? '' : 's');
 
+// 75 → "1:15", 4000 → "1:06:40".
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const two = n => String(n).padStart(2, '0');
+  return s >= 3600 ? Math.floor(s / 3600) + ':' + two(Math.floor(s / 60) % 60) + ':' + two(s % 60) : Math.floor(s / 60) + ':' + two(s % 60);
+}
+
 function ago(seconds) {
   if (seconds == null) return '';
   const d = Math.max(0, Date.now() / 1000 - seconds);

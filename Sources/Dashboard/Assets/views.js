@@ -1,5 +1,5 @@
-// The run page (samples by step, prompts × steps grid, curves, checkpoints, config), the compare page
-// (overlaid val-loss curves, newest samples side by side) and the pipeline page (summary.json, compare grid,
+// The run page (status, samples by step, prompts × steps grid, curves, checkpoints, config), the compare page
+// (overlaid val-loss curves, samples side by side at a picked step beside the base model's) and the pipeline page (summary.json, compare grid,
 // plots). The run page keeps the log rows it has and asks only for rows after its last step; it reloads
 // the run's details when the samples or the best step change.
 'use strict';
@@ -18,6 +18,13 @@ class RunView {
 
   signatureOf(log) { return JSON.stringify([log.sampleSteps, log.bestStep, log.status]); }
 
+  // The status fields of a log answer onto the summary the head shows; true when they changed.
+  takeStatus(log) {
+    const run = this.detail.summary, before = JSON.stringify([run.status, run.statusGuessed, run.trainer]);
+    run.status = log.status; run.statusGuessed = log.statusGuessed; run.trainer = log.trainer;
+    return JSON.stringify([run.status, run.statusGuessed, run.trainer]) !== before;
+  }
+
   async poll() {
     const q = encodeURIComponent(this.id);
     const log = await getJSON('/api/log?id=' + q + '&since=' + this.lastStep);
@@ -32,7 +39,7 @@ class RunView {
       this.detail = await getJSON('/api/run?id=' + q);
       if (app.view !== this) return;
       this.renderHead(); this.renderSamples(); this.renderProgression(); this.renderCheckpoints();
-    } else if (grew) {
+    } else if (this.takeStatus(log) || grew) {
       this.detail.summary.lastStep = this.lastStep;
       this.renderHead();
     }
@@ -61,10 +68,12 @@ class RunView {
     this.parts.head.replaceChildren(
       h('div', { class: 'page-head' },
         h('div', {}, h('h1', { text: run.name }),
-          h('div', { class: 'sub' }, statusPill(run.status), h('span', { text: progressText({ ...run, lastStep: this.lastStep < 0 ? null : this.lastStep }) }),
+          h('div', { class: 'sub' }, statusPill(run), h('span', { text: progressText({ ...run, lastStep: this.lastStep < 0 ? null : this.lastStep }) }),
             run.maxSteps ? h('div', { class: 'progress', title: Math.round(pct) + '%' }, h('span', { style: 'width:' + pct.toFixed(1) + '%' })) : null,
             run.pipeline ? h('a', { href: pipelineHref(run.pipeline), text: 'pipeline ' + run.pipeline }) : null,
-            run.updated ? h('span', { text: 'updated ' + ago(run.updated) }) : null)),
+            run.updated ? h('span', { text: 'updated ' + ago(run.updated) }) : null),
+          // Training's rate and ETA are in the progress text already.
+          run.status !== 'training' && statusDetail(run) ? h('div', { class: 'status-line status-' + run.status, 'data-status-detail': run.status, text: statusDetail(run) }) : null),
         h('div', {}, h('a', { class: 'button', href: compareHref([run.id, ...[...app.selected].filter(id => id !== run.id)]) }, 'Compare…'))),
       h('div', { class: 'stats' },
         stat('best checkpoint', bestText),
@@ -177,7 +186,9 @@ class RunView {
 }
 
 class CompareView {
-  constructor(ids) { this.ids = ids; this.key = ''; }
+  // `pick` is the step picker's choice ('latest', 'best' or a step); null asks for the default (the newest
+  // step every run has sampled).
+  constructor(ids, pick) { this.ids = ids; this.pick = pick || null; this.key = ''; }
 
   chosen() {
     const known = app.index.runs.map(r => r.id);
@@ -194,12 +205,26 @@ class CompareView {
       document.getElementById('main').replaceChildren(h('h1', { text: 'Compare' }), h('p', { class: 'muted', text: 'No runs to compare yet.' }));
       return;
     }
-    const data = await getJSON('/api/compare?' + ids.map(id => 'id=' + encodeURIComponent(id)).join('&'));
+    const query = ids.map(id => 'id=' + encodeURIComponent(id)).join('&') + (this.pick ? '&step=' + encodeURIComponent(this.pick) : '');
+    const data = await getJSON('/api/compare?' + query);
     if (app.view !== this) return;
     const key = JSON.stringify(data);
     if (!force && key === this.key) return;
     this.key = key;
     this.render(data, ids);
+  }
+
+  // The step picker: each run's newest or best samples, or one step (those every run has first, marked).
+  picker(data, ids) {
+    const common = new Set(data.commonSteps);
+    // A step from the address that no run has sampled stays selectable, so the picker shows what the page shows.
+    const steps = /^\d+$/.test(data.pick) && !data.steps.includes(Number(data.pick)) ? [...data.steps, Number(data.pick)].sort((a, b) => a - b) : data.steps;
+    const options = [['latest', 'newest of each run'], ['best', '★ best checkpoint of each run'],
+      ...steps.slice().reverse().map(st => [String(st), 'step ' + st + (common.has(st) ? '' : ' (not every run)')])];
+    const select = h('select', { 'aria-label': 'samples at', 'data-pick': data.pick },
+      options.map(([value, text]) => h('option', { value, selected: value === data.pick }, text)));
+    select.addEventListener('change', () => { location.hash = compareHref(ids, select.value); });
+    return h('label', { class: 'picker' }, 'samples at ', select);
   }
 
   render(data, ids) {
@@ -210,28 +235,40 @@ class CompareView {
       const box = h('input', { type: 'checkbox', checked: ids.includes(run.id) });
       box.addEventListener('change', () => {
         const next = box.checked ? [...ids, run.id] : ids.filter(id => id !== run.id);
-        location.hash = compareHref(next);
+        location.hash = compareHref(next, this.pick);
       });
       return h('label', {}, box, run.id);
     }));
     const chart = lineChart({ title: 'Validation loss', size: [940, 330], empty: 'none of these runs has logged a validation loss yet',
       series: data.runs.map((run, i) => ({ key: 'val_loss:' + run.id, label: label(run), color: color(i), width: 2.2, dots: true,
         points: run.valLoss.map(p => [p.step, p.value]), highlight: run.bestStep != null ? [run.bestStep] : [] })) });
+    // The base model's column(s) first: step 0, before any update.
+    const baseLabel = b => data.base.length > 1 ? 'base · ' + (b.model.split('/').pop() || b.run) : 'base model';
+    const shot = (image, caption, swatch, text) => h('figure', { class: 'shot' + (swatch ? '' : ' base') },
+      image ? sampleImage(image.path, 256, caption) : h('div', { class: 'no-sample', text: 'no sample' + (data.pick.match(/^\d+$/) ? ' at step ' + data.pick : '') }),
+      h('figcaption', {}, swatch ? h('span', { class: 'swatch', style: 'background:' + swatch }) : null, text));
     const rows = data.keys.map(k => h('div', { class: 'compare-row' },
       h('div', { class: 'prompt-text' }, h('b', { text: 'p' + k.prompt + ' · seed ' + k.seed }), k.text),
-      h('div', { class: 'shots' }, data.runs.map((run, i) => {
-        const image = run.samples.find(x => x.prompt === k.prompt && x.seed === k.seed);
-        return h('figure', { class: 'shot' }, image ? sampleImage(image.path, 256, label(run) + ' · step ' + image.step + '\n' + k.text)
-          : h('div', { class: 'no-sample', text: 'no sample' }),
-          h('figcaption', {}, h('span', { class: 'swatch', style: 'background:' + color(i) }), label(run), image ? ' · step ' + image.step : ''));
-      }))));
+      h('div', { class: 'shots' },
+        data.base.map(b => {
+          const image = b.samples.find(x => x.prompt === k.prompt && x.seed === k.seed);
+          return shot(image, baseLabel(b) + ' (step 0 of ' + b.run + ')\n' + k.text, null, baseLabel(b));
+        }),
+        data.runs.map((run, i) => {
+          const image = run.samples.find(x => x.prompt === k.prompt && x.seed === k.seed);
+          return shot(image, image ? label(run) + ' · step ' + image.step + '\n' + k.text : '', color(i),
+            label(run) + (image ? ' · step ' + image.step : ''));
+        }))));
+    const title = data.pick === 'latest' ? 'Newest samples, side by side' : data.pick === 'best' ? 'Best checkpoints\' samples, side by side'
+      : 'Samples at step ' + data.pick + ', side by side';
     const main = [
       h('div', { class: 'page-head' }, h('div', {}, h('h1', { text: 'Compare runs' }),
-        h('div', { class: 'sub', text: 'validation loss on the same held-out images, and each run\'s newest samples for the same prompt and seed' }))),
+        h('div', { class: 'sub', text: 'validation loss on the same held-out images, and the runs\' samples for the same prompt and seed beside the base model\'s' }))),
       h('section', { class: 'panel' }, h('h2', { text: 'Runs' }), chooser),
       h('section', { class: 'panel chart-big' }, h('div', { class: 'panel-head' }, h('h2', { text: 'Validation loss' }),
         h('span', { class: 'muted', text: 'rings mark each run\'s best checkpoint' })), h('div', { class: 'chart-card' }, chart)),
-      h('section', { class: 'panel' }, h('h2', { text: 'Newest samples, side by side' }),
+      h('section', { class: 'panel', id: 'compare-samples' }, h('div', { class: 'panel-head' }, h('h2', { text: title }), this.picker(data, ids)),
+        data.base.length ? null : h('p', { class: 'muted', text: 'No base-model column: none of these runs has step-0 samples.' }),
         rows.length ? rows : h('p', { class: 'muted', text: 'No samples yet.' })),
     ];
     for (const grid of data.grids) {
@@ -243,21 +280,25 @@ class CompareView {
   }
 }
 
-// The rows of a pipeline's summary.json: each run linked to its page, the lowest best val loss in bold.
-function summaryTable(pipeline, results) {
+// The rows of a pipeline's summary.json: each run linked to its page and its LoRA files (the server resolves
+// the summary's folders against runs/), the lowest best val loss in bold.
+function summaryTable(rows) {
+  const results = rows.map(row => row.result);
   const best = results.reduce((b, r) => (r.bestValidationLoss != null && (b == null || r.bestValidationLoss < b.bestValidationLoss)) ? r : b, null);
-  const head = ['run', 'best step', 'best val loss', 'final val loss', 'CLIP score', 'steps', 'train time', 'it/s'];
+  const head = ['run', 'best step', 'best val loss', 'final val loss', 'CLIP score', 'steps', 'train time', 'it/s', 'files'];
+  const file = (path, text) => path ? h('a', { href: fileURL(path), text }) : null;
   return h('table', { class: 'summary' },
     h('thead', {}, h('tr', {}, head.map(name => h('th', { text: name })))),
-    h('tbody', {}, results.map(r => h('tr', {},
-      h('td', {}, h('a', { href: '#/run/' + pipeline + '/' + r.variant, text: r.variant })),
+    h('tbody', {}, rows.map(({ result: r, run, best: bestFile, final }) => h('tr', {},
+      h('td', {}, run ? h('a', { href: '#/run/' + run, text: r.variant }) : h('span', { title: 'no run at ' + r.folder, text: r.variant })),
       h('td', { text: r.bestStep == null ? '—' : String(r.bestStep) }),
       h('td', {}, r === best ? h('strong', { text: fmt(r.bestValidationLoss, 5) }) : fmt(r.bestValidationLoss, 5)),
       h('td', { text: fmt(r.finalValidationLoss, 5) }),
       h('td', { text: fmt(r.clipScore) }),
       h('td', { text: String(r.steps) }),
       h('td', { text: Math.round(r.seconds) + ' s' }),
-      h('td', { text: r.stepsPerSecond.toFixed(2) })))));
+      h('td', { text: r.stepsPerSecond.toFixed(2) }),
+      h('td', {}, file(bestFile, 'best'), bestFile && final ? ' · ' : null, file(final, 'final'))))));
 }
 
 class PipelineView {
@@ -279,7 +320,7 @@ class PipelineView {
           p.runs.length > 1 ? h('a', { class: 'button primary', href: compareHref(p.runs) }, 'Compare these runs') : null,
           p.compareHTML ? h('a', { class: 'button', href: fileURL(p.compareHTML), target: '_blank' }, 'Open compare page ↗') : null))),
       part('summary', data.results, results => h('section', { class: 'panel' }, h('h2', { text: 'Summary' }),
-        results.length ? summaryTable(this.id, results) : h('p', { class: 'muted', text: 'No summary.json yet: it is written when the pipeline finishes.' }))),
+        results.length ? summaryTable(results) : h('p', { class: 'muted', text: 'No summary.json yet: it is written when the pipeline finishes.' }))),
     ];
     // ?v= changes when a file is regenerated, so the browser fetches the new one.
     const version = p.updated ? '?v=' + Math.round(p.updated) : '';

@@ -44,9 +44,11 @@ public final class PipelineRunner {
 
     var dataset: URL { URL(fileURLWithPath: config.datasets).appendingPathComponent(config.name) }
 
-    /// Runs every stage; `shouldStop` is polled during training (Ctrl-C). Returns the summary rows.
+    /// Runs every stage; `shouldStop` is polled during training (Ctrl-C), and `stopSignal` names what asked
+    /// (for the run's status.json). Returns the summary rows.
     @discardableResult
-    public func run(shouldStop: @escaping () -> Bool = { false }, events: (PipelineEvent) -> Void = { _ in }) throws -> [PipelineRunResult] {
+    public func run(shouldStop: @escaping () -> Bool = { false }, stopSignal: () -> String? = { nil },
+                    events: (PipelineEvent) -> Void = { _ in }) throws -> [PipelineRunResult] {
         var didWork = false
 
         events(.stage("prepare"))
@@ -103,7 +105,9 @@ public final class PipelineRunner {
                                           modelIdentity: try TrainingDataset.identity(of: ModelSource(path: runConfig.model.path)),
                                           cacheDirectory: dataset.appendingPathComponent("cache/latents"))
             trainer.clipScorer = clipScorer
-            let result = try trainer.run(resume: resume, shouldStop: shouldStop) { events(.training(variant: variant.rawValue, $0)) }
+            let result = try trainer.run(resume: resume, shouldStop: shouldStop, stopSignal: stopSignal) {
+                events(.training(variant: variant.rawValue, $0))
+            }
             if result.interrupted { throw TrainingStopped(reason: "interrupted during \(variant); run the pipeline again to resume") }
             rows.append(try PipelineRunResult(variant: variant.rawValue, run: run))
         }
