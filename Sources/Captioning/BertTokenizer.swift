@@ -298,23 +298,53 @@ public struct BertTokenizer: Sendable {
 // MARK: - Loading from a transformers folder
 
 extension BertTokenizer {
-    /// `vocab.txt` with `tokenizer_config.json` and `special_tokens_map.json` when present, read as
-    /// `BertTokenizer.from_pretrained(folder)` reads them (a `tokenizer.json` beside them is not used).
+    /// The vocabulary from `vocab.txt`, or from `tokenizer.json`'s WordPiece model when there is no vocab.txt
+    /// (transformers 5 saves only tokenizer.json), with `tokenizer_config.json` and `special_tokens_map.json`
+    /// when present, read as `BertTokenizer.from_pretrained(folder)` reads them.
     public init(folder: URL) throws {
-        try self.init(vocabFile: folder.appendingPathComponent("vocab.txt"),
-                      configFile: folder.appendingPathComponent("tokenizer_config.json"),
+        let vocabFile = folder.appendingPathComponent("vocab.txt")
+        let json = folder.appendingPathComponent("tokenizer.json")
+        let useJSON = !FileManager.default.fileExists(atPath: vocabFile.path) && FileManager.default.fileExists(atPath: json.path)
+        try self.init(vocabulary: useJSON ? try Self.wordPieceVocabulary(json) : try Self.vocabularyLines(file: vocabFile),
+                      source: useJSON ? json : vocabFile, configFile: folder.appendingPathComponent("tokenizer_config.json"),
                       specialTokensMapFile: folder.appendingPathComponent("special_tokens_map.json"))
     }
 
     /// Missing config files mean transformers' defaults; a missing vocabulary is an error naming the file.
     public init(vocabFile: URL, configFile: URL? = nil, specialTokensMapFile: URL? = nil) throws {
+        try self.init(vocabulary: try Self.vocabularyLines(file: vocabFile), source: vocabFile, configFile: configFile,
+                      specialTokensMapFile: specialTokensMapFile)
+    }
+
+    /// `tokenizer.json`'s `model.vocab` (token → id) as the list vocab.txt would hold, in id order.
+    static func wordPieceVocabulary(_ url: URL) throws -> [String] {
+        func bad(_ message: String) -> BertTokenizerError { BertTokenizerError(file: url.path, message: message) }
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw bad("cannot be read (missing or not a file)") }
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let model = root["model"] as? [String: Any] else { throw bad("is not JSON with a \"model\" object") }
+        guard model["type"] as? String == "WordPiece" else { throw bad("model.type is \(model["type"] ?? "absent"), not WordPiece") }
+        guard let vocab = model["vocab"] as? [String: Any] else { throw bad("model.vocab is not an object") }
+        var tokens = [String?](repeating: nil, count: vocab.count)
+        for (token, value) in vocab {
+            guard let id = value as? Int, tokens.indices.contains(id), tokens[id] == nil else {
+                throw bad("model.vocab: the ids must be 0..<\(vocab.count), each once; \(token.debugDescription) has \(value)")
+            }
+            tokens[id] = token
+        }
+        return tokens.map { $0 ?? "" }
+    }
+
+    static func vocabularyLines(file vocabFile: URL) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: vocabFile.path) else {
             throw BertTokenizerError(file: vocabFile.path, message: "cannot be read (missing or not a file)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw BertTokenizerError(file: vocabFile.path, message: "is not UTF-8 text")
         }
-        let vocabulary = Self.vocabularyLines(text)
+        return Self.vocabularyLines(text)
+    }
+
+    init(vocabulary: [String], source vocabFile: URL, configFile: URL?, specialTokensMapFile: URL?) throws {
         let config = try Self.jsonObject(configFile)
         let specialsMap = try Self.jsonObject(specialTokensMapFile)
         let file = configFile?.path ?? vocabFile.path

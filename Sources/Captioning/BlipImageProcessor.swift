@@ -24,7 +24,16 @@ public struct BlipImageProcessor: Sendable, Equatable {
 
     /// Reads `preprocessor_config.json`; absent keys take `BlipImageProcessor`'s defaults.
     public init(configFile url: URL) throws {
-        let file = try decodeJSONFile(url, as: PreprocessorConfig.self)
+        try self.init(try decodeJSONFile(url, as: PreprocessorConfig.self), url: url)
+    }
+
+    /// Reads the `image_processor` object of a `processor_config.json` (transformers 5's layout).
+    public init(processorConfigFile url: URL) throws {
+        struct ProcessorConfig: Decodable { var image_processor: PreprocessorConfig? }
+        try self.init(try decodeJSONFile(url, as: ProcessorConfig.self).image_processor ?? PreprocessorConfig(), url: url)
+    }
+
+    private init(_ file: PreprocessorConfig, url: URL) throws {
         var p = BlipImageProcessor()
         p.doResize = file.do_resize ?? p.doResize
         if let size = file.size {

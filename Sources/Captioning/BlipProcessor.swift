@@ -16,11 +16,19 @@ public struct BlipProcessor: Sendable {
         self.tokenizer = tokenizer
     }
 
-    /// `preprocessor_config.json` (defaults when absent) and the tokenizer files of `folder`.
+    /// The image settings of `preprocessor_config.json` (the Hub's BLIP), else those nested under
+    /// `image_processor` in `processor_config.json` (what transformers 5 saves), else the defaults; and the
+    /// tokenizer files of `folder`.
     public init(folder: URL) throws {
         let config = folder.appendingPathComponent("preprocessor_config.json")
-        imageProcessor = FileManager.default.fileExists(atPath: config.path)
-            ? try BlipImageProcessor(configFile: config) : BlipImageProcessor()
+        let processorConfig = folder.appendingPathComponent("processor_config.json")
+        if FileManager.default.fileExists(atPath: config.path) {
+            imageProcessor = try BlipImageProcessor(configFile: config)
+        } else if FileManager.default.fileExists(atPath: processorConfig.path) {
+            imageProcessor = try BlipImageProcessor(processorConfigFile: processorConfig)
+        } else {
+            imageProcessor = BlipImageProcessor()
+        }
         tokenizer = try BertTokenizer(folder: folder)
     }
 

@@ -129,12 +129,21 @@ public struct CLIPImageProcessor: Sendable {
         filter = try config.filter(source: "CLIPImageProcessorConfig")
     }
 
-    /// Reads `preprocessor_config.json` (a file, or the folder holding one); errors name the file.
+    /// Reads `preprocessor_config.json` (a file, or the folder holding one); in a folder without one, the
+    /// `image_processor` object of `processor_config.json` (what transformers 5 saves). Errors name the file.
     public static func load(from url: URL) throws -> CLIPImageProcessor {
         var isDirectory: ObjCBool = false
-        let file = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? url.appendingPathComponent("preprocessor_config.json") : url
-        let config = try CLIPModelError.decode(CLIPImageProcessorConfig.self, from: file)
+        let isFolder = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
+        let file = isFolder ? url.appendingPathComponent("preprocessor_config.json") : url
+        let nested = url.appendingPathComponent("processor_config.json")
+        let config: CLIPImageProcessorConfig
+        if isFolder && !FileManager.default.fileExists(atPath: file.path) && FileManager.default.fileExists(atPath: nested.path) {
+            struct ProcessorConfig: Decodable { var image_processor: CLIPImageProcessorConfig? }
+            config = try CLIPModelError.decode(ProcessorConfig.self, from: nested).image_processor ?? CLIPImageProcessorConfig()
+            try config.validate(source: nested.path)
+            return try CLIPImageProcessor(config: config)
+        }
+        config = try CLIPModelError.decode(CLIPImageProcessorConfig.self, from: file)
         try config.validate(source: file.path)
         return try CLIPImageProcessor(config: config)
     }

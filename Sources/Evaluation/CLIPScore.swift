@@ -30,17 +30,11 @@ public final class CLIPScore {
     }
 
     /// Loads everything from one transformers CLIP folder (e.g. a local copy of openai/clip-vit-base-patch32):
-    /// `config.json`, `model.safetensors`, `preprocessor_config.json`, `vocab.json` + `merges.txt` (+ tokenizer
-    /// configs). Errors name the missing or malformed file.
+    /// `config.json`, `model.safetensors`, `preprocessor_config.json` (or transformers 5's `processor_config.json`),
+    /// `tokenizer.json` or `vocab.json` + `merges.txt` (+ tokenizer configs). Errors name the missing or malformed file.
     public static func load(directory: URL, device: Device = .cpu, dtype: DType = .float32) throws -> CLIPScore {
         let model = try CLIPModel.load(directory: directory, device: device, dtype: dtype)
-        let processor = try CLIPImageProcessor.load(from: directory.appendingPathComponent("preprocessor_config.json"))
-        for name in ["vocab.json", "merges.txt"] {
-            let file = directory.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: file.path) else {
-                throw CLIPModelError.missingFile(file.path, "the CLIP tokenizer needs it")
-            }
-        }
+        let processor = try CLIPImageProcessor.load(from: directory)
         let tokenizer = try CLIPTokenizer(folder: directory)
         return CLIPScore(model: model, processor: processor, tokenizer: tokenizer)
     }

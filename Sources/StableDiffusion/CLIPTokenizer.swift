@@ -21,8 +21,9 @@ public enum CLIPTokenizerError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// CLIP's byte-level BPE tokenizer, loaded from a diffusers `tokenizer/` folder (vocab.json, merges.txt and the
-/// optional tokenizer_config.json, special_tokens_map.json, added_tokens.json). Encoding caches BPE results per word.
+/// CLIP's byte-level BPE tokenizer, loaded from a diffusers `tokenizer/` folder (tokenizer.json, as transformers 5
+/// saves it, or vocab.json + merges.txt, as the Hub's SD1.5 holds it; and the optional tokenizer_config.json,
+/// special_tokens_map.json, added_tokens.json). Encoding caches BPE results per word.
 public struct CLIPTokenizer: Sendable {
     public let bosTokenId: Int
     public let eosTokenId: Int
@@ -37,10 +38,28 @@ public struct CLIPTokenizer: Sendable {
     public static let defaultBOS = "<|startoftext|>"
     public static let defaultEOS = "<|endoftext|>"
 
-    /// Loads a diffusers/transformers tokenizer folder. Special tokens, their flags and `model_max_length` (77 when
-    /// absent) come from the configs the way transformers reads them; a `tokenizer.json` there is not consulted.
+    /// Loads a diffusers/transformers tokenizer folder. The vocabulary and merges come from `tokenizer.json` when
+    /// present (what transformers 5 loads, and all it saves), else from vocab.json + merges.txt; special tokens,
+    /// their flags and `model_max_length` (77 when absent) from the configs the way transformers reads them.
     public init(folder: URL) throws {
-        let config = try readJSONObject(folder.appendingPathComponent("tokenizer_config.json")) ?? [:]
+        let json = folder.appendingPathComponent("tokenizer.json")
+        let files = (folder.appendingPathComponent("vocab.json"), folder.appendingPathComponent("merges.txt"))
+        let vocabulary: BPEVocabulary
+        var addedTokens: [[String: Any]]? = nil
+        if FileManager.default.fileExists(atPath: json.path) {
+            (vocabulary, addedTokens) = try BPEVocabulary.read(tokenizerJSON: json)
+        } else if FileManager.default.fileExists(atPath: files.0.path) || FileManager.default.fileExists(atPath: files.1.path) {
+            vocabulary = try BPEVocabulary.read(vocab: files.0, merges: files.1)
+        } else {
+            throw CLIPTokenizerError.missingFile("\(json.path) (or vocab.json and merges.txt beside it)")
+        }
+        var config = try readJSONObject(folder.appendingPathComponent("tokenizer_config.json")) ?? [:]
+        // transformers 5 keeps the added tokens (with their flags) only in tokenizer.json.
+        if config["added_tokens_decoder"] == nil, let addedTokens {
+            config["added_tokens_decoder"] = Dictionary(addedTokens.compactMap { entry in
+                (entry["id"] as? Int).map { (String($0), entry as Any) }
+            }, uniquingKeysWith: { a, _ in a })
+        }
         let specialMap = try readJSONObject(folder.appendingPathComponent("special_tokens_map.json"))
         let addedFile = folder.appendingPathComponent("added_tokens.json")
         let configPath = folder.appendingPathComponent("tokenizer_config.json").path
@@ -48,8 +67,7 @@ public struct CLIPTokenizer: Sendable {
                                           addedTokens: try readJSONObject(addedFile), addedPath: addedFile.path)
         var maxLength = 77
         if let value = config["model_max_length"] as? Int, value > 0, value <= 1 << 20 { maxLength = value }
-        try self.init(vocabURL: folder.appendingPathComponent("vocab.json"),
-                      mergesURL: folder.appendingPathComponent("merges.txt"), setup: setup, maxLength: maxLength)
+        try self.init(vocabulary: vocabulary, setup: setup, maxLength: maxLength)
     }
 
     /// A tokenizer from the two vocabulary files, like `CLIPTokenizer(vocab_file, merges_file, pad_token=...)`:
@@ -60,12 +78,12 @@ public struct CLIPTokenizer: Sendable {
                        ("eos_token", TokenSpec(Self.defaultEOS, normalized: false, special: true)),
                        ("unk_token", TokenSpec(Self.defaultEOS, normalized: false, special: true)),
                        ("pad_token", TokenSpec(padToken, normalized: false, special: true))]
-        try self.init(vocabURL: vocabURL, mergesURL: mergesURL, setup: setup, maxLength: maxLength)
+        try self.init(vocabulary: try BPEVocabulary.read(vocab: vocabURL, merges: mergesURL), setup: setup, maxLength: maxLength)
     }
 
-    private init(vocabURL: URL, mergesURL: URL, setup: SpecialTokenSetup, maxLength: Int) throws {
+    private init(vocabulary: BPEVocabulary, setup: SpecialTokenSetup, maxLength: Int) throws {
         guard maxLength >= 2 else { throw CLIPTokenizerError.invalidArgument("maxLength \(maxLength) leaves no room for bos and eos") }
-        let model = try Model(vocabURL: vocabURL, mergesURL: mergesURL, setup: setup)
+        let model = try Model(vocabulary: vocabulary, setup: setup)
         func id(_ key: String) -> Int? { setup.named.last { $0.0 == key }.flatMap { model.id(of: $0.1.content) } }
         guard let bos = id("bos_token"), let eos = id("eos_token"), let pad = id("pad_token") else {
             throw CLIPTokenizerError.invalidArgument("the tokenizer needs bos, eos and pad tokens")
@@ -519,17 +537,8 @@ private final class Model: Sendable {
     let addedIds: [String: Int]
     let specialIds: Set<Int>
 
-    init(vocabURL: URL, mergesURL: URL, setup: SpecialTokenSetup) throws {
-        // vocab.json: {"token": id, ...}
-        guard let object = try readJSONObject(vocabURL) else { throw CLIPTokenizerError.missingFile(vocabURL.path) }
-        var vocab: [String: Int] = [:]
-        vocab.reserveCapacity(object.count)
-        for (token, value) in object {
-            guard let id = value as? Int, (0..<maxTokenId).contains(id) else {
-                throw CLIPTokenizerError.malformedFile(vocabURL.path, reason: "the id of \(token.debugDescription) is not an integer in 0..<2^24")
-            }
-            vocab[token] = id
-        }
+    init(vocabulary: BPEVocabulary, setup: SpecialTokenSetup) throws {
+        let vocab = vocabulary.vocab
         self.vocab = vocab
 
         var byteIds = [Int32](repeating: -1, count: 256), byteEndIds = byteIds
@@ -544,34 +553,16 @@ private final class Model: Sendable {
         self.byteEndIds = byteEndIds
         self.byteOfScalar = byteOfScalar
 
-        // merges.txt: a "#version" header, then one "left right" pair per line; the rank is the pair's index.
-        guard FileManager.default.fileExists(atPath: mergesURL.path) else { throw CLIPTokenizerError.missingFile(mergesURL.path) }
-        let data: Data
-        do { data = try Data(contentsOf: mergesURL) } catch {
-            throw CLIPTokenizerError.malformedFile(mergesURL.path, reason: "unreadable: \(error)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw CLIPTokenizerError.malformedFile(mergesURL.path, reason: "not UTF-8 text")
-        }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if lines.last?.isEmpty == true { lines.removeLast() }
+        // The rank of a merge is its index in the list.
         var merges: [UInt64: UInt64] = [:]
-        merges.reserveCapacity(lines.count)
-        var rank: UInt64 = 0
-        for (number, rawLine) in lines.enumerated() {
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
-            if line.hasPrefix("#version") { continue }
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        merges.reserveCapacity(vocabulary.merges.count)
+        for (rank, pair) in vocabulary.merges.enumerated() {
             func bad(_ reason: String) -> CLIPTokenizerError {
-                .malformedFile(mergesURL.path, reason: "line \(number + 1) \(String(line).debugDescription): \(reason)")
+                .malformedFile(vocabulary.mergesPath, reason: "\(vocabulary.mergeLocation(rank)) \((pair.0 + " " + pair.1).debugDescription): \(reason)")
             }
-            guard parts.count == 2 else { throw bad("expected two symbols separated by one space") }
-            guard let left = vocab[String(parts[0])], let right = vocab[String(parts[1])] else {
-                throw bad("a symbol is not in vocab.json")
-            }
-            guard let merged = vocab[String(parts[0]) + String(parts[1])] else { throw bad("the merged symbol is not in vocab.json") }
-            merges[UInt64(left) << 32 | UInt64(right)] = rank << 32 | UInt64(merged)
-            rank += 1
+            guard let left = vocab[pair.0], let right = vocab[pair.1] else { throw bad("a symbol is not in \(vocabulary.vocabName)") }
+            guard let merged = vocab[pair.0 + pair.1] else { throw bad("the merged symbol is not in \(vocabulary.vocabName)") }
+            merges[UInt64(left) << 32 | UInt64(right)] = UInt64(rank) << 32 | UInt64(merged)
         }
         self.merges = merges
 
@@ -718,7 +709,7 @@ private final class WordCache: @unchecked Sendable {
 // MARK: - Files
 
 /// Ids are bounded so that a corrupt file cannot make the id → token table huge.
-private let maxTokenId = 1 << 24
+let maxTokenId = 1 << 24
 
 /// The top-level object of a JSON file; nil when the file does not exist.
 private func readJSONObject(_ url: URL) throws -> [String: Any]? {

@@ -43,10 +43,12 @@ extension StableDiffusionPipeline {
 
         case .singleFile(let file):
             let folder = tokenizerFolder ?? file.deletingLastPathComponent().appendingPathComponent("tokenizer")
-            guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("vocab.json").path) else {
+            guard ["tokenizer.json", "vocab.json"].contains(where: {
+                FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path)
+            }) else {
                 throw DiffusersFolderError(path: folder.path, message: """
-                    a single-file checkpoint carries no tokenizer: put SD1.5's tokenizer/ folder (vocab.json, \
-                    merges.txt) beside \(file.lastPathComponent), or pass --tokenizer PATH
+                    a single-file checkpoint carries no tokenizer: put SD1.5's tokenizer/ folder (tokenizer.json, \
+                    or vocab.json and merges.txt) beside \(file.lastPathComponent), or pass --tokenizer PATH
                     """)
             }
             let tokenizer = try CLIPTokenizer(folder: folder)

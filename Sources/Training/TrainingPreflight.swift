@@ -33,9 +33,11 @@ public enum TrainingPreflight {
         }
         if config.samples.clipScore, let folder = config.samples.clipModel {
             let fixes = "set samples.clip_score = false, or point samples.clip_model at a CLIP ViT-B/32 folder"
-            let missing = ["config.json", "preprocessor_config.json", "vocab.json", "merges.txt"].filter {
-                !FileManager.default.fileExists(atPath: URL(fileURLWithPath: folder).appendingPathComponent($0).path)
-            }
+            // Each entry: the files of which one must be there (transformers 5 or the Hub's layout).
+            let missing = [["config.json"], ["preprocessor_config.json", "processor_config.json"],
+                           ["tokenizer.json", "vocab.json"]].filter { alternatives in
+                !alternatives.contains { FileManager.default.fileExists(atPath: URL(fileURLWithPath: folder).appendingPathComponent($0).path) }
+            }.map { $0.joined(separator: " or ") }
             if !isDirectory(folder) {
                 problems.append("samples.clip_model: no folder \(folder); \(fixes)")
             } else if !missing.isEmpty {

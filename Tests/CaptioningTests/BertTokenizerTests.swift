@@ -35,7 +35,7 @@ struct TokenizerFixture: Decodable {
 
 /// The tokenizer folders the fixture writes: BLIP's own and one per changed tokenizer_config.json flag.
 let tokenizerFolders = ["blip_tiny", "tokenizer_cased", "tokenizer_cased_strip_accents", "tokenizer_keep_accents",
-                        "tokenizer_no_cjk_split", "tokenizer_cleanup"]
+                        "tokenizer_no_cjk_split", "tokenizer_cleanup", "blip_tiny_saved"]
 
 @Suite struct BertTokenizerTests {
     @Test(arguments: tokenizerFolders) func encodesLikeTransformers(folder: String) throws {

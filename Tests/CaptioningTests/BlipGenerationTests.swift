@@ -96,10 +96,13 @@ let generationRuns = ["greedy", "greedy_prefix", "beam3", "beam3_prefix", "beam3
         #expect(all.allSatisfy { $0.count >= 10 })
     }
 
-    @Test func captionerRunsImagesToStrings() throws {
+    /// The folder as the fixture wrote it (vocab.txt, preprocessor_config.json) and as transformers 5 saves it
+    /// (tokenizer.json only, the image settings nested in processor_config.json).
+    @Test(arguments: ["blip_tiny", "blip_tiny_saved"]) func captionerRunsImagesToStrings(folder: String) throws {
         // The whole path from [0, 1] RGB images: processor, model, decode (the same images the fixture's
         // pixel values came from, one size per call).
-        let captioner = try BlipCaptioner(folder: tinyFolder())
+        let captioner = try BlipCaptioner(folder: Fixtures.url(blipArea, folder))
+        #expect(captioner.processor.imageProcessor.height == 32, "the model's own image size, not the 384 default")
         let raw = try Fixtures.tensors(blipArea, "image_processor")
         let runs = try blipJSON([String: GenerationRun].self, "generation.json")
         let names = ["image_smooth_45x61", "image_noise_70x50", "image_noise_20x27"]

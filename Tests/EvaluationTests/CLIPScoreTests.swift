@@ -41,6 +41,20 @@ import Torch
         }
     }
 
+    /// The folder as transformers 5 saves it (tokenizer.json only, the image settings in processor_config.json)
+    /// scores exactly as the Hub's layout does, against the same torchmetrics values.
+    @Test func transformersFiveLayoutScoresTheSame() throws {
+        let f = try CLIPFixture.outputs()
+        let saved = try CLIPScore.load(directory: try CLIPFixture.folder("tiny_saved"))
+        let (ids, _) = try saved.tokenize(try CLIPFixture.inputs().prompts)
+        try expectEqual(ids, try f.get("text.input_ids"), "input_ids")
+        for (name, set) in try CLIPFixture.inputs().sets {
+            let (images, prompts) = try pairs(set)
+            try expectClose(try saved.scores(images: images, prompts: prompts), try f.get("scores.\(name)"), atol: Self.atol,
+                            "tiny_saved scores.\(name)")
+        }
+    }
+
     /// Every image against every prompt (42 pairs, scored in batches of 5), against the script's matrix.
     @Test func scoreMatrixMatchesTorchmetrics() throws {
         let inputs = try CLIPFixture.inputs()
@@ -109,6 +123,8 @@ import Torch
         for name in ["config.json", "model.safetensors", "preprocessor_config.json"] {
             try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
         }
-        #expect { try CLIPScore.load(directory: dir) } throws: { "\($0)".contains(dir.appendingPathComponent("vocab.json").path) }
+        #expect { try CLIPScore.load(directory: dir) } throws: {
+            "\($0)".contains(dir.appendingPathComponent("tokenizer.json").path) && "\($0)".contains("vocab.json and merges.txt")
+        }
     }
 }

@@ -61,7 +61,7 @@ private let loadedCorpus = Result {
     try JSONDecoder().decode(Corpus.self, from: Data(contentsOf: Fixtures.url("clip_tokenizer", "corpus.json")))
 }
 
-private let variants = ["sd15", "sd2", "ti", "short", "minimal"]
+private let variants = ["sd15", "sd2", "ti", "short", "minimal", "sd15_saved", "ti_saved"]
 
 /// Each fixture folder's tokenizer, loaded once; `minimal` goes through the two-file initializer, like
 /// `CLIPTokenizer(vocab_file, merges_file)`.
