@@ -25,7 +25,7 @@ release: bootstrap
 
 # The pipeline fixture reuses the real CLIP tokenizer folder the tokenizer fixture writes.
 .fixtures/pipeline/.done .fixtures/clip_model/.done: .fixtures/clip_tokenizer/.done
-.fixtures/vae_tiling/.done: .fixtures/pipeline/.done
+.fixtures/vae_tiling/.done .fixtures/hub_cache/.done: .fixtures/pipeline/.done
 
 fixtures:
 	@scripts/bootstrap.sh --test

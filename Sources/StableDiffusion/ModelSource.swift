@@ -2,15 +2,20 @@
 // text_encoder/, tokenizer/, scheduler/) or a single-file LDM checkpoint, whose configs are SD1.5's
 // (diffusers' `from_single_file` uses the same defaults for a "v1" checkpoint).
 import Foundation
+import HubCache
 import Torch
 
 public enum ModelSource: Sendable, Equatable {
     case diffusersFolder(URL)
     case singleFile(URL)
 
-    /// Classifies a user-supplied path; the error says what was expected.
+    /// Classifies a user-supplied path, or a Hugging Face repo id (`org/name[@revision]`) found in the local
+    /// cache; the error says what was expected.
     public init(path: String) throws {
-        let url = URL(fileURLWithPath: path)
+        let url: URL
+        do { url = try ModelLocation.resolve(path) } catch let error as HubCacheError {
+            throw DiffusersFolderError(path: error.subject, message: error.message)
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw DiffusersFolderError(path: url.path, message: "no such file or folder")

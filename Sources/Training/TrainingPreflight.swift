@@ -3,6 +3,7 @@
 // config's own values were checked when it parsed; this checks the world. One error lists every problem,
 // each with what to do, so a user fixes them in one go instead of one per ten-minute model load.
 import Foundation
+import HubCache
 import RunFiles
 import StableDiffusion
 
@@ -31,17 +32,22 @@ public enum TrainingPreflight {
                 problems.append("data.dataset: \(error)")
             }
         }
-        if config.samples.clipScore, let folder = config.samples.clipModel {
-            let fixes = "set samples.clip_score = false, or point samples.clip_model at a CLIP ViT-B/32 folder"
-            // Each entry: the files of which one must be there (transformers 5 or the Hub's layout).
-            let missing = [["config.json"], ["preprocessor_config.json", "processor_config.json"],
-                           ["tokenizer.json", "vocab.json"]].filter { alternatives in
-                !alternatives.contains { FileManager.default.fileExists(atPath: URL(fileURLWithPath: folder).appendingPathComponent($0).path) }
-            }.map { $0.joined(separator: " or ") }
-            if !isDirectory(folder) {
-                problems.append("samples.clip_model: no folder \(folder); \(fixes)")
-            } else if !missing.isEmpty {
-                problems.append("samples.clip_model: \(folder) is not a CLIP model folder (no \(missing.joined(separator: ", "))); \(fixes)")
+        if config.samples.clipScore, let name = config.samples.clipModel {
+            let fixes = "set samples.clip_score = false, or point samples.clip_model at a CLIP ViT-B/32 folder or repo id"
+            do {
+                let folder = try ModelLocation.resolve(name)
+                // Each entry: the files of which one must be there (transformers 5's layout or the Hub's).
+                let missing = [["config.json"], ["preprocessor_config.json", "processor_config.json"],
+                               ["tokenizer.json", "vocab.json"]].filter { alternatives in
+                    !alternatives.contains { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+                }.map { $0.joined(separator: " or ") }
+                if !isDirectory(folder.path) {
+                    problems.append("samples.clip_model: \(folder.path) is not a folder; \(fixes)")
+                } else if !missing.isEmpty {
+                    problems.append("samples.clip_model: \(folder.path) is not a CLIP model folder (no \(missing.joined(separator: ", "))); \(fixes)")
+                }
+            } catch {
+                problems.append("samples.clip_model: \(error); \(fixes)")
             }
         }
         if config.samples.every > 0 && config.samples.prompts.isEmpty {

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Captioning
 import Foundation
+import HubCache
 import RunFiles
 import StableDiffusion
 import Training
@@ -96,7 +97,7 @@ struct Caption: ParsableCommand {
     func loadBLIP(_ path: String) throws -> any ImageCaptioner {
         let device = try chooseDevice(nil, setting: "INKWELL_DEVICE", dtype: nil, dtypeSetting: "")
         do {
-            return try BlipImageCaptioner(folder: URL(fileURLWithPath: path), device: device, prefix: blipPrefix, beams: beams)
+            return try BlipImageCaptioner(folder: try ModelLocation.resolve(path), device: device, prefix: blipPrefix, beams: beams)
         } catch {
             throw CommandError("--blip \(path): cannot load a BLIP captioning model (\(error))")
         }

@@ -1,6 +1,7 @@
 // `inkwell pipeline` and `inkwell demo`: the whole job from one config, skipping what is up to date.
 import ArgumentParser
 import Foundation
+import HubCache
 import Glibc
 import RunFiles
 import StableDiffusion
@@ -44,8 +45,10 @@ func runPipeline(_ config: PipelineConfig, file: String) throws {
     if !TrainingPreflight.isDirectory(config.input) {
         more.append("pipeline.input: no folder \(config.input); point it at the raw images")
     }
-    if let blip = config.blip, !TrainingPreflight.isDirectory(blip) {
-        more.append("pipeline.blip: no folder \(blip); point it at a transformers BLIP captioning folder, or leave it out")
+    if let blip = config.blip {
+        do { _ = try ModelLocation.resolve(blip) } catch {
+            more.append("pipeline.blip: \(error); point it at a transformers BLIP captioning folder or repo id, or leave it out")
+        }
     }
     let device = try preflight(config.training, file: file, dataset: false, more: more).device
     let source = try ModelSource(path: config.training.model.path)

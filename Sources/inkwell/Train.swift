@@ -1,6 +1,7 @@
 // `inkwell train`: LoRA training from a TOML config (see README), Ctrl-C safe and resumable.
 import ArgumentParser
 import Foundation
+import HubCache
 import Glibc
 import Evaluation
 import RunFiles
@@ -48,7 +49,7 @@ struct Train: ParsableCommand {
                                       cacheDirectory: dataset.appendingPathComponent("cache/latents"))
 
         if config.samples.clipScore, let folder = config.samples.clipModel {
-            let scorer = try CLIPScore.load(directory: URL(fileURLWithPath: folder), device: device)
+            let scorer = try CLIPScore.load(directory: try ModelLocation.resolve(folder), device: device)
             trainer.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
         }
         // Polled after every step: the trainer then saves its state.

@@ -3,6 +3,7 @@
 import AtomicFile
 import Crypto
 import Foundation
+import HubCache
 import Captioning
 import Imaging
 import RunFiles
@@ -69,7 +70,7 @@ public final class PipelineRunner {
             options.variants = fileVariants
             options.hints = StyleHints(config.hints)
             let captioner = try config.blip.map {
-                try BlipImageCaptioner(folder: URL(fileURLWithPath: $0), device: .best, prefix: config.blipPrefix,
+                try BlipImageCaptioner(folder: try ModelLocation.resolve($0), device: .best, prefix: config.blipPrefix,
                                        beams: config.blipBeams) as any ImageCaptioner
             }
             let tokenizer = try loadPipeline().tokenizer
