@@ -95,7 +95,9 @@ struct Generate: ParsableCommand {
     func loraReferences() throws -> [LoRAReference] {
         let given = try loras.map { try LoRAReference(parsing: $0) }
         let tags = try LoRAPromptTag.extract(from: prompt).tags
-        var problems: [String] = []
+        var problems: [String] = given.filter { !FileManager.default.fileExists(atPath: $0.url.path) }.map {
+            "--lora \($0.url.path): no such file"
+        }
         var found: [LoRAReference] = []
         for tag in tags {
             if given.contains(where: { $0.url.deletingPathExtension().lastPathComponent == tag.name }) {
