@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         .target(
@@ -45,6 +46,7 @@ let package = Package(
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs", "CJPEG", "AtomicFile"]),
         .target(name: "HubCache"),
+        .target(name: "PickledCheckpoint", dependencies: ["Torch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging", "HubCache", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "LoRA", dependencies: ["Torch", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
@@ -60,12 +62,13 @@ let package = Package(
         .target(name: "DeviceCheck", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training"]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["Torch", "Imaging", "HubCache", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Torch", "Imaging", "HubCache", "PickledCheckpoint", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion", "LoRA"], path: "benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "AtomicFileTests", dependencies: ["AtomicFile"]),
         .testTarget(name: "HubCacheTests", dependencies: ["HubCache", "StableDiffusion", "TestSupport"]),
+        .testTarget(name: "PickledCheckpointTests", dependencies: ["PickledCheckpoint", "Torch", "TestSupport"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion", "TestSupport"]),
