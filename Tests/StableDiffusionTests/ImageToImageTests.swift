@@ -123,4 +123,19 @@ func uint8Pixels(_ images: Tensor) throws -> Tensor {
         let options = try cases.options(sampler: "ddim", strength: 0.75)
         #expect(throws: StableDiffusionPipeline.Cancelled.self) { try pipe(options) { step, _ in step < 2 } }
     }
+
+    /// The job writes img2img's images with A1111's `Denoising strength` and the size generated at.
+    @Test func jobWritesDenoisingStrength() throws {
+        var options = try ImageToImageCases.load().options(sampler: "ddim", strength: 0.75)
+        options.batch = 1
+        let dir = try temporaryDirectory()
+        let urls = try TextToImageJob(options: options, sampler: Sampler(rawValue: "ddim"), outputDirectory: dir).run(pipe)
+        let decoded = try ImageDecoder.read(try #require(urls.first))
+        let text = try #require(decoded.text.first { $0.keyword == "parameters" }?.text)
+        let info = try #require(GenerationInfo(text: text))
+        #expect(info.denoisingStrength == 0.75 && info.width == 50 && info.height == 34 && info.sampler == "DDIM")
+        #expect(text.contains("Denoising strength: 0.75"))
+        let written = try decoded.image.tensor(range: .unit).unsqueeze(0)
+        #expect(try maxAbsDiff(uint8Pixels(written), uint8Pixels(pipe(options))) == 0)
+    }
 }
