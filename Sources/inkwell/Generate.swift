@@ -1,6 +1,7 @@
 // `inkwell generate`: text to image with a Stable Diffusion 1.x model.
 import ArgumentParser
 import Foundation
+import Imaging
 import LoRA
 import StableDiffusion
 import Torch
@@ -17,7 +18,12 @@ struct Generate: ParsableCommand {
     @Option(help: "Classifier-free guidance scale (A1111's CFG scale).") var guidance = 7.5
     @Option(parsing: .unconditional, help: "Random seed (images are reproducible from it); -1 picks one at random, printed and written into each PNG.")
     var seed: Int64 = 0
-    @Option(help: "Image size: WxH, or one number for a square (512 is 512x512); multiples of 8.") var size = "512x512"
+    @Option(help: "Image size: WxH, or one number for a square (512 is 512x512); multiples of 8. Default 512, or with --init-image that image's size rounded down to a multiple of 8 (the VAE's scale factor).")
+    var size: String?
+    @Option(name: .customLong("init-image"), help: "img2img: start from this image (PNG, JPEG or WebP), resized to --size when given.")
+    var initImage: String?
+    @Option(help: "img2img's denoising strength in (0, 1]: how much of the schedule runs (1 ignores the image; A1111's default 0.75).")
+    var strength: Double?
     @Option(name: [.customLong("sampler"), .customLong("scheduler")], help: .init(samplerHelp + " (default: the model's)."))
     var sampler: String?
     @Option(help: "Images to generate.") var batch = 1
@@ -39,7 +45,8 @@ struct Generate: ParsableCommand {
     @Flag(help: .init(offloadHelp)) var offload = false
 
     func run() throws {
-        let dims = try imageSize(size)
+        let dims = try size.map(imageSize)
+        let start = try initImageAndStrength()
         let sampler = try self.sampler.map(parseSampler)
         let seed = try resolvedSeed(self.seed)
         guard clipSkip >= 1 else { throw ValidationError("--clip-skip must be 1 or more, got \(clipSkip)") }
@@ -68,8 +75,16 @@ struct Generate: ParsableCommand {
         options.steps = steps
         options.guidanceScale = guidance
         options.seed = seed
-        options.width = dims[0]
-        options.height = dims[1]
+        if let start {
+            options.initImage = start.image
+            options.strength = start.strength
+            // diffusers' img2img keeps the image's size, rounded down to the VAE's scale factor.
+            let own = ImageToImage.defaultSize(of: start.image, multiple: pipeline.vaeScaleFactor)
+            (options.width, options.height) = dims.map { ($0[0], $0[1]) } ?? own
+            say("img2img from \(start.image.width)x\(start.image.height) at \(options.width)x\(options.height), strength \(GenerationInfo.number(start.strength))")
+        } else {
+            (options.width, options.height) = dims.map { ($0[0], $0[1]) } ?? (512, 512)
+        }
         options.batch = batch
         options.perImageSeeds = perImageSeeds
         options.clipSkip = clipSkip - 1
@@ -89,6 +104,31 @@ struct Generate: ParsableCommand {
         }
         bar?.finish()
         for url in urls { say("wrote \(url.path)") }
+    }
+
+    /// --init-image decoded and --strength checked, before any model loads; nil without --init-image.
+    func initImageAndStrength() throws -> (image: Image, strength: Double)? {
+        guard let initImage else {
+            if strength != nil { throw ValidationError("--strength applies to img2img: give --init-image too") }
+            return nil
+        }
+        let strength = self.strength ?? GenerationOptions(prompt: "").strength
+        guard strength > 0, strength <= 1 else { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
+        do {
+            try ImageToImage.check(strength: strength, steps: steps)
+        } catch {
+            throw ValidationError("--strength \(GenerationInfo.number(strength)) with --steps \(steps) runs no step (img2img runs int(steps × strength)); raise either")
+        }
+        let url = URL(fileURLWithPath: initImage)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ValidationError("--init-image \(initImage): no such file")
+        }
+        do {
+            return (try Image.load(url), strength)
+        } catch {
+            // The decoder's message names the file and what is wrong with it.
+            throw ValidationError("--init-image: \(error)")
+        }
     }
 
     /// The --lora files, then each LoRA the prompt's tags name, found in --lora-dir; checked before any model loads.
