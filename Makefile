@@ -23,10 +23,10 @@ release: bootstrap
 	$(PYTHON) $< $(@D)
 	@touch $@
 
-# The pipeline fixture reuses the real CLIP tokenizer folder the tokenizer fixture writes; VAE tiling and img2img
-# use its model.
+# The pipeline fixture reuses the real CLIP tokenizer folder the tokenizer fixture writes; VAE tiling, img2img and
+# inpainting use its model.
 .fixtures/pipeline/.done .fixtures/clip_model/.done: .fixtures/clip_tokenizer/.done
-.fixtures/vae_tiling/.done .fixtures/img2img/.done: .fixtures/pipeline/.done
+.fixtures/vae_tiling/.done .fixtures/img2img/.done .fixtures/inpaint/.done: .fixtures/pipeline/.done
 
 fixtures:
 	@scripts/bootstrap.sh --test

@@ -35,6 +35,9 @@ public struct GenerationOptions: Sendable {
     /// How much of the schedule img2img runs, in (0, 1]: 1 ignores the image's content, small values keep it.
     /// A1111's "Denoising strength" (its default, 0.75; diffusers' is 0.8).
     public var strength: Double = 0.75
+    /// Inpainting (diffusers' StableDiffusionInpaintPipeline, with an inpainting model): where the init image is
+    /// repainted (white) and kept (black), binarized at half grey; resized like the image.
+    public var mask: Image?
 
     public init(prompt: String) { self.prompt = prompt }
 }
@@ -143,6 +146,7 @@ public final class StableDiffusionPipeline {
             throw TorchError.invalidArgument("steps and batch must be positive, got \(options.steps) and \(options.batch)")
         }
         if options.initImage != nil { try ImageToImage.check(strength: options.strength, steps: options.steps) }
+        try checkInpainting(options)
         return try noGrad {
             let guided = options.guidanceScale > 1
             var context = try encode(options.prompt, count: options.batch, clipSkip: options.clipSkip)
@@ -155,28 +159,36 @@ public final class StableDiffusionPipeline {
             try scheduler.setTimesteps(options.steps)
             let generator = try NoiseGenerator(seed: options.seed, perImage: options.perImageSeeds ? options.batch : nil)
             var timesteps = scheduler.timesteps
-            let latents: Tensor
+            var latents: Tensor
+            var conditioning: Tensor?
             if let image = options.initImage {
                 timesteps = ImageToImage.timesteps(scheduler, steps: options.steps, strength: options.strength)
-                latents = try imageLatents(image, options: options, timestep: timesteps[0], scheduler: scheduler,
-                                           generator: generator)
+                if let mask = options.mask {
+                    (latents, conditioning) = try inpaintingStart(image, mask: mask, options: options, timestep: timesteps[0],
+                                                                  scheduler: scheduler, generator: generator, guided: guided)
+                } else {
+                    latents = try imageLatents(image, options: options, timestep: timesteps[0], scheduler: scheduler,
+                                               generator: generator)
+                }
             } else {
                 let shape = [options.batch, unet.config.inChannels, options.height / factor, options.width / factor]
                 latents = try randnTensor(shape, generator: generator, device: device, dtype: dtype) * scheduler.initNoiseSigma
             }
-            return try denoise(latents, timesteps: timesteps, scheduler: scheduler, context: context,
+            return try denoise(latents, timesteps: timesteps, scheduler: scheduler, context: context, conditioning: conditioning,
                                guidanceScale: guided ? options.guidanceScale : nil, generator: generator, progress: progress)
         }
     }
 
     /// The denoising loop over `timesteps` (the schedule, or img2img's tail of it): classifier-free guidance
-    /// when `guidanceScale` is given (`context` then holds the negative half first).
-    func denoise(_ start: Tensor, timesteps: [Double], scheduler: any Scheduler, context: Tensor, guidanceScale: Double?,
-                 generator: NoiseGenerator, progress: ((Int, Int) -> Bool)?) throws -> Tensor {
+    /// when `guidanceScale` is given (`context` then holds the negative half first); `conditioning` is appended
+    /// to the scaled UNet input's channels (inpainting's mask and masked-image latents).
+    func denoise(_ start: Tensor, timesteps: [Double], scheduler: any Scheduler, context: Tensor, conditioning: Tensor? = nil,
+                 guidanceScale: Double?, generator: NoiseGenerator, progress: ((Int, Int) -> Bool)?) throws -> Tensor {
         var latents = start
         try use(.unet)
         for (i, t) in timesteps.enumerated() {
-            let input = try scheduler.scaleModelInput(guidanceScale != nil ? Tensor.cat([latents, latents]) : latents, timestep: t)
+            var input = try scheduler.scaleModelInput(guidanceScale != nil ? Tensor.cat([latents, latents]) : latents, timestep: t)
+            if let conditioning { input = try Tensor.cat([input, conditioning], dim: 1) }
             var noise = try unet(input, timestep: try Tensor(scalar: t).to(scheduler.timestepDType).to(device),
                                  encoderHiddenStates: context)
             if let guidanceScale {
