@@ -24,6 +24,8 @@ struct Generate: ParsableCommand {
     var initImage: String?
     @Option(help: "img2img's denoising strength in (0, 1]: how much of the schedule runs (1 ignores the image; A1111's default 0.75).")
     var strength: Double?
+    @Option(help: "Inpainting (with an SD1.x inpainting model): a mask over --init-image, white where it is repainted, black where it is kept.")
+    var mask: String?
     @Option(name: [.customLong("sampler"), .customLong("scheduler")], help: .init(samplerHelp + " (default: the model's)."))
     var sampler: String?
     @Option(help: "Images to generate.") var batch = 1
@@ -75,13 +77,20 @@ struct Generate: ParsableCommand {
         options.steps = steps
         options.guidanceScale = guidance
         options.seed = seed
+        if start?.mask != nil, !pipeline.isInpaintingModel {
+            throw CommandError("--mask needs an inpainting model (its UNet takes 9 input channels, as runwayml/stable-diffusion-inpainting or sd-v1-5-inpainting); \(model)'s takes \(pipeline.unet.config.inChannels): pass one as --model, or drop --mask for img2img")
+        }
+        if start?.mask == nil, pipeline.isInpaintingModel {
+            throw CommandError("\(model) is an inpainting model (its UNet takes 9 input channels): give --init-image and --mask, or use a text-to-image model")
+        }
         if let start {
             options.initImage = start.image
+            options.mask = start.mask
             options.strength = start.strength
             // diffusers' img2img keeps the image's size, rounded down to the VAE's scale factor.
             let own = ImageToImage.defaultSize(of: start.image, multiple: pipeline.vaeScaleFactor)
             (options.width, options.height) = dims.map { ($0[0], $0[1]) } ?? own
-            say("img2img from \(start.image.width)x\(start.image.height) at \(options.width)x\(options.height), strength \(GenerationInfo.number(start.strength))")
+            say("\(start.mask == nil ? "img2img" : "inpainting") from \(start.image.width)x\(start.image.height) at \(options.width)x\(options.height), strength \(GenerationInfo.number(start.strength))")
         } else {
             (options.width, options.height) = dims.map { ($0[0], $0[1]) } ?? (512, 512)
         }
@@ -106,10 +115,11 @@ struct Generate: ParsableCommand {
         for url in urls { say("wrote \(url.path)") }
     }
 
-    /// --init-image decoded and --strength checked, before any model loads; nil without --init-image.
-    func initImageAndStrength() throws -> (image: Image, strength: Double)? {
+    /// --init-image and --mask decoded and --strength checked, before any model loads; nil without --init-image.
+    func initImageAndStrength() throws -> (image: Image, mask: Image?, strength: Double)? {
         guard let initImage else {
             if strength != nil { throw ValidationError("--strength applies to img2img: give --init-image too") }
+            if mask != nil { throw ValidationError("--mask inpaints an image: give --init-image too") }
             return nil
         }
         let strength = self.strength ?? GenerationOptions(prompt: "").strength
@@ -119,15 +129,18 @@ struct Generate: ParsableCommand {
         } catch {
             throw ValidationError("--strength \(GenerationInfo.number(strength)) with --steps \(steps) runs no step (img2img runs int(steps × strength)); raise either")
         }
-        let url = URL(fileURLWithPath: initImage)
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw ValidationError("--init-image \(initImage): no such file")
-        }
+        return (try readImage(initImage, flag: "--init-image"), try mask.map { try readImage($0, flag: "--mask") }, strength)
+    }
+
+    /// An image that a flag names, or an error naming the flag and the file.
+    func readImage(_ path: String, flag: String) throws -> Image {
+        let url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationError("\(flag) \(path): no such file") }
         do {
-            return (try Image.load(url), strength)
+            return try Image.load(url)
         } catch {
             // The decoder's message names the file and what is wrong with it.
-            throw ValidationError("--init-image: \(error)")
+            throw ValidationError("\(flag): \(error)")
         }
     }
 
