@@ -105,11 +105,19 @@ struct Generate: ParsableCommand {
         }
 
         // The scheduler's own count of UNet calls: PNDM's 12 steps are 13, Heun's and DPM2's 23.
+        // Ctrl-C stops at the next step; nothing has been written then (the PNGs come after the last step).
+        let interruption = Interruption.install()
         var bar: ProgressLine?
-        let urls = try job.run(pipeline) { step, total in
-            if bar == nil { bar = ProgressLine(total: total, label: "generating") }
-            bar?.update(step)
-            return true
+        let urls: [URL]
+        do {
+            urls = try job.run(pipeline) { step, total in
+                if bar == nil { bar = ProgressLine(total: total, label: "generating") }
+                bar?.update(step)
+                return !interruption.requested
+            }
+        } catch is StableDiffusionPipeline.Cancelled {
+            say("stopped; no images written")
+            throw ExitCode(130)
         }
         bar?.finish()
         for url in urls { say("wrote \(url.path)") }
