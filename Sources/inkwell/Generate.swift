@@ -1,4 +1,4 @@
-// `inkwell generate`: text to image with a Stable Diffusion 1.x model.
+// `inkwell generate`: text to image, img2img (--init-image) and inpainting (--mask) with a Stable Diffusion 1.x model.
 import ArgumentParser
 import Foundation
 import Imaging
@@ -104,9 +104,9 @@ struct Generate: ParsableCommand {
             ($0.url.deletingPathExtension().lastPathComponent, noHash ? "" : try FileHash.loraHash($0.url), $0.multiplier)
         }
 
-        // The scheduler's own count of UNet calls: PNDM's 12 steps are 13, Heun's and DPM2's 23.
         // Ctrl-C stops at the next step; nothing has been written then (the PNGs come after the last step).
         let interruption = Interruption.install()
+        // The scheduler's own count of UNet calls: PNDM's 12 steps are 13, Heun's and DPM2's 23.
         var bar: ProgressLine?
         let urls: [URL]
         do {
