@@ -1,5 +1,6 @@
 // Generation on the device against the CPU: every sampler with classifier-free guidance and a negative
-// prompt at batch 2, clip skip, and LoRAs applied as adapters and fused into the weights.
+// prompt at batch 2, clip skip, img2img (VAE encode, noise added mid-schedule), and LoRAs applied as adapters
+// and fused into the weights.
 import Foundation
 import LoRA
 import StableDiffusion
@@ -27,11 +28,20 @@ extension DeviceLane {
         skip.clipSkip = 1
         skip.guidanceScale = 1  // the unguided path: no negative batch
         cases.append(skip)
+        // img2img from a line drawing: one generator, and one per image with Heun's two-entry steps.
+        let drawing = try SyntheticLineArt.make(count: 1, size: 32, seed: 4)[0].image
+        for (sampler, strength, perImage) in [(Sampler.eulerA, 0.6, false), (.heun, 0.5, true)] {
+            var img2img = Self.options(sampler, seed: 7)
+            img2img.initImage = drawing
+            img2img.strength = strength
+            img2img.perImageSeeds = perImage
+            cases.append(img2img)
+        }
         for options in cases {
             worst = max(worst, try maxDifference(onDevice(options), cpu(options)) * 255)
         }
         let (passed, detail) = Self.within(worst, tolerance.levels, unit: " levels")
-        return (passed, "\(cases.count) cases (\(Sampler.allCases.count) samplers, CFG, batch 2, clip skip): \(detail)")
+        return (passed, "\(cases.count) cases (\(Sampler.allCases.count) samplers, CFG, batch 2, clip skip, img2img): \(detail)")
     }
 
     /// A kohya LoRA file with non-zero up weights on the UNet's attention and the text encoder.

@@ -21,6 +21,8 @@ public struct GenerationInfo: Equatable, Sendable {
     /// The checkpoint's file or folder name without extension.
     public var model: String?
     public var clipSkip: Int = 1
+    /// img2img's strength (A1111's "Denoising strength"); nil for text to image.
+    public var denoisingStrength: Double?
     /// (alias, 12-hex LoRA hash) for each LoRA applied.
     public var loraHashes: [(String, String)] = []
     /// Further keys, in order, written after the standard ones.
@@ -56,6 +58,7 @@ public struct GenerationInfo: Equatable, Sendable {
         p.append(("Size", "\(width)x\(height)"))
         if let modelHash { p.append(("Model hash", modelHash)) }
         if let model { p.append(("Model", model)) }
+        if let denoisingStrength { p.append(("Denoising strength", Self.number(denoisingStrength))) }
         if clipSkip > 1 { p.append(("Clip skip", String(clipSkip))) }
         if !loraHashes.isEmpty {
             // A1111 strips ':' and ',' from aliases so the list stays parseable.
@@ -131,8 +134,9 @@ public struct GenerationInfo: Equatable, Sendable {
                   cfgScale: dict["CFG scale"].flatMap(Double.init) ?? 7, seed: dict["Seed"].flatMap(UInt64.init) ?? 0,
                   width: size.first ?? 512, height: size.count > 1 ? size[1] : 512, modelHash: dict["Model hash"],
                   model: dict["Model"], clipSkip: dict["Clip skip"].flatMap(Int.init) ?? 1, version: dict["Version"])
+        denoisingStrength = dict["Denoising strength"].flatMap(Double.init)
         let standard: Set = ["Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model hash", "Model",
-                             "Clip skip", "Lora hashes", "Version"]
+                             "Denoising strength", "Clip skip", "Lora hashes", "Version"]
         if let loras = dict["Lora hashes"] {
             loraHashes = loras.components(separatedBy: ", ").compactMap { entry in
                 let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }

@@ -49,6 +49,13 @@ public enum StableDiffusion15 {
         c.sampleSize = .square(64)
         return c
     }
+    /// The UNet config for a single file's (converted) UNet weights: an inpainting checkpoint (sd-v1-5-inpainting)
+    /// differs only in conv_in's input channels, 9, which diffusers' from_single_file also reads off that weight.
+    public static func unetConfig(for unet: [String: Tensor]) -> UNet2DConditionConfig {
+        var c = unetConfig
+        if let convIn = unet["conv_in.weight"], convIn.rank == 4 { c.inChannels = convIn.size(1) }
+        return c
+    }
     public static var vaeConfig: AutoencoderKLConfig {
         var c = AutoencoderKLConfig()
         c.blockOutChannels = [128, 256, 512, 512]

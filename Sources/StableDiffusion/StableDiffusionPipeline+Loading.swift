@@ -52,8 +52,8 @@ extension StableDiffusionPipeline {
                     """)
             }
             let tokenizer = try CLIPTokenizer(folder: folder)
-            let unetConfig = StableDiffusion15.unetConfig, vaeConfig = StableDiffusion15.vaeConfig
-            let layers = try unetConfig.validate().layers.first ?? 2
+            let vaeConfig = StableDiffusion15.vaeConfig
+            let layers = try StableDiffusion15.unetConfig.validate().layers.first ?? 2
             let checkpoint = try SingleFileCheckpoint(url: file, unetLayersPerBlock: layers,
                                                       vaeBlockCount: vaeConfig.blockOutChannels.count)
             guard checkpoint.unknown.isEmpty else {
@@ -64,7 +64,7 @@ extension StableDiffusionPipeline {
             let textEncoder = try CLIPTextModel(textStore.root, config: StableDiffusion15.textEncoderConfig)
             try textStore.load(CLIPTextModel.normalizedStateDict(checkpoint.textEncoder), source: file.path)
             let unetStore = VarStore(device: storage, dtype: dtype, initialize: false)
-            let unet = try UNet2DConditionModel(unetStore.root, config: unetConfig)
+            let unet = try UNet2DConditionModel(unetStore.root, config: StableDiffusion15.unetConfig(for: checkpoint.unet))
             try unetStore.load(checkpoint.unet, source: file.path)
             let vaeStore = VarStore(device: storage, dtype: vaeType(vaeConfig), initialize: false)
             let vae = try AutoencoderKL(vaeStore.root, config: vaeConfig)

@@ -3,6 +3,7 @@
 // denoising loop, VAE decode, postprocess), so the same weights, prompt, seed and scheduler give the
 // same image.
 import Foundation
+import Imaging
 import Torch
 
 public struct GenerationOptions: Sendable {
@@ -28,6 +29,15 @@ public struct GenerationOptions: Sendable {
     public var eta: Double = 0
     /// diffusers' `clip_skip`: layers skipped from the end of the text encoder (A1111's "Clip skip" − 1).
     public var clipSkip: Int = 0
+    /// img2img (diffusers' StableDiffusionImg2ImgPipeline): start from this image (resized to width × height
+    /// as diffusers' image processor does) noised to `strength` instead of from pure noise. RGB.
+    public var initImage: Image?
+    /// How much of the schedule img2img runs, in (0, 1]: 1 ignores the image's content, small values keep it.
+    /// A1111's "Denoising strength" (its default, 0.75; diffusers' is 0.8).
+    public var strength: Double = 0.75
+    /// Inpainting (diffusers' StableDiffusionInpaintPipeline, with an inpainting model): where the init image is
+    /// repainted (white) and kept (black), binarized at half grey; resized like the image.
+    public var mask: Image?
 
     public init(prompt: String) { self.prompt = prompt }
 }
@@ -125,7 +135,8 @@ public final class StableDiffusionPipeline {
         return try decode(latents(options, progress: progress))
     }
 
-    /// The denoised latents (diffusers' `output_type="latent"`), in the pipeline's dtype.
+    /// The denoised latents (diffusers' `output_type="latent"`), in the pipeline's dtype. With an init image,
+    /// img2img's start (see StableDiffusionPipeline+ImageToImage.swift), then the same loop.
     public func latents(_ options: GenerationOptions, progress: ((Int, Int) -> Bool)? = nil) throws -> Tensor {
         let factor = vaeScaleFactor
         guard options.width > 0, options.height > 0, options.width % factor == 0, options.height % factor == 0 else {
@@ -134,6 +145,8 @@ public final class StableDiffusionPipeline {
         guard options.steps > 0, options.batch > 0 else {
             throw TorchError.invalidArgument("steps and batch must be positive, got \(options.steps) and \(options.batch)")
         }
+        if options.initImage != nil { try ImageToImage.check(strength: options.strength, steps: options.steps) }
+        try checkInpainting(options)
         return try noGrad {
             let guided = options.guidanceScale > 1
             var context = try encode(options.prompt, count: options.batch, clipSkip: options.clipSkip)
@@ -145,25 +158,47 @@ public final class StableDiffusionPipeline {
             let scheduler = try makeScheduler(options)
             try scheduler.setTimesteps(options.steps)
             let generator = try NoiseGenerator(seed: options.seed, perImage: options.perImageSeeds ? options.batch : nil)
-            let shape = [options.batch, unet.config.inChannels, options.height / factor, options.width / factor]
-            var latents = try randnTensor(shape, generator: generator, device: device, dtype: dtype)
-            latents = try latents * scheduler.initNoiseSigma
-
-            let timesteps = scheduler.timesteps
-            try use(.unet)
-            for (i, t) in timesteps.enumerated() {
-                let input = try scheduler.scaleModelInput(guided ? Tensor.cat([latents, latents]) : latents, timestep: t)
-                var noise = try unet(input, timestep: try Tensor(scalar: t).to(scheduler.timestepDType).to(device),
-                                     encoderHiddenStates: context)
-                if guided {
-                    let halves = try noise.chunk(2)
-                    noise = try halves[0] + (halves[1] - halves[0]) * options.guidanceScale
+            var timesteps = scheduler.timesteps
+            var latents: Tensor
+            var conditioning: Tensor?
+            if let image = options.initImage {
+                timesteps = ImageToImage.timesteps(scheduler, steps: options.steps, strength: options.strength)
+                if let mask = options.mask {
+                    (latents, conditioning) = try inpaintingStart(image, mask: mask, options: options, timestep: timesteps[0],
+                                                                  scheduler: scheduler, generator: generator, guided: guided)
+                } else {
+                    latents = try imageLatents(image, options: options, timestep: timesteps[0], scheduler: scheduler,
+                                               generator: generator)
                 }
-                latents = try scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: generator)
-                if let progress, !progress(i + 1, timesteps.count) { throw Cancelled() }
+            } else {
+                let shape = [options.batch, unet.config.inChannels, options.height / factor, options.width / factor]
+                latents = try randnTensor(shape, generator: generator, device: device, dtype: dtype) * scheduler.initNoiseSigma
             }
-            return latents
+            return try denoise(latents, timesteps: timesteps, scheduler: scheduler, context: context, conditioning: conditioning,
+                               guidanceScale: guided ? options.guidanceScale : nil, generator: generator, progress: progress)
         }
+    }
+
+    /// The denoising loop over `timesteps` (the schedule, or img2img's tail of it): classifier-free guidance
+    /// when `guidanceScale` is given (`context` then holds the negative half first); `conditioning` is appended
+    /// to the scaled UNet input's channels (inpainting's mask and masked-image latents).
+    func denoise(_ start: Tensor, timesteps: [Double], scheduler: any Scheduler, context: Tensor, conditioning: Tensor? = nil,
+                 guidanceScale: Double?, generator: NoiseGenerator, progress: ((Int, Int) -> Bool)?) throws -> Tensor {
+        var latents = start
+        try use(.unet)
+        for (i, t) in timesteps.enumerated() {
+            var input = try scheduler.scaleModelInput(guidanceScale != nil ? Tensor.cat([latents, latents]) : latents, timestep: t)
+            if let conditioning { input = try Tensor.cat([input, conditioning], dim: 1) }
+            var noise = try unet(input, timestep: try Tensor(scalar: t).to(scheduler.timestepDType).to(device),
+                                 encoderHiddenStates: context)
+            if let guidanceScale {
+                let halves = try noise.chunk(2)
+                noise = try halves[0] + (halves[1] - halves[0]) * guidanceScale
+            }
+            latents = try scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: generator)
+            if let progress, !progress(i + 1, timesteps.count) { throw Cancelled() }
+        }
+        return latents
     }
 
     /// Latents → images in [0, 1] (`vae.decode(latents / scaling_factor)`, then `(x / 2 + 0.5).clamp(0, 1)`).

@@ -1,5 +1,6 @@
-// Generating to files: runs the pipeline and writes one PNG per image with its parameters in
-// A1111's `parameters` text chunk (prompt, sampler, steps, CFG scale, seed, size, model hash).
+// Generating to files: runs the pipeline (text to image, or img2img when the options hold an init image) and
+// writes one PNG per image with its parameters in A1111's `parameters` text chunk (prompt, sampler, steps,
+// CFG scale, seed, size, model hash, denoising strength).
 import Foundation
 import Imaging
 import Torch
@@ -31,6 +32,7 @@ public struct TextToImageJob {
                                   sampler: names.sampler, scheduleType: names.schedule, cfgScale: options.guidanceScale,
                                   seed: seed(index: index), width: options.width, height: options.height,
                                   modelHash: modelHash, model: modelName, clipSkip: options.clipSkip + 1)
+        if options.initImage != nil { info.denoisingStrength = options.strength }
         info.loraHashes = loras.map { ($0.0, $0.1) }
         if options.batch > 1 {
             info.extra += [("Batch size", String(options.batch)), ("Batch pos", String(index)),

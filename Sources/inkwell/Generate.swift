@@ -1,6 +1,7 @@
-// `inkwell generate`: text to image with a Stable Diffusion 1.x model.
+// `inkwell generate`: text to image, img2img (--init-image) and inpainting (--mask) with a Stable Diffusion 1.x model.
 import ArgumentParser
 import Foundation
+import Imaging
 import LoRA
 import StableDiffusion
 import Torch
@@ -17,7 +18,14 @@ struct Generate: ParsableCommand {
     @Option(help: "Classifier-free guidance scale (A1111's CFG scale).") var guidance = 7.5
     @Option(parsing: .unconditional, help: "Random seed (images are reproducible from it); -1 picks one at random, printed and written into each PNG.")
     var seed: Int64 = 0
-    @Option(help: "Image size: WxH, or one number for a square (512 is 512x512); multiples of 8.") var size = "512x512"
+    @Option(help: "Image size: WxH, or one number for a square (512 is 512x512); multiples of 8. Default 512, or with --init-image that image's size rounded down to a multiple of 8 (the VAE's scale factor).")
+    var size: String?
+    @Option(name: .customLong("init-image"), help: "img2img: start from this image (PNG, JPEG or WebP), resized to --size when given.")
+    var initImage: String?
+    @Option(help: "img2img's denoising strength in (0, 1]: how much of the schedule runs (1 ignores the image; A1111's default 0.75).")
+    var strength: Double?
+    @Option(help: "Inpainting (with an SD1.x inpainting model): a mask over --init-image, white where it is repainted, black where it is kept.")
+    var mask: String?
     @Option(name: [.customLong("sampler"), .customLong("scheduler")], help: .init(samplerHelp + " (default: the model's)."))
     var sampler: String?
     @Option(help: "Images to generate.") var batch = 1
@@ -39,7 +47,8 @@ struct Generate: ParsableCommand {
     @Flag(help: .init(offloadHelp)) var offload = false
 
     func run() throws {
-        let dims = try imageSize(size)
+        let dims = try size.map(imageSize)
+        let start = try initImageAndStrength()
         let sampler = try self.sampler.map(parseSampler)
         let seed = try resolvedSeed(self.seed)
         guard clipSkip >= 1 else { throw ValidationError("--clip-skip must be 1 or more, got \(clipSkip)") }
@@ -68,8 +77,23 @@ struct Generate: ParsableCommand {
         options.steps = steps
         options.guidanceScale = guidance
         options.seed = seed
-        options.width = dims[0]
-        options.height = dims[1]
+        if start?.mask != nil, !pipeline.isInpaintingModel {
+            throw CommandError("--mask needs an inpainting model (its UNet takes 9 input channels, as runwayml/stable-diffusion-inpainting or sd-v1-5-inpainting); \(model)'s takes \(pipeline.unet.config.inChannels): pass one as --model, or drop --mask for img2img")
+        }
+        if start?.mask == nil, pipeline.isInpaintingModel {
+            throw CommandError("\(model) is an inpainting model (its UNet takes 9 input channels): give --init-image and --mask, or use a text-to-image model")
+        }
+        if let start {
+            options.initImage = start.image
+            options.mask = start.mask
+            options.strength = start.strength
+            // diffusers' img2img keeps the image's size, rounded down to the VAE's scale factor.
+            let own = ImageToImage.defaultSize(of: start.image, multiple: pipeline.vaeScaleFactor)
+            (options.width, options.height) = dims.map { ($0[0], $0[1]) } ?? own
+            say("\(start.mask == nil ? "img2img" : "inpainting") from \(start.image.width)x\(start.image.height) at \(options.width)x\(options.height), strength \(GenerationInfo.number(start.strength))")
+        } else {
+            (options.width, options.height) = dims.map { ($0[0], $0[1]) } ?? (512, 512)
+        }
         options.batch = batch
         options.perImageSeeds = perImageSeeds
         options.clipSkip = clipSkip - 1
@@ -80,15 +104,52 @@ struct Generate: ParsableCommand {
             ($0.url.deletingPathExtension().lastPathComponent, noHash ? "" : try FileHash.loraHash($0.url), $0.multiplier)
         }
 
+        // Ctrl-C stops at the next step; nothing has been written then (the PNGs come after the last step).
+        let interruption = Interruption.install()
         // The scheduler's own count of UNet calls: PNDM's 12 steps are 13, Heun's and DPM2's 23.
         var bar: ProgressLine?
-        let urls = try job.run(pipeline) { step, total in
-            if bar == nil { bar = ProgressLine(total: total, label: "generating") }
-            bar?.update(step)
-            return true
+        let urls: [URL]
+        do {
+            urls = try job.run(pipeline) { step, total in
+                if bar == nil { bar = ProgressLine(total: total, label: "generating") }
+                bar?.update(step)
+                return !interruption.requested
+            }
+        } catch is StableDiffusionPipeline.Cancelled {
+            say("stopped; no images written")
+            throw ExitCode(130)
         }
         bar?.finish()
         for url in urls { say("wrote \(url.path)") }
+    }
+
+    /// --init-image and --mask decoded and --strength checked, before any model loads; nil without --init-image.
+    func initImageAndStrength() throws -> (image: Image, mask: Image?, strength: Double)? {
+        guard let initImage else {
+            if strength != nil { throw ValidationError("--strength applies to img2img: give --init-image too") }
+            if mask != nil { throw ValidationError("--mask inpaints an image: give --init-image too") }
+            return nil
+        }
+        let strength = self.strength ?? GenerationOptions(prompt: "").strength
+        guard strength > 0, strength <= 1 else { throw ValidationError("--strength must be in (0, 1], got \(strength)") }
+        do {
+            try ImageToImage.check(strength: strength, steps: steps)
+        } catch {
+            throw ValidationError("--strength \(GenerationInfo.number(strength)) with --steps \(steps) runs no step (img2img runs int(steps × strength)); raise either")
+        }
+        return (try readImage(initImage, flag: "--init-image"), try mask.map { try readImage($0, flag: "--mask") }, strength)
+    }
+
+    /// An image that a flag names, or an error naming the flag and the file.
+    func readImage(_ path: String, flag: String) throws -> Image {
+        let url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationError("\(flag) \(path): no such file") }
+        do {
+            return try Image.load(url)
+        } catch {
+            // The decoder's message names the file and what is wrong with it.
+            throw ValidationError("\(flag): \(error)")
+        }
     }
 
     /// The --lora files, then each LoRA the prompt's tags name, found in --lora-dir; checked before any model loads.

@@ -14,6 +14,9 @@ import Testing
         info.clipSkip = 2
         info.loraHashes = [("my:lora, v2", "0123456789ab")]
         #expect(info.text == "a cat\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.5, Seed: 965400086, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Clip skip: 2, Lora hashes: \"mylora v2: 0123456789ab\", Version: v1.10.1")
+        // img2img: A1111 writes the strength after the model, before Clip skip.
+        info.denoisingStrength = 0.6
+        #expect(info.text.contains("Model: v1-5-pruned-emaonly, Denoising strength: 0.6, Clip skip: 2, "))
     }
 
     @Test func quotesValuesWithSeparatorsAsJSON() {
@@ -29,6 +32,7 @@ import Testing
                                   height: 768, modelHash: "abcdef0123", model: "tiny")
         info.loraHashes = [("tattoo", "0123456789ab"), ("ink", "ba9876543210")]
         info.extra = [("Inkwell LoRA scale", "0.8")]
+        info.denoisingStrength = 0.35
         let parsed = try #require(GenerationInfo(text: info.text))
         #expect(parsed.prompt == info.prompt)
         #expect(parsed.negativePrompt == info.negativePrompt)
@@ -36,6 +40,7 @@ import Testing
         #expect(parsed.cfgScale == 6.5 && parsed.seed == 42 && parsed.width == 512 && parsed.height == 768)
         #expect(parsed.loraHashes.map(\.0) == ["tattoo", "ink"])
         #expect(parsed.extra.map(\.1) == ["0.8"])
+        #expect(parsed.denoisingStrength == 0.35)
         #expect(parsed.text == info.text)
         #expect(GenerationInfo(text: "just a prompt") == nil)
     }

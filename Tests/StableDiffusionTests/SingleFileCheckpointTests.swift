@@ -24,6 +24,17 @@ import Torch
         try expectSameStateDict(checkpoint.textEncoder, try Fixtures.tensors("single_file", "text_encoder"), "text encoder")
     }
 
+    /// An inpainting checkpoint is SD1.5 with a 9-channel conv_in; the UNet config follows that weight.
+    @Test func inpaintingCheckpointsGetANineChannelUNet() throws {
+        let url = try Fixtures.url("single_file", "ldm.safetensors")
+        let checkpoint = try SingleFileCheckpoint(url: url, unetLayersPerBlock: 2, vaeBlockCount: 2)
+        #expect(StableDiffusion15.unetConfig(for: checkpoint.unet).inChannels == 4)
+        var unet = checkpoint.unet
+        unet["conv_in.weight"] = try Tensor.zeros([32, 9, 3, 3])
+        let config = StableDiffusion15.unetConfig(for: unet)
+        #expect(config.inChannels == 9 && config.crossAttentionDim == 768)
+    }
+
     @Test func unknownKeysAreReportedNotDropped() throws {
         let state: [String: Tensor] = [
             "model.diffusion_model.input_blocks.1.7.weight": try Tensor.zeros([1]),

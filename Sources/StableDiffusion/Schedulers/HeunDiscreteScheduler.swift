@@ -20,6 +20,7 @@ public final class HeunDiscreteScheduler: IndexedScheduler {
     public private(set) var sigmaValues: [Float]
     public var sigmas: [Float]? { sigmaValues }
     public var timestepDType: DType { .float32 }
+    public var timestepsPerStep: Int { 2 }
     public var numTrainTimesteps: Int { schedule.numTrainTimesteps }
     public private(set) var initNoiseSigma: Double = 1
     public private(set) var stepIndex: Int?

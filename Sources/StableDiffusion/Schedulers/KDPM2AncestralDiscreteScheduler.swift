@@ -21,6 +21,7 @@ public final class KDPM2AncestralDiscreteScheduler: IndexedScheduler {
     public var sigmas: [Float]? { sigmaValues }
     /// float64 with Karras σ (their timesteps are rounded numpy float64), float32 otherwise, as diffusers.
     public var timestepDType: DType { useKarrasSigmas ? .float64 : .float32 }
+    public var timestepsPerStep: Int { 2 }
     public var numTrainTimesteps: Int { schedule.numTrainTimesteps }
     public private(set) var initNoiseSigma: Double = 1
     public private(set) var stepIndex: Int?

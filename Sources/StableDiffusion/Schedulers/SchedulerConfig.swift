@@ -200,6 +200,9 @@ public protocol Scheduler: AnyObject {
     var timesteps: [Double] { get }
     /// The dtype diffusers gives `scheduler.timesteps`.
     var timestepDType: DType { get }
+    /// diffusers' class attribute `order`: entries of `timesteps` per inference step (2 for Heun and KDPM2,
+    /// which visit each timestep after the first twice; 1 otherwise). img2img skips whole steps by it.
+    var timestepsPerStep: Int { get }
     /// The noise level σ per step and a final one, for schedulers that have them (float32 values).
     var sigmas: [Float]? { get }
     /// Initial latents are `randn * initNoiseSigma`.
@@ -227,6 +230,8 @@ public protocol IndexedScheduler: Scheduler {
 }
 
 extension Scheduler {
+    public var timestepsPerStep: Int { 1 }
+
     /// `scheduler.timesteps` as the tensor diffusers holds (int64 or float32).
     public func timestepsTensor(device: Device = .cpu) throws -> Tensor {
         try Tensor(timesteps, shape: [timesteps.count]).to(device, dtype: timestepDType)
