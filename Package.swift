@@ -44,8 +44,8 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs", "CJPEG", "AtomicFile"]),
-        .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "LoRA", dependencies: ["Torch", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "StableDiffusion", dependencies: ["AtomicFile", "Torch", "Imaging", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "LoRA", dependencies: ["AtomicFile", "Torch", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
         .target(name: "Evaluation", dependencies: ["Torch", "Imaging", "StableDiffusion"]),
         // The run folder's files (config, log, state, checkpoints, samples, pipeline summary): one owner for
@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "DeviceCheck", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training"]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AtomicFile", "Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion", "LoRA"], path: "benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
