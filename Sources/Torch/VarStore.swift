@@ -48,6 +48,9 @@ public final class VarStore {
     /// Layers by the dotted key of their module (`…attn1.to_q`), so adapters can find their targets.
     public private(set) var moduleKeys: [String] = []
     private var moduleTable: [String: AnyObject] = [:]
+    /// When set, what the model may register: see `WeightsBudget`.
+    public var budget: WeightsBudget?
+    private var registeredElements = 0
 
     public init(device: Device = .cpu, dtype: DType = .float32, initialize: Bool = true, generator: Generator? = nil) {
         self.device = device
@@ -62,6 +65,8 @@ public final class VarStore {
     public func parameter(_ key: String, shape: [Int], initializer: Initializer, dtype: DType? = nil,
                           trainable: Bool = false) throws -> Tensor {
         guard tensors[key] == nil else { throw TorchError.invalidArgument("parameter '\(key)' registered twice") }
+        registeredElements = try WeightsBudget.admit(key: key, shape: shape, after: registeredElements,
+                                                     keyCount: keys.count, budget: budget)
         let t = try Tensor.empty(shape, dtype: dtype ?? self.dtype, device: device)
         if initialize { try fill(t, initializer) }
         if trainable { try t.requiresGrad(true) }
@@ -130,7 +135,7 @@ public final class VarStore {
 
     /// Copies `state` into the registered parameters (converting dtype and device). With
     /// `strict`, every missing, unexpected and mis-shaped key is reported in one error before
-    /// anything is copied.
+    /// anything is copied; so are tensors holding NaN or ±Inf.
     public func load(_ state: [String: Tensor], strict: Bool = true, source: String = "state dict") throws {
         var report = StateDictError(source: source)
         for key in keys {
@@ -139,6 +144,7 @@ public final class VarStore {
         }
         report.unexpected = state.keys.filter { tensors[$0] == nil }.sorted()
         if !report.misShaped.isEmpty || (strict && !report.isEmpty) { throw report }
+        try NonFiniteWeights.check(state.filter { tensors[$0.key] != nil }, source: source)
         try noGrad {
             for key in keys {
                 guard let value = state[key], let t = tensors[key] else { continue }
