@@ -1,5 +1,6 @@
 // `inkwell generate`: text to image with a Stable Diffusion 1.x model.
 import ArgumentParser
+import AtomicFile
 import Foundation
 import LoRA
 import StableDiffusion
@@ -48,6 +49,11 @@ struct Generate: ParsableCommand {
             guard let t = DType(name: name), t.isFloatingPoint else { throw ValidationError("--dtype must be fp32, fp16 or bf16, got '\(name)'") }
             return t
         }
+        try MemoryNeed.check(MemoryNeed.generation(width: dims[0], height: dims[1], batch: batch, guided: guidance > 1,
+                                                   vaeTiling: vaeTiling),
+                             settings: "--size \(size) with --batch \(batch)",
+                             remedy: "lower --size or --batch" + (vaeTiling ? "" : ", or add --vae-tiling"))
+        try TextToImageJob.checkOutputDirectory(URL(fileURLWithPath: out), setting: "--out")
         let references = try loraReferences()
         let target = try chooseDevice(device, setting: "--device", dtype: weightsType, dtypeSetting: "--dtype")
 
@@ -94,6 +100,11 @@ struct Generate: ParsableCommand {
     /// The --lora files, then each LoRA the prompt's tags name, found in --lora-dir; checked before any model loads.
     func loraReferences() throws -> [LoRAReference] {
         let given = try loras.map { try LoRAReference(parsing: $0) }
+        // A named pipe would block the load forever; refused here, by type, naming the flag.
+        for reference in given {
+            try RegularFile.require(reference.url.path, setting: "--lora")
+            try PickledCheckpoint.refuse(reference.url)
+        }
         let tags = try LoRAPromptTag.extract(from: prompt).tags
         var problems: [String] = []
         var found: [LoRAReference] = []
