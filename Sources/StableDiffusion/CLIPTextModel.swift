@@ -277,7 +277,9 @@ public final class CLIPTextModel {
         let vs = VarStore(device: device, dtype: dtype, initialize: false)
         vs.budget = WeightsBudget(file: file, config: directory.appendingPathComponent("config.json").path)
         let model = try CLIPTextModel(vs.root, config: config)
-        try noGrad { try vs.load(normalizedStateDict(file.tensors()), strict: true, source: weights.path) }
+        let tensors = try file.tensors()
+        try NonFiniteWeights.check(tensors, source: weights.path)
+        try noGrad { try vs.load(normalizedStateDict(tensors), strict: true, source: weights.path) }
         return model
     }
 

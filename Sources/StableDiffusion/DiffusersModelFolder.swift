@@ -201,9 +201,11 @@ public struct DiffusersModelFolder: Sendable {
     }
 
     /// Loads `file` into `store` strictly: every missing, unexpected or mis-shaped key is reported in one error
-    /// naming the file. `rename` maps legacy key spellings first.
+    /// naming the file, and so is every tensor holding NaN or ±Inf. `rename` maps legacy key spellings first.
     public func load(_ file: SafetensorsFile, into store: VarStore,
                      rename: ([String: Tensor]) -> [String: Tensor] = { $0 }) throws {
-        try store.load(rename(file.tensors()), strict: true, source: file.path)
+        let tensors = try file.tensors()
+        try NonFiniteWeights.check(tensors, source: file.path)
+        try store.load(rename(tensors), strict: true, source: file.path)
     }
 }

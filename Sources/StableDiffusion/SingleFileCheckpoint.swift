@@ -59,7 +59,9 @@ public struct SingleFileCheckpoint {
     public init(url: URL, unetLayersPerBlock: Int = 2, vaeBlockCount: Int = 4) throws {
         try Self.refusePickle(url)
         let file = try SafetensorsFile(url: url)
-        try self.init(ldm: file.tensors(), unetLayersPerBlock: unetLayersPerBlock, vaeBlockCount: vaeBlockCount)
+        let tensors = try file.tensors()
+        try NonFiniteWeights.check(tensors, source: url.path)
+        try self.init(ldm: tensors, unetLayersPerBlock: unetLayersPerBlock, vaeBlockCount: vaeBlockCount)
     }
 
     /// Whether a safetensors file looks like an SD1.x single-file checkpoint (diffusers' detection key).

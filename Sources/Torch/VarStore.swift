@@ -135,7 +135,7 @@ public final class VarStore {
 
     /// Copies `state` into the registered parameters (converting dtype and device). With
     /// `strict`, every missing, unexpected and mis-shaped key is reported in one error before
-    /// anything is copied; so are tensors holding NaN or ±Inf.
+    /// anything is copied.
     public func load(_ state: [String: Tensor], strict: Bool = true, source: String = "state dict") throws {
         var report = StateDictError(source: source)
         for key in keys {
@@ -144,7 +144,6 @@ public final class VarStore {
         }
         report.unexpected = state.keys.filter { tensors[$0] == nil }.sorted()
         if !report.misShaped.isEmpty || (strict && !report.isEmpty) { throw report }
-        try NonFiniteWeights.check(state.filter { tensors[$0.key] != nil }, source: source)
         try noGrad {
             for key in keys {
                 guard let value = state[key], let t = tensors[key] else { continue }
