@@ -45,6 +45,7 @@ struct Generate: ParsableCommand {
         let seed = try resolvedSeed(self.seed)
         guard clipSkip >= 1 else { throw ValidationError("--clip-skip must be 1 or more, got \(clipSkip)") }
         guard steps > 0, batch > 0 else { throw ValidationError("--steps and --batch must be positive") }
+        guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number, got \(guidance)") }
         let weightsType = try dtype.map { name -> DType in
             guard let t = DType(name: name), t.isFloatingPoint else { throw ValidationError("--dtype must be fp32, fp16 or bf16, got '\(name)'") }
             return t
