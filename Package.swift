@@ -46,9 +46,9 @@ let package = Package(
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs", "CJPEG", "AtomicFile"]),
         .target(name: "HubCache"),
-        .target(name: "PickledCheckpoint", dependencies: ["Torch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .target(name: "StableDiffusion", dependencies: ["Torch", "Imaging", "HubCache", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "LoRA", dependencies: ["Torch", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "TorchPickle", dependencies: ["Torch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "StableDiffusion", dependencies: ["AtomicFile", "Torch", "Imaging", "HubCache", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "LoRA", dependencies: ["AtomicFile", "Torch", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
         .target(name: "Evaluation", dependencies: ["Torch", "Imaging", "StableDiffusion"]),
         // The run folder's files (config, log, state, checkpoints, samples, pipeline summary): one owner for
@@ -62,13 +62,13 @@ let package = Package(
         .target(name: "DeviceCheck", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training"]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["Torch", "Imaging", "HubCache", "PickledCheckpoint", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AtomicFile", "Torch", "Imaging", "HubCache", "TorchPickle", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion", "LoRA"], path: "benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "AtomicFileTests", dependencies: ["AtomicFile"]),
         .testTarget(name: "HubCacheTests", dependencies: ["HubCache", "StableDiffusion", "TestSupport"]),
-        .testTarget(name: "PickledCheckpointTests", dependencies: ["PickledCheckpoint", "Torch", "TestSupport"]),
+        .testTarget(name: "TorchPickleTests", dependencies: ["TorchPickle", "Torch", "TestSupport"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion", "TestSupport"]),

@@ -112,36 +112,63 @@ struct ResampleKernel {
 extension Image {
     /// Pillow's `Image.resize((width, height), filter)`, pixel for pixel.
     public func resized(width: Int, height: Int, filter: ResampleFilter = .bicubic) throws -> Image {
+        try resized(width: width, height: height, filter: filter, bandValues: 1 << 21)
+    }
+
+    /// `bandValues`: how many float64 values one band of the first pass holds (16 MB by default).
+    func resized(width: Int, height: Int, filter: ResampleFilter, bandValues: Int) throws -> Image {
         guard width > 0, height > 0 else { throw ImageError.invalid("cannot resize to \(width)×\(height)") }
         if width == self.width && height == self.height { return self }
-        var t = try hwcTensor().to(.float64)
-        if hasAlpha { t = try Image.premultiply(t) }
-        // (C, H, W) so that the horizontal pass works on rows of (C·H, W), the vertical on (C·W', H).
-        t = try t.permute([2, 0, 1]).contiguous()
+        let source = try hwcTensor()
         let c = channels
         var w = self.width, h = self.height
-        func horizontal() throws {
-            guard width != w else { return }
-            let kernel = ResampleKernel(inSize: w, outSize: width, filter: filter)
-            t = try kernel.apply(try t.contiguous().view([c * h, w])).view([c, h, width])
-            w = width
+        /// A band of the uint8 source as float64 (C, rows, columns) planes, premultiplied where there is alpha.
+        func planes(_ band: Tensor) throws -> Tensor {
+            var t = try band.to(.float64)
+            if hasAlpha { t = try Image.premultiply(t) }
+            return try t.permute([2, 0, 1]).contiguous()
         }
-        func vertical() throws {
-            guard height != h else { return }
+        // The first pass reads the source in bands of rows (horizontal) or columns (vertical), each independent,
+        // so only one band is ever float64: an 8000×8000 source no longer needs gigabytes of float copies. The
+        // weights are Pillow's fixed-point integers, so float64 sums are exact and banding changes no pixel.
+        var t: Tensor
+        func horizontal(_ input: Tensor?) throws -> Tensor {
+            let kernel = ResampleKernel(inSize: w, outSize: width, filter: filter)
+            guard let input else {
+                let rows = max(1, bandValues / (w * c))
+                let bands = try stride(from: 0, to: h, by: rows).map { start in
+                    let n = min(rows, h - start)
+                    return try kernel.apply(try planes(source.narrow(dim: 0, start: start, length: n)).view([c * n, w]))
+                        .view([c, n, width])
+                }
+                return bands.count == 1 ? bands[0] : try Tensor.cat(bands, dim: 1)
+            }
+            return try kernel.apply(try input.contiguous().view([c * h, w])).view([c, h, width])
+        }
+        func vertical(_ input: Tensor?) throws -> Tensor {
             let kernel = ResampleKernel(inSize: h, outSize: height, filter: filter)
-            let columns = try t.transpose(1, 2).contiguous().view([c * w, h])
-            t = try kernel.apply(columns).view([c, w, height]).transpose(1, 2)
-            h = height
+            guard let input else {
+                let columns = max(1, bandValues / (h * c))
+                let bands = try stride(from: 0, to: w, by: columns).map { start in
+                    let n = min(columns, w - start)
+                    let band = try planes(source.narrow(dim: 1, start: start, length: n)).transpose(1, 2).contiguous()
+                    return try kernel.apply(band.view([c * n, h])).view([c, n, height]).transpose(1, 2)
+                }
+                return bands.count == 1 ? bands[0] : try Tensor.cat(bands, dim: 2)
+            }
+            return try kernel.apply(try input.transpose(1, 2).contiguous().view([c * w, h])).view([c, w, height]).transpose(1, 2)
         }
         // Pillow 13 (Resample.c) runs the vertical pass first when the image loses more than twice as
         // many rows as columns; each pass rounds, so the order shows in the pixels.
         let lostRows = self.height - height, lostColumns = self.width - width
         if lostRows > 0 && lostRows > 2 * lostColumns {
-            try vertical()
-            try horizontal()
+            t = height != h ? try vertical(nil) : try planes(source)
+            h = height
+            if width != w { t = try horizontal(t); w = width }
         } else {
-            try horizontal()
-            try vertical()
+            t = width != w ? try horizontal(nil) : try planes(source)
+            w = width
+            if height != h { t = try vertical(t); h = height }
         }
         t = try t.permute([1, 2, 0])
         if hasAlpha { t = try Image.unpremultiply(t) }

@@ -110,11 +110,23 @@ extension Image {
         case 1: return self
         case 2: return try Image(hwc: try hwcTensor().narrow(dim: 2, start: 0, length: 1))
         default:
-            let rgb = try hwcTensor().narrow(dim: 2, start: 0, length: 3).to(.float64)
             let weights = try Tensor([19595.0, 38470, 7471])
-            let luma = try ((rgb * weights).sum(dims: [2], keepDim: true) + 32768).floorDivide(65536)
-            return try Image(hwc: try luma.to(.uint8))
+            return try Image(hwc: try mapRowBands { band in
+                let rgb = try band.narrow(dim: 2, start: 0, length: 3).to(.float64)
+                return try ((rgb * weights).sum(dims: [2], keepDim: true) + 32768).floorDivide(65536).to(.uint8)
+            })
         }
+    }
+
+    /// `transform` (per pixel, uint8 in and out) applied to bands of rows: its float64 intermediates then take
+    /// a few MB, not gigabytes, for a large image.
+    func mapRowBands(_ transform: (Tensor) throws -> Tensor) throws -> Tensor {
+        let source = try hwcTensor()
+        let rows = max(1, (1 << 20) / max(1, width * channels))
+        let bands = try stride(from: 0, to: height, by: rows).map { start in
+            try transform(source.narrow(dim: 0, start: start, length: min(rows, height - start)))
+        }
+        return bands.count == 1 ? bands[0] : try Tensor.cat(bands, dim: 0)
     }
 
     /// The image composited over an opaque background level (255: white), as Pillow's
@@ -122,11 +134,13 @@ extension Image {
     /// Grey + alpha becomes grey, RGBA becomes RGB; images without alpha are returned unchanged.
     public func flattened(background: UInt8 = 255) throws -> Image {
         guard hasAlpha else { return self }
-        let t = try hwcTensor().to(.float64)
-        let colour = try t.narrow(dim: 2, start: 0, length: channels - 1)
-        let alpha = try t.narrow(dim: 2, start: channels - 1, length: 1)
-        let sum = try colour * alpha + (255 - alpha) * Double(background)
-        return try Image(hwc: try Image.divide255(sum).to(.uint8))
+        let c = channels
+        return try Image(hwc: try mapRowBands { band in
+            let t = try band.to(.float64)
+            let colour = try t.narrow(dim: 2, start: 0, length: c - 1)
+            let alpha = try t.narrow(dim: 2, start: c - 1, length: 1)
+            return try Image.divide255(try colour * alpha + (255 - alpha) * Double(background)).to(.uint8)
+        })
     }
 
     /// round(x / 255) for integer-valued 0 ≤ x ≤ 255·255, exactly as Pillow's DIV255/MULDIV255 macros:

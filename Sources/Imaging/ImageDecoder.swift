@@ -1,5 +1,6 @@
 // Reading image files: the format comes from the magic bytes (never the extension), the decode from
 // the matching codec, and EXIF orientation is applied as Pillow's `ImageOps.exif_transpose` would.
+import AtomicFile
 import Foundation
 import Torch
 
@@ -48,6 +49,8 @@ public enum ImageDecoder {
 
     /// Reads and decodes a PNG, JPEG or WebP file.
     public static func read(_ url: URL, maxPixels: Int = defaultMaxPixels, applyOrientation: Bool = true) throws -> DecodedImage {
+        // By type first: reading a named pipe would block until a writer comes.
+        if let problem = RegularFile.problem(atPath: url.path) { throw ImageError(file: url.path, reason: .io(problem)) }
         let data: Data
         do {
             data = try Data(contentsOf: url)

@@ -105,13 +105,16 @@ public struct LoRAFile {
     /// Reads a `.safetensors` LoRA. For peft's `adapter_model.safetensors`, the `adapter_config.json` beside it
     /// supplies alpha (peft stores it nowhere else).
     public init(url: URL) throws {
+        try PickledCheckpoint.refuse(url)
         let file = try SafetensorsFile(url: url)
         let configURL = url.deletingLastPathComponent().appendingPathComponent("adapter_config.json")
         var peftConfig: PEFTAdapterConfig?
         if FileManager.default.fileExists(atPath: configURL.path) {
             peftConfig = try PEFTAdapterConfig(json: Data(contentsOf: configURL), source: configURL.path)
         }
-        try self.init(tensors: file.tensors(), metadata: file.metadata, path: url.path, adapterConfig: peftConfig)
+        let tensors = try file.tensors()
+        try NonFiniteWeights.check(tensors, source: url.path)
+        try self.init(tensors: tensors, metadata: file.metadata, path: url.path, adapterConfig: peftConfig)
     }
 
     /// Reads tensors already in memory. `adapterConfig` is a peft `adapter_config.json` for files that have one.

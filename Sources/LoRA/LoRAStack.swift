@@ -14,15 +14,29 @@ public struct LoRAReference: Sendable, Equatable {
         self.multiplier = multiplier
     }
 
-    /// "path/to/file.safetensors:0.8"; without a scale (or when the text after the last colon is not a number,
-    /// as in a path with a colon) the whole argument is the path and the scale is 1.
+    /// The largest scale magnitude accepted: far beyond any useful strength (A1111's sliders stop at 2), and
+    /// small enough that scale × B·A stays finite in fp16 for any sane LoRA.
+    public static let maxMultiplier = 100.0
+
+    /// "path/to/file.safetensors:0.8". Without a colon, or when the whole argument names an existing file (a
+    /// path with a colon in it), the argument is the path and the scale is 1. Otherwise the text after the last
+    /// colon is the scale unless it ends like a path (a "/" or a weights extension), and one that is not a finite number within ±`maxMultiplier` is refused here.
     public init(parsing argument: String) throws {
         var path = argument
         multiplier = 1
-        if let colon = argument.lastIndex(of: ":"), let scale = Double(argument[argument.index(after: colon)...]) {
-            guard scale.isFinite else { throw LoRAError.invalidConfig("'\(argument)': the scale must be a finite number") }
-            path = String(argument[..<colon])
-            multiplier = scale
+        if let colon = argument.lastIndex(of: ":"), !FileManager.default.fileExists(atPath: argument) {
+            let text = String(argument[argument.index(after: colon)...])
+            // "a:b.safetensors" is a path with a colon; "a.safetensors:notanumber" is a bad scale.
+            let isPathPart = text.contains("/") || ["safetensors", "ckpt", "pt", "pth", "bin"]
+                .contains((text as NSString).pathExtension.lowercased())
+            if !isPathPart {
+                guard let scale = Double(text), scale.isFinite, abs(scale) <= Self.maxMultiplier else {
+                    throw LoRAError.invalidConfig("--lora '\(argument)': the scale '\(text)' is not a finite number "
+                        + "within ±\(Int(Self.maxMultiplier)) (expected FILE or FILE:SCALE, e.g. style.safetensors:0.8)")
+                }
+                path = String(argument[..<colon])
+                multiplier = scale
+            }
         }
         guard !path.isEmpty, !path.hasSuffix("/") else {
             throw LoRAError.invalidConfig("'\(argument)' names no file (expected FILE or FILE:SCALE)")

@@ -204,6 +204,10 @@ extension TrainingConfig {
         if !p.isEmpty { throw ConfigError(source: source, p.joined(separator: "; ")) }
     }
 
+    /// The most optimizer steps a run may ask for: far beyond any LoRA run, and small enough that step
+    /// arithmetic (schedules, epochs, checkpoint names) cannot overflow.
+    public static let maxSteps = 100_000_000
+
     /// What is wrong with the values, one message per problem (names are enums: they cannot be wrong here).
     func problems() -> [String] {
         var p: [String] = []
@@ -218,8 +222,17 @@ extension TrainingConfig {
         if training.seed < 0 || validation.seed < 0 || samples.seeds.contains(where: { $0 < 0 }) {
             p.append("seeds must be non-negative")
         }
-        if training.maxSteps <= 0 { p.append("training.max_steps must be positive") }
+        if training.maxSteps <= 0 || training.maxSteps > Self.maxSteps {
+            p.append("training.max_steps must be in 1...\(Self.maxSteps), got \(training.maxSteps)")
+        }
         if training.batchSize <= 0 { p.append("training.batch_size must be positive") }
+        else if data.resolution > 0 {
+            do {
+                try MemoryNeed.check(MemoryNeed.training(resolution: data.resolution, batch: training.batchSize),
+                                     settings: "training.batch_size = \(training.batchSize) at data.resolution = \(data.resolution)",
+                                     remedy: "lower training.batch_size (training.gradient_accumulation gives the same effective batch)")
+            } catch { p.append("\(error)") }
+        }
         if training.gradientAccumulation <= 0 { p.append("training.gradient_accumulation must be positive") }
         let range = training.timestepRange
         if range.count != 2 || range[0] < 0 || range[0] >= range[1] || range[1] > 1000 {
@@ -229,7 +242,14 @@ extension TrainingConfig {
         if samples.every < 0 { p.append("samples.every must be >= 0") }
         if samples.seeds.isEmpty && samples.every > 0 { p.append("samples.seeds must not be empty") }
         if samples.size <= 0 || samples.size % 8 != 0 { p.append("samples.size must be a positive multiple of 8") }
+        else if samples.every > 0 {
+            do {
+                try MemoryNeed.check(MemoryNeed.generation(width: samples.size, height: samples.size, batch: 1),
+                                     settings: "samples.size = \(samples.size)", remedy: "use a smaller samples.size")
+            } catch { p.append("\(error)") }
+        }
         if samples.clipScore && samples.clipModel == nil { p.append("samples.clip_score needs samples.clip_model (a CLIP folder)") }
+        if output.keep < 0 { p.append("output.keep must be 0 (keep every checkpoint) or more, got \(output.keep)") }
         if output.name.isEmpty || output.name.contains("/") { p.append("output.name must be a plain folder name") }
         if output.loraName.contains("/") || output.loraName.hasPrefix(".") {
             p.append("output.lora_name must be a plain file name without extension (empty: output.name)")

@@ -93,6 +93,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     public struct Validation: Codable, Equatable, Sendable {
+        /// 0 turns periodic validation off, as `samples.every = 0` turns samples off; the loss is still measured
+        /// at step 0 (the base model's) and at the end, where the best and final checkpoints need it.
         public var every = 100
         /// Fixed timesteps per validation image, spread over the schedule.
         public var timestepsPerImage = 4

@@ -138,9 +138,9 @@ public final class AutoencoderKL {
                             dtype: DType = .float32) throws -> AutoencoderKL {
         let dir = DiffusersModelFolder(folder)
         let config = try dir.config(AutoencoderKLConfig.self, className: "AutoencoderKL") { try $0.validate() }
-        let store = VarStore(device: device, dtype: dtype, initialize: false)
+        let (store, file) = try dir.boundedStore(device: device, dtype: dtype, variant: variant)
         let model = try AutoencoderKL(store.root, config: config)
-        try dir.loadWeights(into: store, variant: variant, rename: renamingLegacyAttentionKeys)
+        try dir.load(file, into: store, rename: renamingLegacyAttentionKeys)
         return model
     }
 

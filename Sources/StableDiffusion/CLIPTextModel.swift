@@ -273,12 +273,13 @@ public final class CLIPTextModel {
         guard FileManager.default.fileExists(atPath: weights.path) else {
             throw CLIPTextModelError.missingWeights(weights.path)
         }
+        let file = try SafetensorsFile(url: weights)
         let vs = VarStore(device: device, dtype: dtype, initialize: false)
+        vs.budget = WeightsBudget(file: file, config: directory.appendingPathComponent("config.json").path)
         let model = try CLIPTextModel(vs.root, config: config)
-        try noGrad {
-            let file = try SafetensorsFile(url: weights)
-            try vs.load(normalizedStateDict(file.tensors()), strict: true, source: weights.path)
-        }
+        let tensors = try file.tensors()
+        try NonFiniteWeights.check(tensors, source: weights.path)
+        try noGrad { try vs.load(normalizedStateDict(tensors), strict: true, source: weights.path) }
         return model
     }
 

@@ -191,12 +191,21 @@ public struct DiffusersModelFolder: Sendable {
         throw DiffusersFolderError(path: url.path, message: message)
     }
 
-    /// Loads the weights into `store` strictly: every missing, unexpected or mis-shaped key is reported in
-    /// one error naming the file. `rename` maps legacy key spellings first.
-    public func loadWeights(into store: VarStore, variant: String? = nil,
-                            rename: ([String: Tensor]) -> [String: Tensor] = { $0 }) throws {
-        let file = try weightsURL(variant: variant)
-        let tensors = try SafetensorsFile(url: file).tensors()
+    /// The weights file opened (its header only) and a store bounded by it: the model `config.json` describes
+    /// is refused at its first parameter past the file, before that parameter is allocated (`WeightsBudget`).
+    public func boundedStore(device: Device, dtype: DType, variant: String? = nil) throws -> (VarStore, SafetensorsFile) {
+        let file = try SafetensorsFile(url: try weightsURL(variant: variant))
+        let store = VarStore(device: device, dtype: dtype, initialize: false)
+        store.budget = WeightsBudget(file: file, config: configURL.path)
+        return (store, file)
+    }
+
+    /// Loads `file` into `store` strictly: every missing, unexpected or mis-shaped key is reported in one error
+    /// naming the file, and so is every tensor holding NaN or ±Inf. `rename` maps legacy key spellings first.
+    public func load(_ file: SafetensorsFile, into store: VarStore,
+                     rename: ([String: Tensor]) -> [String: Tensor] = { $0 }) throws {
+        let tensors = try file.tensors()
+        try NonFiniteWeights.check(tensors, source: file.path)
         try store.load(rename(tensors), strict: true, source: file.path)
     }
 }

@@ -1,6 +1,7 @@
 // Where a Stable Diffusion 1.x model comes from: a diffusers folder (model_index.json with unet/, vae/,
 // text_encoder/, tokenizer/, scheduler/) or a single-file LDM checkpoint, whose configs are SD1.5's
 // (diffusers' `from_single_file` uses the same defaults for a "v1" checkpoint).
+import AtomicFile
 import Foundation
 import HubCache
 import Torch
@@ -27,6 +28,8 @@ public enum ModelSource: Sendable, Equatable {
             }
             self = .diffusersFolder(url)
         } else {
+            // A named pipe or a device is refused by type, before anything opens it (a pipe would block).
+            if let problem = RegularFile.problem(atPath: url.path) { throw DiffusersFolderError(path: url.path, message: problem) }
             self = .singleFile(url)
         }
     }

@@ -59,7 +59,9 @@ public struct SingleFileCheckpoint {
     public init(url: URL, unetLayersPerBlock: Int = 2, vaeBlockCount: Int = 4) throws {
         try Self.refusePickle(url)
         let file = try SafetensorsFile(url: url)
-        try self.init(ldm: file.tensors(), unetLayersPerBlock: unetLayersPerBlock, vaeBlockCount: vaeBlockCount)
+        let tensors = try file.tensors()
+        try NonFiniteWeights.check(tensors, source: url.path)
+        try self.init(ldm: tensors, unetLayersPerBlock: unetLayersPerBlock, vaeBlockCount: vaeBlockCount)
     }
 
     /// Whether a safetensors file looks like an SD1.x single-file checkpoint (diffusers' detection key).
@@ -67,29 +69,9 @@ public struct SingleFileCheckpoint {
         file.entries.keys.contains { $0.hasPrefix(unetPrefix) }
     }
 
-    public struct PickleRefused: Error, CustomStringConvertible {
-        public let path: String
-        public var description: String {
-            """
-            \(path) is a pickled PyTorch checkpoint; Inkwell does not unpickle files (unpickling can run \
-            arbitrary code). Convert it once to safetensors in a Python environment you trust:
-              python -c "import torch, safetensors.torch as st; sd = torch.load('\(path)', map_location='cpu', \
-            weights_only=True); sd = sd.get('state_dict', sd); st.save_file({k: v.contiguous() for k, v in \
-            sd.items() if isinstance(v, torch.Tensor)}, '\(path).safetensors')"
-            """
-        }
-    }
+    public typealias PickleRefused = Torch.PickleRefused
 
-    public static func refusePickle(_ url: URL) throws {
-        let ext = url.pathExtension.lowercased()
-        if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw PickleRefused(path: url.path) }
-        // Zip-based torch.save files start with "PK", raw pickles with protocol byte 0x80.
-        if let handle = FileHandle(forReadingAtPath: url.path) {
-            defer { try? handle.close() }
-            let head = handle.readData(ofLength: 2)
-            if head.first == 0x80 || head.elementsEqual([0x50, 0x4B]) { throw PickleRefused(path: url.path) }
-        }
-    }
+    public static func refusePickle(_ url: URL) throws { try PickledCheckpoint.refuse(url) }
 
     // MARK: UNet
 

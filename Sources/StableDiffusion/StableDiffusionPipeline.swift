@@ -132,7 +132,21 @@ public final class StableDiffusionPipeline {
     /// is told (step, total) after each step and may return false to cancel (throws `Cancelled`).
     public func callAsFunction(_ options: GenerationOptions, progress: ((Int, Int) -> Bool)? = nil) throws -> Tensor {
         defer { try? offloadAll() }
-        return try decode(latents(options, progress: progress))
+        let latents = try latents(options, progress: progress)
+        guard try latents.isfinite().all() else { throw NonFiniteOutput(stage: "latents") }
+        let images = try decode(latents)
+        // NaN survives the clamp in `decode`; without this check it would be written as a black PNG.
+        guard try images.isfinite().all() else { throw NonFiniteOutput(stage: "decoded images") }
+        return images
+    }
+
+    /// A generation whose result holds NaN or ±Inf: an error, never a quiet black image.
+    public struct NonFiniteOutput: Error, CustomStringConvertible {
+        public let stage: String
+        public var description: String {
+            "the generated \(stage) hold NaN or infinite values, so no image was written: check the model's and "
+                + "the LoRAs' weights and scales; with fp16 weights try --dtype fp32 (or bf16), which does not overflow"
+        }
     }
 
     /// The denoised latents (diffusers' `output_type="latent"`), in the pipeline's dtype. With an init image,

@@ -22,6 +22,18 @@ public struct TextToImageJob {
         self.outputDirectory = outputDirectory
     }
 
+    /// Refuses an output folder path that names something other than a folder (an existing file, a pipe), before
+    /// any model loads; `setting` is the flag that gave it. A missing folder is fine: it is created.
+    public static func checkOutputDirectory(_ url: URL, setting: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else { return }
+        throw OutputDirectoryError(description: "\(setting) \(url.path): exists and is not a folder; name a folder (it is created when missing)")
+    }
+
+    public struct OutputDirectoryError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// The infotext of the image at `index` in the batch.
     public func info(index: Int, defaultSampler: Sampler?) -> GenerationInfo {
         let names = (sampler ?? defaultSampler)?.a1111 ?? (sampler: "Default", schedule: nil)

@@ -330,9 +330,9 @@ public final class UNet2DConditionModel {
                             dtype: DType = .float32) throws -> UNet2DConditionModel {
         let dir = DiffusersModelFolder(folder)
         let config = try dir.config(UNet2DConditionConfig.self, className: "UNet2DConditionModel") { try $0.validate() }
-        let store = VarStore(device: device, dtype: dtype, initialize: false)
+        let (store, file) = try dir.boundedStore(device: device, dtype: dtype, variant: variant)
         let model = try UNet2DConditionModel(store.root, config: config)
-        try dir.loadWeights(into: store, variant: variant)
+        try dir.load(file, into: store)
         return model
     }
 

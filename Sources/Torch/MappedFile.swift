@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AtomicFile
 
 /// A file opened and mapped read-only, for the header and for tensors that are copied out. Pages are
 /// read from disk only when touched. The descriptor stays open so that every later per-tensor mapping
@@ -18,14 +19,16 @@ final class MappedFile: @unchecked Sendable {  // immutable after init
         func ioError(_ what: String) -> SafetensorsError {
             SafetensorsError(path: path, reason: .io("\(what): \(String(cString: strerror(errno)))"))
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking, so that a named pipe given as a weights file is refused below instead of waiting forever
+        // for a writer; the flag changes nothing for a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw ioError("cannot open") }
         var mapped = false
         defer { if !mapped { close(fd) } }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw ioError("cannot stat") }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw SafetensorsError(path: path, reason: .io("not a regular file"))
+        if let problem = RegularFile.problem(mode: info.st_mode) {
+            throw SafetensorsError(path: path, reason: .io(problem))
         }
         let size = Int(info.st_size)
         // Checked before mapping: an empty file cannot be mapped, and this is the format's first rule.

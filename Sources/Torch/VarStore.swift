@@ -48,6 +48,9 @@ public final class VarStore {
     /// Layers by the dotted key of their module (`…attn1.to_q`), so adapters can find their targets.
     public private(set) var moduleKeys: [String] = []
     private var moduleTable: [String: AnyObject] = [:]
+    /// When set, what the model may register: see `WeightsBudget`.
+    public var budget: WeightsBudget?
+    private var registeredElements = 0
 
     public init(device: Device = .cpu, dtype: DType = .float32, initialize: Bool = true, generator: Generator? = nil) {
         self.device = device
@@ -62,6 +65,8 @@ public final class VarStore {
     public func parameter(_ key: String, shape: [Int], initializer: Initializer, dtype: DType? = nil,
                           trainable: Bool = false) throws -> Tensor {
         guard tensors[key] == nil else { throw TorchError.invalidArgument("parameter '\(key)' registered twice") }
+        registeredElements = try WeightsBudget.admit(key: key, shape: shape, after: registeredElements,
+                                                     keyCount: keys.count, budget: budget)
         let t = try Tensor.empty(shape, dtype: dtype ?? self.dtype, device: device)
         if initialize { try fill(t, initializer) }
         if trainable { try t.requiresGrad(true) }

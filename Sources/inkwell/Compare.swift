@@ -87,6 +87,7 @@ struct Compare: ParsableCommand {
             let first = runURLs[0].standardizedFileURL
             let directory = out.map { URL(fileURLWithPath: $0) } ?? first.deletingLastPathComponent().appendingPathComponent("compare")
 
+            try TextToImageJob.checkOutputDirectory(directory, setting: "--out")
             var comparison = Comparison(model: source, settings: settings, columns: columns, outputDirectory: directory)
             comparison.force = force
             comparison.environment = "\(target) \(weightsType.map { "\($0)" } ?? "default")"

@@ -1,8 +1,8 @@
 // `inkwell convert`: a pickled PyTorch checkpoint (.ckpt, .pt, .pth, .bin) to safetensors, read without
-// unpickling it (PickledCheckpoint's restricted reader), so that an old download can be used safely.
+// unpickling it (TorchPickle's restricted reader), so that an old download can be used safely.
 import ArgumentParser
 import Foundation
-import PickledCheckpoint
+import TorchPickle
 import Torch
 
 struct Convert: ParsableCommand {

@@ -1,5 +1,6 @@
 // `inkwell generate`: text to image, img2img (--init-image) and inpainting (--mask) with a Stable Diffusion 1.x model.
 import ArgumentParser
+import AtomicFile
 import Foundation
 import Imaging
 import LoRA
@@ -53,10 +54,18 @@ struct Generate: ParsableCommand {
         let seed = try resolvedSeed(self.seed)
         guard clipSkip >= 1 else { throw ValidationError("--clip-skip must be 1 or more, got \(clipSkip)") }
         guard steps > 0, batch > 0 else { throw ValidationError("--steps and --batch must be positive") }
+        guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number, got \(guidance)") }
         let weightsType = try dtype.map { name -> DType in
             guard let t = DType(name: name), t.isFloatingPoint else { throw ValidationError("--dtype must be fp32, fp16 or bf16, got '\(name)'") }
             return t
         }
+        // The size generated: --size, else the init image's own, else 512.
+        let planned = dims ?? start.map { [$0.image.width, $0.image.height] } ?? [512, 512]
+        try MemoryNeed.check(MemoryNeed.generation(width: planned[0], height: planned[1], batch: batch, guided: guidance > 1,
+                                                   vaeTiling: vaeTiling),
+                             settings: "--size \(planned[0])x\(planned[1]) with --batch \(batch)",
+                             remedy: "lower --size or --batch" + (vaeTiling ? "" : ", or add --vae-tiling"))
+        try TextToImageJob.checkOutputDirectory(URL(fileURLWithPath: out), setting: "--out")
         let references = try loraReferences()
         let target = try chooseDevice(device, setting: "--device", dtype: weightsType, dtypeSetting: "--dtype")
 
@@ -155,6 +164,11 @@ struct Generate: ParsableCommand {
     /// The --lora files, then each LoRA the prompt's tags name, found in --lora-dir; checked before any model loads.
     func loraReferences() throws -> [LoRAReference] {
         let given = try loras.map { try LoRAReference(parsing: $0) }
+        // A named pipe would block the load forever; refused here, by type, naming the flag.
+        for reference in given {
+            try RegularFile.require(reference.url.path, setting: "--lora")
+            try PickledCheckpoint.refuse(reference.url)
+        }
         let tags = try LoRAPromptTag.extract(from: prompt).tags
         var problems: [String] = given.filter { !FileManager.default.fileExists(atPath: $0.url.path) }.map {
             "--lora \($0.url.path): no such file"

@@ -73,6 +73,18 @@ import TestSupport
         #expect(try Image.load(good) == reference)
     }
 
+    /// Was: reading a named pipe blocked until a writer came.
+    @Test func aNamedPipeIsRefusedByTypeWithoutBlocking() throws {
+        let url = try temporaryDirectory().appendingPathComponent("pipe.png")
+        #expect(mkfifo(url.path, 0o600) == 0)
+        do {
+            _ = try ImageDecoder.read(url)
+            Issue.record("a pipe decoded")
+        } catch let error as ImageError {
+            #expect("\(error)".contains("named pipe") && error.file == url.path)
+        }
+    }
+
     @Test func missingFileIsAnIOError() throws {
         let url = try temporaryDirectory().appendingPathComponent("absent.png")
         do {

@@ -39,6 +39,34 @@ struct CropCase: Decodable {
         }
     }
 
+    /// The first pass runs in bands so that a large source never becomes one float64 copy (an 8000×8000 PNG
+    /// took prepare to 4.9 GB): bands of one row or column give the very pixels of a single band.
+    @Test func bandedResizeGivesTheSamePixels() throws {
+        var rng = SystemRandomNumberGenerator()
+        for channels in [1, 3, 4] {
+            let (w, h) = (97, 61)
+            let image = try Image(width: w, height: h, channels: channels,
+                                  pixels: (0..<(w * h * channels)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            // Horizontal first, vertical first (rows lost > 2 × columns lost), and upscaling.
+            for (tw, th) in [(40, 50), (90, 20), (130, 75)] {
+                let whole = try image.resized(width: tw, height: th, filter: .lanczos, bandValues: 1 << 30)
+                let banded = try image.resized(width: tw, height: th, filter: .lanczos, bandValues: 1)
+                #expect(whole == banded, "\(channels) channels to \(tw)×\(th)")
+            }
+        }
+        // Grey conversion and flattening run in row bands too: Pillow's formulas pixel by pixel.
+        let (w, h) = (700, 700)
+        let rgba = try Image(width: w, height: h, channels: 4,
+                             pixels: (0..<(w * h * 4)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let grey = try rgba.gray().pixels, flat = try rgba.flattened(background: 255).pixels
+        for i in stride(from: 0, to: w * h, by: 997) {
+            let p = rgba.pixels[(i * 4)..<(i * 4 + 4)].map(Int.init)
+            #expect(Int(grey[i]) == (19595 * p[0] + 38470 * p[1] + 7471 * p[2] + 32768) >> 16)
+            let t = p[0] * p[3] + (255 - p[3]) * 255 + 128
+            #expect(Int(flat[i * 3]) == ((t >> 8) + t) >> 8)
+        }
+    }
+
     @Test func shortSideResizeIsTorchvisionsRule() throws {
         let (f, _) = try fixtures()
         let resized = try image(try f.get("src_big")).resized(shortSide: 64)

@@ -24,6 +24,27 @@ import Torch
 
     /// diffusers' `save_lora_weights` with the LoraConfig in `lora_adapter_metadata`: alpha 8 / r 4, and
     /// alpha 2 for every `to_k` through `alpha_pattern`.
+    /// Was: a .ckpt got "header length … exceeds the format's limit", a named pipe blocked forever, and NaN
+    /// weights gave a black image without a word.
+    @Test func pickledPipedAndNonFiniteFilesAreRefusedBeforeUse() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("inkwell-lora-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let good = try Fixtures.url(loraArea, "diffusers_old.safetensors")
+        let ckpt = folder.appendingPathComponent("style.ckpt")
+        try FileManager.default.copyItem(at: good, to: ckpt)
+        expectError(containing: ["style.ckpt", "pickled PyTorch checkpoint"]) { _ = try LoRAFile(url: ckpt) }
+        let fifo = folder.appendingPathComponent("pipe.safetensors")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        expectError(containing: ["pipe.safetensors", "named pipe"]) { _ = try LoRAFile(url: fifo) }
+        let tensors = try SafetensorsFile(url: good).tensors().mapValues { try $0.clone() }
+        let key = try #require(tensors.keys.sorted().first)
+        try tensors[key]!.fill_(.infinity)
+        let bad = folder.appendingPathComponent("diverged.safetensors")
+        try Safetensors.save(tensors, to: bad)
+        expectError(containing: [bad.path, key, "NaN or infinite"]) { _ = try LoRAFile(url: bad) }
+    }
+
     @Test func peftFileWithAdapterMetadata() throws {
         try checkFile("peft_metadata/pytorch_lora_weights.safetensors", expected: "peft_metadata", format: .peft, modules: 72)
         let file = try LoRAFile(url: Fixtures.url(loraArea, "peft_metadata/pytorch_lora_weights.safetensors"))

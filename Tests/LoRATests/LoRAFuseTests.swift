@@ -65,6 +65,12 @@ import Torch
         #expect(colon.url.path == "/x/a:b.safetensors" && colon.multiplier == 1)
         expectError(containing: ["names no file"]) { _ = try LoRAReference(parsing: ":0.5") }
         expectError(containing: ["finite"]) { _ = try LoRAReference(parsing: "a.safetensors:inf") }
+        // Was: "notanumber" became part of the path ("cannot open"), and 1e308 overflowed to a black image.
+        for bad in ["notanumber", "nan", "1e308", "-101"] {
+            expectError(containing: ["--lora 'a.safetensors:\(bad)'", "scale '\(bad)'"]) {
+                _ = try LoRAReference(parsing: "a.safetensors:\(bad)")
+            }
+        }
         // A file that does not fit stops the load and takes the networks loaded before it off the model.
         let unet = try tinyUNet()
         let missing = URL(fileURLWithPath: "/nonexistent/lora.safetensors")

@@ -47,6 +47,19 @@ func message(_ text: String, _ overrides: [String] = []) -> String {
         #expect(both.contains("model.path is required") && both.contains("lora.rank must be in 1...128"))
     }
 
+    /// Was: all accepted, to fail (or fill the disk with every checkpoint) far into the run.
+    @Test func absurdSizesAndCountsAreRefusedNamingTheKey() {
+        let all = message(minimal, ["training.batch_size=100000000", "training.max_steps=\(Int.max)", "output.keep=-1",
+                                    "samples.size=100000"])
+        #expect(all.contains("training.batch_size = 100000000 at data.resolution = 512 needs at least"))
+        #expect(all.contains("training.max_steps must be in 1...100000000"))
+        #expect(all.contains("output.keep must be 0 (keep every checkpoint) or more, got -1"))
+        #expect(all.contains("samples.size = 100000 needs at least"))
+        // 0 keeps every checkpoint; validation.every = 0 turns periodic validation off; samples.every = 0 turns
+        // samples off, and then their size is not checked.
+        #expect(message(minimal, ["output.keep=0", "validation.every=0", "samples.every=0", "samples.size=100000"]) == "no error")
+    }
+
     @Test func closedSetsAreCheckedAtLoadWithEveryOtherProblem() throws {
         let all = message(minimal + "\n[schedule]\nname = \"cosine_annealing\"\n[samples]\nsampler = \"warp\"\n[lora]\nrank = 0\n",
                           ["data.captions=blip+", "training.mixed_precision=fp8"])

@@ -172,6 +172,36 @@ private func kind(_ reason: SafetensorsError.Reason) -> String {
 
     // MARK: The malformed corpus
 
+    /// Was: opening a named pipe blocked until a writer came (forever, given as --lora).
+    @Test func aNamedPipeIsRefusedByTypeWithoutBlocking() throws {
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("inkwell-\(UUID().uuidString).safetensors")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        defer { try? FileManager.default.removeItem(at: fifo) }
+        #expect(throws: SafetensorsError.self) { _ = try SafetensorsFile(url: fifo) }
+        do { _ = try SafetensorsFile(url: fifo) } catch { #expect("\(error)".contains("named pipe")) }
+    }
+
+    /// A store bounded by a file refuses the first parameter past it, before allocating it; a shape whose size
+    /// overflows is refused with or without a bound.
+    @Test func aBoundedStoreRefusesParametersPastItsWeightsFile() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("inkwell-\(UUID().uuidString).safetensors")
+        try Safetensors.save(["w": try Tensor.zeros([4, 4])], to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let store = VarStore(initialize: false)
+        store.budget = WeightsBudget(file: try SafetensorsFile(url: url), config: "unet/config.json")
+        _ = try store.root.parameter("w", shape: [4, 4], initializer: .none)
+        do {
+            _ = try store.root.parameter("huge", shape: [1 << 30, 1 << 30], initializer: .none)
+            Issue.record("a parameter larger than the file was allocated")
+        } catch {
+            #expect("\(error)".contains("unet/config.json describes a model larger than \(url.path)"))
+            #expect("\(error)".contains("huge [1073741824, 1073741824]"))
+        }
+        #expect(throws: TorchError.self) {
+            _ = try VarStore(initialize: false).root.parameter("x", shape: [Int.max, 4], initializer: .none)
+        }
+    }
+
     @Test func malformedFilesAreRejectedWithTheRightReason() throws {
         let cases = try decode([MalformedCase].self, "malformed.json")
         #expect(cases.count >= 50)

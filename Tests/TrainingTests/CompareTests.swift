@@ -206,6 +206,11 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
         bad.size = 30
         let invalid = #expect(throws: ReportError.self) { try bad.validate() }
         #expect(invalid?.description.contains("--sampler 'warp-drive'") == true && invalid?.description.contains("--size") == true)
+        // Was accepted, to fail at the first cell's allocation.
+        bad = settings
+        bad.size = 800_000
+        let huge = #expect(throws: ReportError.self) { try bad.validate() }
+        #expect(huge?.description.contains("--size 800000 needs at least") == true)
         let noConfig = #expect(throws: ReportError.self) { try CompareSettings.fromRun(absent) }
         #expect(noConfig?.description.contains("config.toml") == true)
     }

@@ -112,6 +112,20 @@ import TestSupport
         #expect(rerun.skipped.first { $0.source == "a_copy.png" }?.reason == "exact duplicate of wide.png (same SHA-256)")
     }
 
+    /// Was: a named pipe was reported as an "empty file" and symbolic-link loops were skipped without a word.
+    @Test func pipesAndBrokenLinksAreReportedByWhatTheyAre() throws {
+        let (raw, dataset) = try DatasetTest.rawCopy()
+        #expect(mkfifo(raw.appendingPathComponent("pipe.png").path, 0o600) == 0)
+        try FileManager.default.createSymbolicLink(atPath: raw.appendingPathComponent("loop.png").path, withDestinationPath: "loop.png")
+        try FileManager.default.createSymbolicLink(atPath: raw.appendingPathComponent("gone.png").path, withDestinationPath: "missing.png")
+        let report = try DatasetTest.run(DatasetTest.options(raw, dataset))
+        func reason(_ source: String) -> String? { report.skipped.first { $0.source == source }?.reason }
+        #expect(reason("pipe.png") == "is a named pipe (FIFO), not a regular file")
+        #expect(reason("loop.png") == "is a symbolic link loop")
+        #expect(reason("gone.png") == "is a symbolic link to nothing")
+        #expect(!report.processed.isEmpty)
+    }
+
     @Test func badArgumentsAndADamagedManifestAreClearErrors() throws {
         let (raw, dataset) = try DatasetTest.rawCopy()
         #expect(throws: DatasetError.self) { try Preparer(DatasetTest.options(raw, dataset, resolution: 500)) }

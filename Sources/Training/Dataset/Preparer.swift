@@ -228,6 +228,8 @@ public struct Preparer {
     /// The SHA-256 of a source, or why it cannot be used.
     private func hash(_ source: String) -> Result<String, SkipReason> {
         let url = options.input.appendingPathComponent(source)
+        // By type first: a named pipe would block the read (and its size says "empty"), a link loop has no size.
+        if let problem = RegularFile.problem(atPath: url.path) { return .failure(SkipReason(text: problem)) }
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue
         guard let size else { return .failure(SkipReason(text: "cannot read the file's size")) }
         if size == 0 { return .failure(SkipReason(text: "empty file (0 bytes)")) }

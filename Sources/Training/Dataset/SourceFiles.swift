@@ -1,6 +1,7 @@
 // Finding the source images in the input folder and naming their outputs.
 //
-// Every regular file under the input folder (recursively) is a candidate, except hidden files and
+// Every file under the input folder (recursively) is a candidate (pipes, devices and broken links too, so that
+// they are reported by what they are), except hidden files and
 // folders (".DS_Store", ".git") and the sidecar files datasets carry beside images (captions, metadata):
 // the format is decided by the magic bytes, so a candidate that is not PNG, JPEG or WebP is reported,
 // never silently ignored.
@@ -30,9 +31,11 @@ enum SourceFiles {
                 walker.skipDescendants()
                 continue
             }
-            // fileExists follows symbolic links, so a linked image counts as the file it points to.
+            // fileExists follows symbolic links, so a linked image counts as the file it points to. A link that
+            // leads nowhere (a loop, a missing target) stays a candidate, so it is reported rather than skipped.
             var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else { continue }
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+            if exists && isFolder.boolValue { continue }
             if sidecarExtensions.contains(url.pathExtension.lowercased()) { continue }
             guard path.hasPrefix(root.path + "/") else { continue }
             found.append(String(path.dropFirst(root.path.count + 1)))

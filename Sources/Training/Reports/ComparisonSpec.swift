@@ -56,6 +56,13 @@ public struct CompareSettings: Codable, Equatable, Sendable {
         if seeds.isEmpty { problems.append("--seeds: give at least one seed") }
         if steps <= 0 { problems.append("--steps must be positive, got \(steps)") }
         if size <= 0 || size % 8 != 0 { problems.append("--size must be a positive multiple of 8, got \(size)") }
+        else {
+            // One cell at a time, so the size alone sets the memory (counted with a tiled VAE: the least it can be).
+            do {
+                try MemoryNeed.check(MemoryNeed.generation(width: size, height: size, batch: 1, vaeTiling: true),
+                                     settings: "--size \(size)", remedy: "use a smaller --size")
+            } catch { problems.append("\(error)") }
+        }
         if !guidance.isFinite { problems.append("--guidance must be a number") }
         if resolvedSampler == nil {
             problems.append("--sampler '\(sampler)' is not one of \(Sampler.names) (or their A1111 / ComfyUI names)")

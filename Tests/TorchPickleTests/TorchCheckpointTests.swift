@@ -4,7 +4,7 @@ import Foundation
 import Testing
 import TestSupport
 import Torch
-@testable import PickledCheckpoint
+@testable import TorchPickle
 
 @Suite struct TorchCheckpointTests {
     @Test func stateDictEqualsTorchLoad() throws {
