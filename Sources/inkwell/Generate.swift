@@ -81,11 +81,22 @@ struct Generate: ParsableCommand {
         }
 
         // The scheduler's own count of UNet calls: PNDM's 12 steps are 13, Heun's and DPM2's 23.
+        // Installed only now: a stop while loading needs no saving, so Ctrl-C there ends the process at once.
+        let interruption = Interruption.install()
         var bar: ProgressLine?
-        let urls = try job.run(pipeline) { step, total in
-            if bar == nil { bar = ProgressLine(total: total, label: "generating") }
-            bar?.update(step)
-            return true
+        var reached = (0, 0)
+        let urls: [URL]
+        do {
+            urls = try job.run(pipeline) { step, total in
+                if bar == nil { bar = ProgressLine(total: total, label: "generating") }
+                bar?.update(step)
+                reached = (step, total)
+                return !interruption.requested
+            }
+        } catch is StopRequested {
+            // The batch is denoised together: no image of it is finished before the last step.
+            say("stopped at denoising step \(reached.0) of \(reached.1); no image written")
+            throw ExitCode(130)
         }
         bar?.finish()
         for url in urls { say("wrote \(url.path)") }
