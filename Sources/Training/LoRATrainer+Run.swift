@@ -42,7 +42,7 @@ extension LoRATrainer {
         do {
             try prepareCaches(shouldStop: shouldStop, events: events)
         } catch is StopRequested {
-            // Before step 0 there is no state to save; the latents cached so far are kept (one file each).
+            // Nothing of the run has changed yet, so the saved state (if any) stands; each cached latent is its own file.
             events(.message("stopped while caching latents; those cached so far are kept in \(latents.directory.path)"))
             return summary(interrupted: true)
         }
