@@ -28,6 +28,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Hummingbird's own NIO and logging packages, named for the dashboard's connection handlers
+        // (CONNECT, HTTP/0.9).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.14.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
@@ -54,7 +59,11 @@ let package = Package(
         // The run folder's files (config, log, state, checkpoints, samples, pipeline summary): one owner for
         // the trainer that writes them and everything that reads them back.
         .target(name: "RunFiles", dependencies: ["AtomicFile", "Torch", "StableDiffusion", .product(name: "TOMLKit", package: "TOMLKit")]),
-        .target(name: "Dashboard", dependencies: ["Imaging", "RunFiles", .product(name: "Hummingbird", package: "hummingbird")],
+        .target(name: "Dashboard", dependencies: ["Imaging", "RunFiles", .product(name: "Hummingbird", package: "hummingbird"),
+                                                  .product(name: "HummingbirdCore", package: "hummingbird"),
+                                                  .product(name: "Logging", package: "swift-log"),
+                                                  .product(name: "NIOCore", package: "swift-nio"),
+                                                  .product(name: "NIOHTTPTypes", package: "swift-nio-extras")],
                 resources: [.copy("Assets")]),
         .target(name: "Training", dependencies: ["AtomicFile", "HubCache", "Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles",
                                                  .product(name: "TOMLKit", package: "TOMLKit"),

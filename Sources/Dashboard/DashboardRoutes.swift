@@ -7,13 +7,19 @@ import Hummingbird
 
 public struct DashboardRoutes: Sendable {
     public let data: DashboardData
+    public let access: DashboardAccess
 
-    public init(data: DashboardData) { self.data = data }
+    public init(data: DashboardData, access: DashboardAccess = .local) {
+        self.data = data
+        self.access = access
+    }
 
     /// Adds the dashboard's middleware and routes. Middleware a caller adds before this call wraps
-    /// the routes too (the tests use that to change runs/ while a page is open).
+    /// the routes too (the tests use that to change runs/ while a page is open). The token check wraps
+    /// every route, the page's own files included.
     public func register<Context: RequestContext>(on router: Router<Context>) {
         router.add(middleware: ReadOnlyMiddleware<Context>())
+        router.add(middleware: AccessTokenMiddleware<Context>(access: access))
         for asset in WebAssets.all {
             router.get(RouterPath(asset.route)) { request, _ in asset.response(to: request) }
         }

@@ -129,11 +129,9 @@ extension DeviceLane {
         let full = try trainer(on: device, precision: .no, textEncoder: false, name: "resume-full")
         _ = try full.run(resume: false)
         let first = try trainer(on: device, precision: .no, textEncoder: false, name: "resume-part")
-        var polls = 0
-        let stopped = try first.run(resume: false, shouldStop: {
-            polls += 1
-            return polls > 2
-        })
+        // By step, not by poll: the trainer also polls inside caching, validation and samples.
+        var steps = 0
+        let stopped = try first.run(resume: false, shouldStop: { steps >= 2 }, events: { if case .step = $0 { steps += 1 } })
         guard stopped.interrupted, stopped.steps == 2 else {
             return (false, "the first run did not stop after 2 steps (\(stopped.steps) steps, interrupted: \(stopped.interrupted))")
         }

@@ -21,6 +21,19 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var scaler: GradScaler?
     /// Training time so far, summed over resumed sessions.
     public var seconds = 0.0
+    /// Set when a stop request cut the evaluation of `step` short (validation, samples): `--resume` redoes
+    /// it first, and logs it with the step's training loss and gradient norm kept here. Absent otherwise.
+    public var pendingEvaluation: PendingEvaluation?
+
+    public struct PendingEvaluation: Codable, Equatable, Sendable {
+        public var trainLoss: Double?
+        public var gradNorm: Double?
+
+        public init(trainLoss: Double?, gradNorm: Double?) {
+            self.trainLoss = trainLoss
+            self.gradNorm = gradNorm
+        }
+    }
 
     public init() {}
 

@@ -227,7 +227,6 @@ public final class StableDiffusionPipeline {
         return try (images / 2 + 0.5).clamp(min: 0, max: 1).to(.cpu, dtype: .float32)
     }
 
-    public struct Cancelled: Error, CustomStringConvertible {
-        public var description: String { "generation cancelled" }
-    }
+    /// A progress callback's false: the stop request of the whole toolkit.
+    public typealias Cancelled = StopRequested
 }

@@ -37,9 +37,11 @@ public final class LatentCache {
         return key
     }
 
-    /// Encodes whatever is missing; returns how many images were encoded.
+    /// Encodes whatever is missing; returns how many images were encoded. `shouldStop` is polled before each
+    /// image (throws `StopRequested`): every entry is its own atomically written file, so what is done is kept.
     @discardableResult
-    public func prepare(_ images: [URL], flips: Bool, progress: (Int, Int) -> Void = { _, _ in }) throws -> Int {
+    public func prepare(_ images: [URL], flips: Bool, shouldStop: () -> Bool = { false },
+                        progress: (Int, Int) -> Void = { _, _ in }) throws -> Int {
         var encoded = 0
         let variants = flips ? [false, true] : [false]
         let total = images.count * variants.count
@@ -52,6 +54,7 @@ public final class LatentCache {
                     done += 1
                     continue
                 }
+                try StopRequested.check(shouldStop)
                 let image = try Image.load(url).rgb()
                 var pixels = try image.tensor(range: .symmetric, dtype: .float32, device: vae.store.device).unsqueeze(0)
                 if flipped { pixels = try pixels.flip([3]) }

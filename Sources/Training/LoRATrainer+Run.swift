@@ -10,7 +10,10 @@ import Torch
 
 extension LoRATrainer {
     /// Trains to `training.max_steps` (continuing a saved state when `resume`). `shouldStop` is polled
-    /// after every step (Ctrl-C): the state is saved and the run returns with `interrupted`; `stopSignal`
+    /// after every step, and inside the slow parts between steps: before each latent to cache, each validation
+    /// image, each denoising step of the samples (Ctrl-C). The state as of the last completed step is saved
+    /// (an evaluation cut short is marked pending: `--resume` redoes it first) and the run returns with
+    /// `interrupted`; `stopSignal`
     /// names what asked (SIGINT, SIGTERM, …) for status.json. status.json says "running" from the start,
     /// then how the session ended: finished, stopped, or failed with the error (written before it propagates).
     public func run(resume: Bool, shouldStop: () -> Bool = { false }, stopSignal: () -> String? = { nil },
@@ -36,18 +39,27 @@ extension LoRATrainer {
         heartbeat?.secondsBefore = state.seconds
         heartbeat?.write(.running)
         let log = try TrainingLog(url: run.log, truncateAfter: resumed ? state.step : nil)
-        try prepareCaches(events: events)
+        do {
+            try prepareCaches(shouldStop: shouldStop, events: events)
+        } catch is StopRequested {
+            // Nothing of the run has changed yet, so the saved state (if any) stands; each cached latent is its own file.
+            events(.message("stopped while caching latents; those cached so far are kept in \(latents.directory.path)"))
+            return summary(interrupted: true)
+        }
         let started = Date()
         heartbeat?.trainingStarted = started
         let secondsBefore = state.seconds
         let total = config.training.maxSteps
 
-        if !resumed {
-            try evaluate(log: log, events: events)
-            try saveState()
-        }
-        heartbeat?.origin = (state.step, Date())
         var interrupted = false
+        if !resumed {
+            interrupted = try !evaluateOrDefer(log: log, shouldStop: shouldStop, events: events)
+        } else if let pending = state.pendingEvaluation {
+            interrupted = try !evaluateOrDefer(log: log, shouldStop: shouldStop, events: events,
+                                               trainLoss: pending.trainLoss, gradNorm: pending.gradNorm)
+        }
+        if interrupted { return summary(interrupted: true) }
+        heartbeat?.origin = (state.step, Date())
         while state.step < total {
             if shouldStop() {
                 interrupted = true
@@ -67,8 +79,8 @@ extension LoRATrainer {
             }
             events(.step(step: state.step, total: total, loss: loss ?? .nan, smoothed: state.smoothedLoss ?? .nan, learningRate: lr))
             if evaluating {
-                try evaluate(log: log, events: events, trainLoss: loss, gradNorm: gradNorm)
-                try saveState()
+                guard try evaluateOrDefer(log: log, shouldStop: shouldStop, events: events, trainLoss: loss, gradNorm: gradNorm)
+                else { return summary(interrupted: true) }
             }
         }
         if interrupted {
@@ -78,11 +90,35 @@ extension LoRATrainer {
             try saveLoRA(to: run.final, step: state.step)
             events(.checkpoint(run.final))
         }
+        return summary(interrupted: interrupted)
+    }
+
+    private func summary(interrupted: Bool) -> TrainingSummary {
         let seconds = state.seconds
         return TrainingSummary(steps: state.step, bestStep: state.bestStep, bestValidationLoss: state.bestValidationLoss,
                                finalValidationLoss: state.lastValidationLoss, nonFiniteSteps: state.nonFiniteTotal,
                                seconds: seconds, stepsPerSecond: seconds > 0 ? Double(state.step) / seconds : 0,
                                interrupted: interrupted)
+    }
+
+    /// `evaluate` of the current step, then the state saved. A stop request during it saves the state with the
+    /// evaluation marked pending, which `--resume` redoes first (its files are rewritten whole, its log row
+    /// written once): returns false then. Validation and checkpoints are deterministic and use no training
+    /// generator, so redoing them changes nothing the uninterrupted run would have.
+    private func evaluateOrDefer(log: TrainingLog, shouldStop: () -> Bool, events: (TrainingEvent) -> Void,
+                                 trainLoss: Double? = nil, gradNorm: Double? = nil) throws -> Bool {
+        do {
+            try evaluate(log: log, events: events, trainLoss: trainLoss, gradNorm: gradNorm, shouldStop: shouldStop)
+            state.pendingEvaluation = nil
+            try saveState()
+            return true
+        } catch is StopRequested {
+            state.pendingEvaluation = .init(trainLoss: trainLoss, gradNorm: gradNorm)
+            try saveState()
+            events(.message("stopped during step \(state.step)'s validation and samples; the state is saved in "
+                + "\(run.state.path), and --resume redoes them"))
+            return false
+        }
     }
 
     /// `optimizerStep()`, except that running out of memory rewinds what the step drew (data position,
@@ -181,12 +217,15 @@ extension LoRATrainer {
     // MARK: Evaluation
 
     /// Validation loss, samples (and CLIP score), LoRA checkpoint, log row.
-    func evaluate(log: TrainingLog, events: (TrainingEvent) -> Void, trainLoss: Double? = nil, gradNorm: Double? = nil) throws {
+    /// `shouldStop` is polled inside it (throws `StopRequested`), and the log row is written last: a stopped
+    /// evaluation leaves no row.
+    func evaluate(log: TrainingLog, events: (TrainingEvent) -> Void, trainLoss: Double? = nil, gradNorm: Double? = nil,
+                  shouldStop: () -> Bool = { false }) throws {
         let step = state.step
         let validating = validationDue(step)
         var measured: Double?
         if validating && !validation.isEmpty {
-            let loss = try validationLoss()
+            let loss = try validationLoss(shouldStop: shouldStop)
             measured = loss
             state.lastValidationLoss = loss
             let isBest = step > 0 && loss.isFinite && (state.bestValidationLoss.map { loss < $0 } ?? true)
@@ -208,8 +247,9 @@ extension LoRATrainer {
         if samplesDue(step) {
             do {
                 try faultInjection?(.samples)
-                let (folder, images) = try renderSamples(step: step)
+                let (folder, images) = try renderSamples(step: step, shouldStop: shouldStop)
                 events(.samples(step: step, folder: folder))
+                try StopRequested.check(shouldStop)
                 if let clipScorer {
                     clipScore = try clipScorer(images.map(\.0), images.map(\.1))
                 }
@@ -247,12 +287,13 @@ extension LoRATrainer {
     /// Mean denoising loss on the validation images with fixed noise and fixed timesteps spread over
     /// the schedule (the distribution's mean as latent): the same number for the same weights,
     /// whatever the training RNG has done, so it compares across steps, runs and caption variants.
-    public func validationLoss() throws -> Double {
+    public func validationLoss(shouldStop: () -> Bool = { false }) throws -> Double {
         let k = config.validation.timestepsPerImage
         let timesteps = (0..<k).map { Int((Double($0) + 0.5) * Double(noise.numTrainTimesteps) / Double(k)) }
         var sum = 0.0
         try noGrad {
             for (i, example) in validation.enumerated() {
+                try StopRequested.check(shouldStop)
                 heartbeat?.beat()
                 let g = try Generator(seed: UInt64(config.validation.seed) &+ UInt64(i))
                 let mean = try latents.moments(example.image, flipped: false, device: pipeline.device).mean
@@ -268,11 +309,22 @@ extension LoRATrainer {
     }
 
     /// Samples from the fixed prompts and seeds into samples/step_N/ (at step 0 with the adapters
-    /// off: the base model's images).
-    func renderSamples(step: Int) throws -> (URL, [(Image, String)]) {
-        let s = config.samples
+    /// off: the base model's images). A stop request ends it within a denoising step and removes the folder:
+    /// half a step's samples are never shown as its samples.
+    func renderSamples(step: Int, shouldStop: () -> Bool = { false }) throws -> (URL, [(Image, String)]) {
         let folder = run.samples(step: step)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        do {
+            // The pipeline's progress callback is optional, hence escaping; it does not outlive the call.
+            return (folder, try withoutActuallyEscaping(shouldStop) { try renderSamples(step: step, into: folder, shouldStop: $0) })
+        } catch is StopRequested {
+            try? FileManager.default.removeItem(at: folder)
+            throw StopRequested()
+        }
+    }
+
+    private func renderSamples(step: Int, into folder: URL, shouldStop: @escaping () -> Bool) throws -> [(Image, String)] {
+        let s = config.samples
         network.isEnabled = step > 0
         defer { network.isEnabled = true }
         let sampler = s.sampler
@@ -290,7 +342,7 @@ extension LoRATrainer {
                 var job = TextToImageJob(options: options, sampler: sampler, outputDirectory: folder)
                 job.modelName = config.output.name
                 // A beat per denoising step: a 512 px sample on a CPU takes longer than a dashboard waits.
-                let image = try Image.batch(try pipeline(options, progress: { [self] _, _ in heartbeat?.beat(); return true }),
+                let image = try Image.batch(try pipeline(options, progress: { [self] _, _ in heartbeat?.beat(); return !shouldStop() }),
                                             range: .unit)
                 guard let first = image.first else { continue }
                 let info = job.info(index: 0, defaultSampler: sampler)
@@ -299,7 +351,7 @@ extension LoRATrainer {
                 out.append((first, prompt))
             }
         }
-        return (folder, out)
+        return out
     }
 
 }

@@ -132,9 +132,9 @@ public final class LoRATrainer {
     // MARK: Preparation
 
     /// Caches every latent and (with a frozen text encoder) every caption's embeddings.
-    func prepareCaches(events: (TrainingEvent) -> Void) throws {
+    func prepareCaches(shouldStop: () -> Bool = { false }, events: (TrainingEvent) -> Void) throws {
         let images = (train + validation).map(\.image)
-        let encoded = try latents.prepare(images, flips: config.data.flip) { done, total in
+        let encoded = try latents.prepare(images, flips: config.data.flip, shouldStop: shouldStop) { done, total in
             heartbeat?.beat()
             events(.caching(done: done, total: total))
         }

@@ -9,9 +9,13 @@ struct DashboardCommand: ParsableCommand {
         abstract: "Serve a local web page over runs/: live curves, samples by step, run comparisons, pipeline summaries.")
 
     @Option(help: "The runs folder to show.") var runs = "runs"
-    @Option(help: "Address to listen on (127.0.0.1 keeps the page on this machine; 0.0.0.0 shares it on the network).")
+    @Option(help: "Address to listen on (127.0.0.1 keeps the page on this machine; another address needs --allow-remote).")
     var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port = 8765
+    @Flag(name: .customLong("allow-remote"), help: "Serve on a --host that other machines can reach (a token is then required).")
+    var allowRemote = false
+    @Option(help: "The token every request must carry (default off loopback: a fresh one, printed in the address).")
+    var token: String?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
@@ -20,9 +24,14 @@ struct DashboardCommand: ParsableCommand {
     func run() throws {
         let server: DashboardServer
         do {
-            server = try DashboardServer(runs: URL(fileURLWithPath: runs), host: host, port: port)
+            let access = try DashboardAccess.forHost(host, allowRemote: allowRemote, token: token)
+            server = try DashboardServer(runs: URL(fileURLWithPath: runs), host: host, port: port, access: access)
         } catch let error as DashboardError {
             throw CommandError(error.description)
+        }
+        if !DashboardAccess.isLoopback(host) {
+            say("warning: serving \(runs) on \(host), reachable from other machines; over plain HTTP, so anyone on the "
+                + "network path can read the token: use it on networks you trust")
         }
         // The command line is synchronous; the server is async. Run it on the concurrency pool and
         // wait here until it stops (Ctrl-C / SIGTERM shut it down gracefully).
@@ -33,7 +42,7 @@ struct DashboardCommand: ParsableCommand {
             do {
                 try await server.run { port in
                     // Unbuffered, so a script reading the output sees the address at once.
-                    let line = "dashboard over \(runs) at \(DashboardServer.url(host: host, port: port)) (Ctrl-C to stop)\n"
+                    let line = "dashboard over \(runs) at \(server.url(port: port)) (Ctrl-C to stop)\n"
                     FileHandle.standardOutput.write(Data(line.utf8))
                 }
             } catch {

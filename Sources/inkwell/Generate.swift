@@ -113,19 +113,22 @@ struct Generate: ParsableCommand {
             ($0.url.deletingPathExtension().lastPathComponent, noHash ? "" : try FileHash.loraHash($0.url), $0.multiplier)
         }
 
-        // Ctrl-C stops at the next step; nothing has been written then (the PNGs come after the last step).
+        // Installed only now: a stop while loading needs no saving, so Ctrl-C there ends the process at once.
         let interruption = Interruption.install()
         // The scheduler's own count of UNet calls: PNDM's 12 steps are 13, Heun's and DPM2's 23.
         var bar: ProgressLine?
+        var reached = (0, 0)
         let urls: [URL]
         do {
             urls = try job.run(pipeline) { step, total in
                 if bar == nil { bar = ProgressLine(total: total, label: "generating") }
                 bar?.update(step)
+                reached = (step, total)
                 return !interruption.requested
             }
-        } catch is StableDiffusionPipeline.Cancelled {
-            say("stopped; no images written")
+        } catch is StopRequested {
+            // The batch is denoised together: no image of it is finished before the last step.
+            say("stopped at denoising step \(reached.0) of \(reached.1); no image written")
             throw ExitCode(130)
         }
         bar?.finish()

@@ -57,6 +57,7 @@ final class Interruption: @unchecked Sendable {
         if received == 1 {
             FileHandle.standardError.write(Data("\n\(name): stopping at the next safe point (again to quit now)\n".utf8))
         } else {
+            FileHandle.standardError.write(Data("\n\(name) again: quitting now; what was last saved stands (no file is left half-written)\n".utf8))
             exit(128 + number)
         }
     }

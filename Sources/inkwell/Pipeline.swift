@@ -61,8 +61,23 @@ func runPipeline(_ config: PipelineConfig, file: String) throws {
                                          vaeDType: .float32)
     }
     let interruption = Interruption.install()
+    let rows: [PipelineRunResult]
+    do {
+        rows = try pipelineRows(runner, interruption: interruption)
+    } catch let stopped as PipelineStopped {
+        say(stopped.description)
+        throw ExitCode(130)
+    }
+    say("\n| run | best step | best val loss | steps/s |")
+    for r in rows {
+        say("| \(r.variant) | \(r.bestStep.map(String.init) ?? "-") | \(r.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-") | \(String(format: "%.2f", r.stepsPerSecond)) |")
+    }
+}
+
+/// The pipeline's stages with their progress shown; a stop request ends them with `PipelineStopped`.
+private func pipelineRows(_ runner: PipelineRunner, interruption: Interruption) throws -> [PipelineRunResult] {
     var bar: ProgressLine?
-    let rows = try runner.run(shouldStop: { interruption.requested }, stopSignal: { interruption.signalName }) { event in
+    return try runner.run(shouldStop: { interruption.requested }, stopSignal: { interruption.signalName }) { event in
         switch event {
         case .stage(let name): say("== \(name)")
         case .message(let text): say("   \(text)")
@@ -77,9 +92,5 @@ func runPipeline(_ config: PipelineConfig, file: String) throws {
             default: break
             }
         }
-    }
-    say("\n| run | best step | best val loss | steps/s |")
-    for r in rows {
-        say("| \(r.variant) | \(r.bestStep.map(String.init) ?? "-") | \(r.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-") | \(String(format: "%.2f", r.stepsPerSecond)) |")
     }
 }

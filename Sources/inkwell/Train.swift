@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
             let scorer = try CLIPScore.load(directory: try ModelLocation.resolve(folder), device: device)
             trainer.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
         }
-        // Polled after every step: the trainer then saves its state.
+        // Polled between steps and inside latent caching, validation and samples: the trainer then saves its state.
         let interruption = Interruption.install()
         let bar = ProgressLine(total: config.training.maxSteps, label: "step")
         var lastValidation = "-"

@@ -131,8 +131,9 @@ struct Boom: Error, CustomStringConvertible {
         // Interrupted (as SIGTERM asks) after 2 steps; the default interval writes only the start and the end.
         let stopping = try tinyTrainer(fixture.root, name: "stopped")
         stopping.statusInterval = 3600
-        var polls = 0
-        let partial = try stopping.run(resume: false, shouldStop: { polls += 1; return polls > 2 }, stopSignal: { "SIGTERM" })
+        var steps = 0
+        let partial = try stopping.run(resume: false, shouldStop: { steps >= 2 }, stopSignal: { "SIGTERM" },
+                                       events: { if case .step = $0 { steps += 1 } })
         #expect(partial.interrupted && partial.steps == 2)
         #expect(stopping.heartbeat?.writes == 2)
         let stopped = try await data.run("stopped").summary

@@ -167,9 +167,21 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
         #expect(throws: ComparisonStopped.self) {
             _ = try stopped.run(pipeline: { pipeline }, progress: { done, _ in calls.append(done); return done < 1 })
         }
-        #expect(calls == [0, 1])
+        // Told 0 before the first image and after each of its 3 denoising steps, then 1 when it is saved.
+        #expect(calls == [0, 0, 0, 0, 1])
         let (resumed, _) = try compare("stopped")
         #expect(resumed.generated == 1 && resumed.reused == 1)
+
+        // Stopped inside the first image's denoising (its 2nd step): nothing is saved of it, within that step.
+        calls = []
+        let early = Comparison(model: model, settings: settings, columns: columns, outputDirectory: dir.appendingPathComponent("early"))
+        let error = #expect(throws: ComparisonStopped.self) {
+            _ = try early.run(pipeline: { pipeline }, progress: { done, _ in calls.append(done); return calls.count < 3 })
+        }
+        #expect(error?.generated == 0 && calls.count == 3)
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("early/images").path))
+        let (rerun, _) = try compare("early")
+        #expect(rerun.generated == 2 && rerun.reused == 0)
     }
 
     @Test func settingsComeFromTheRunAndColumnsFromItsCheckpoints() throws {

@@ -45,9 +45,8 @@ import Torch
         #expect(unetCounts.recomputed > 0 && unetCounts.recomputed == unetCounts.checkpointed)
         #expect(textCounts.recomputed > 0 && textCounts.recomputed == textCounts.checkpointed)
 
-        var calls = 0
         let first = try makeTrainer(dir, output: "resumed", configure: settings(true))
-        let partial = try first.run(resume: false, shouldStop: { calls += 1; return calls > 4 })
+        let partial = try first.run(resume: false, shouldStop: { first.state.step >= 4 })
         #expect(partial.interrupted && partial.steps == 4)
         let second = try makeTrainer(dir, output: "resumed", configure: settings(true))
         let summary = try second.run(resume: true)

@@ -101,9 +101,8 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         let straight = try makeTrainer(dir, output: "straight", configure: dropout)
         _ = try straight.run(resume: false)
 
-        var calls = 0
         let first = try makeTrainer(dir, output: "resumed", configure: dropout)
-        let partial = try first.run(resume: false, shouldStop: { calls += 1; return calls > 4 })
+        let partial = try first.run(resume: false, shouldStop: { first.state.step >= 4 })
         #expect(partial.interrupted && partial.steps == 4)
         let second = try makeTrainer(dir, output: "resumed", configure: dropout)
         let summary = try second.run(resume: true)
@@ -287,9 +286,8 @@ func loraTensors(_ trainer: LoRATrainer) throws -> [String: Tensor] {
         let trained = try loraTensors(straight).filter { $0.key.contains("lora_B") }
         #expect(try trained.values.contains { try $0.abs().max().item() > 0 }, "no step was taken")
 
-        var calls = 0
         let first = try fp16Trainer("resumed")
-        _ = try first.run(resume: false, shouldStop: { calls += 1; return calls > 4 })
+        _ = try first.run(resume: false, shouldStop: { first.state.step >= 4 })
         let second = try fp16Trainer("resumed")
         _ = try second.run(resume: true)
         #expect(second.scaler == straight.scaler)

@@ -5,6 +5,28 @@ import StableDiffusion
 @testable import Training
 
 @Suite struct PipelineRunnerTests {
+    /// A stop request in the prepare and caption stages (once ignored until training) ends the pipeline there,
+    /// naming the stage; the next run goes on from what was kept.
+    @Test func aStopEndsTheStageItCameIn() throws {
+        let root = try temporaryDirectory()
+        var config = try DemoSetup.prepare(root: root, steps: 2)
+        config.training.samples.every = 0
+        let source = try ModelSource(path: config.training.model.path)
+        let runner = PipelineRunner(config: config) { try StableDiffusionPipeline.load(source, device: .cpu, dtype: .float32) }
+        for stage in ["prepare", "caption"] {
+            var current = ""
+            let error = #expect(throws: PipelineStopped.self) {
+                try runner.run(shouldStop: { current == stage }, events: { if case .stage(let name) = $0 { current = name } })
+            }
+            #expect(error?.stage == stage)
+        }
+        // Prepare finished on the second run: the images are there, and no caption file was written.
+        let images = try FileManager.default.contentsOfDirectory(atPath: runner.dataset.appendingPathComponent("images").path)
+        #expect(!images.isEmpty)
+        let blip = runner.dataset.appendingPathComponent("captions_blip")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: blip.path)) ?? []).isEmpty)
+    }
+
     /// The demo's whole pipeline on its generated models: every stage runs, BLIP writes captions, each
     /// variant trains; a second run finds everything up to date and says so.
     @Test func runsEveryStageThenIsIdempotent() throws {

@@ -20,8 +20,9 @@ public final class PipelineRunner {
     public let config: PipelineConfig
     /// Loads the model once per training run (each run attaches its own adapters).
     public var loadPipeline: () throws -> StableDiffusionPipeline
-    /// Optional later stages, given the finished runs' folders (compare grid, plots).
-    public var compare: (([URL]) throws -> Void)?
+    /// Optional later stages, given the finished runs' folders (compare grid, plots); compare is given the stop
+    /// request to poll.
+    public var compare: (([URL], @escaping () -> Bool) throws -> Void)?
     public var plot: (([URL]) throws -> Void)?
     public var clipScorer: (([Image], [String]) throws -> Double)?
 
@@ -30,13 +31,13 @@ public final class PipelineRunner {
         self.loadPipeline = loadPipeline
         // The default later stages: a comparison grid (base model vs each run's best LoRA at every scale,
         // the runs' sample prompts and seeds) and the training curves.
-        compare = { [config] runs in
+        compare = { [config] runs, shouldStop in
             let source = try ModelSource(path: config.training.model.path)
             let (columns, _) = try CompareColumn.columns(modelName: source.displayName, runs: runs, checkpoint: .best,
                                                          scales: config.compareScales)
             let comparison = Comparison(model: source, settings: CompareSettings(samples: config.training.samples),
                                         columns: columns, outputDirectory: config.folder.appendingPathComponent("compare"))
-            _ = try comparison.run(pipeline: loadPipeline)
+            _ = try comparison.run(pipeline: loadPipeline, progress: { _, _ in !shouldStop() })
         }
         plot = { [config] runs in
             _ = try TrainingPlots.write(try RunLog.load(runs), to: config.folder.appendingPathComponent("plots"))
@@ -45,8 +46,9 @@ public final class PipelineRunner {
 
     var dataset: URL { URL(fileURLWithPath: config.datasets).appendingPathComponent(config.name) }
 
-    /// Runs every stage; `shouldStop` is polled during training (Ctrl-C), and `stopSignal` names what asked
-    /// (for the run's status.json). Returns the summary rows.
+    /// Runs every stage; `shouldStop` is polled in each (Ctrl-C): the stage keeps what it finished and
+    /// `PipelineStopped` says what. `stopSignal` names what asked (for the run's status.json). Returns the
+    /// summary rows.
     @discardableResult
     public func run(shouldStop: @escaping () -> Bool = { false }, stopSignal: () -> String? = { nil },
                     events: (PipelineEvent) -> Void = { _ in }) throws -> [PipelineRunResult] {
@@ -59,7 +61,10 @@ public final class PipelineRunner {
         prepare.settings.clean = config.clean
         prepare.settings.buckets = config.buckets
         prepare.validation = try ValidationSplit(fraction: config.validationFraction, seed: ValidationSplit.standard.seed)
-        let prepared = try Preparer(prepare).run()
+        let prepared = try Preparer(prepare).run { _ in !shouldStop() }
+        if prepared.interrupted {
+            throw PipelineStopped(stage: "prepare", saved: "the images prepared so far are kept")
+        }
         if !prepared.processed.isEmpty || !prepared.removed.isEmpty { didWork = true }
         prepared.summary.forEach { events(.message($0)) }
 
@@ -74,7 +79,10 @@ public final class PipelineRunner {
                                        beams: config.blipBeams) as any ImageCaptioner
             }
             let tokenizer = try loadPipeline().tokenizer
-            let report = try CaptionStage(options, captioner: captioner, tokenizer: tokenizer).run()
+            let report = try CaptionStage(options, captioner: captioner, tokenizer: tokenizer).run { _ in !shouldStop() }
+            if report.interrupted {
+                throw PipelineStopped(stage: "caption", saved: "the captions written so far are kept")
+            }
             if report.written.values.contains(where: { !$0.isEmpty }) { didWork = true }
             report.summary.forEach { events(.message($0)) }
         }
@@ -109,13 +117,19 @@ public final class PipelineRunner {
             let result = try trainer.run(resume: resume, shouldStop: shouldStop, stopSignal: stopSignal) {
                 events(.training(variant: variant.rawValue, $0))
             }
-            if result.interrupted { throw TrainingStopped(reason: "interrupted during \(variant); run the pipeline again to resume") }
+            if result.interrupted {
+                throw PipelineStopped(stage: "train \(variant)", saved: "the trainer state is saved in \(run.state.path)")
+            }
             rows.append(try PipelineRunResult(variant: variant.rawValue, run: run))
         }
 
         if let compare, didWork || !FileManager.default.fileExists(atPath: config.folder.appendingPathComponent("compare").path) {
             events(.stage("compare"))
-            try compare(runFolders)
+            do {
+                try compare(runFolders, shouldStop)
+            } catch let stopped as ComparisonStopped {
+                throw PipelineStopped(stage: "compare", saved: "\(stopped.generated) new cell(s) are kept")
+            }
         }
         if let plot, didWork || !FileManager.default.fileExists(atPath: config.folder.appendingPathComponent("plots").path) {
             events(.stage("plot"))

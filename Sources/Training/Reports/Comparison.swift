@@ -62,8 +62,9 @@ public struct Comparison {
 
     /// Generates (or reuses) every cell, then writes grid.png, index.html and compare.json. `pipeline`
     /// is called only if some cell needs generating; `progress(done, total)`, called with 0 before the
-    /// first image and after each generated one, may return false to stop (throws `ComparisonStopped`;
-    /// the cells saved so far are reused next time).
+    /// first image, after each denoising step (the count unchanged) and after each generated image, may return
+    /// false to stop within a denoising step (throws `ComparisonStopped`; the cells saved so far are reused next
+    /// time, the one being generated is dropped).
     public func run(pipeline load: () throws -> StableDiffusionPipeline,
                     progress: ((Int, Int) -> Bool)? = nil) throws -> CompareResult {
         try settings.validate()
@@ -114,8 +115,14 @@ public struct Comparison {
                     let column = columns[c]
                     if let stack { try stack.setMultipliers([column.scale ?? 1]) }
                     for (r, row) in rows.enumerated() where images[r][c] == nil {
-                        let image = try generate(row: row, column: column, pipeline: pipeline, sampler: sampler,
-                                                 loraHash: column.lora.flatMap { loraHashes[$0] }, key: keys[r][c])
+                        let image: Image
+                        do {
+                            image = try generate(row: row, column: column, pipeline: pipeline, sampler: sampler,
+                                                 loraHash: column.lora.flatMap { loraHashes[$0] }, key: keys[r][c],
+                                                 progress: progress.map { report in { _, _ in report(done, pending) } })
+                        } catch is StopRequested {
+                            throw ComparisonStopped(generated: done)
+                        }
                         images[r][c] = image
                         done += 1
                         if let progress, !progress(done, pending) { throw ComparisonStopped(generated: done) }
@@ -138,9 +145,9 @@ public struct Comparison {
 
     /// One cell: generated, saved with its parameters and key, returned.
     func generate(row: CompareRow, column: CompareColumn, pipeline: StableDiffusionPipeline, sampler: Sampler,
-                  loraHash: String?, key: String) throws -> Image {
+                  loraHash: String?, key: String, progress: ((Int, Int) -> Bool)? = nil) throws -> Image {
         let options = options(row, sampler: sampler)
-        guard let image = try Image.batch(try pipeline(options), range: .unit).first else {
+        guard let image = try Image.batch(try pipeline(options, progress: progress), range: .unit).first else {
             throw ReportError("compare: the pipeline returned no image")
         }
         let url = outputDirectory.appendingPathComponent(cellPath(row: row, column: column))
