@@ -22,11 +22,13 @@ public enum PickledCheckpoint {
         let ext = url.pathExtension.lowercased()
         if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw PickleRefused(path: url.path) }
         try RegularFile.require(url.path)
-        // Zip-based torch.save files start with "PK", raw pickles with protocol byte 0x80.
+        // Zip-based torch.save files start with "PK", raw pickles with protocol byte 0x80. A safetensors file
+        // starts with its header's 8-byte little-endian length (whose first byte may well be 0x80), then "{".
         if let handle = FileHandle(forReadingAtPath: url.path) {
             defer { try? handle.close() }
-            let head = handle.readData(ofLength: 2)
-            if head.first == 0x80 || head.elementsEqual([0x50, 0x4B]) { throw PickleRefused(path: url.path) }
+            let head = [UInt8](handle.readData(ofLength: 9))
+            let safetensors = head.count == 9 && head[8] == UInt8(ascii: "{")
+            if !safetensors && (head.first == 0x80 || head.starts(with: [0x50, 0x4B])) { throw PickleRefused(path: url.path) }
         }
     }
 }

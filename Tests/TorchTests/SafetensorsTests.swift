@@ -402,4 +402,18 @@ private func kind(_ reason: SafetensorsError.Reason) -> String {
             }
         }
     }
+
+    /// A safetensors file whose header length starts with the byte 0x80 (a pickle's first byte) is not a pickle.
+    @Test func aHeaderLengthStartingWith0x80IsNotAPickle() throws {
+        let url = try temporaryDirectory().appendingPathComponent("w.safetensors")
+        var padding = ""
+        repeat {
+            try Safetensors.save(["w": try Tensor([Float(1)])], metadata: ["pad": padding], to: url)
+            padding += "x"
+        } while try Data(contentsOf: url).first != 0x80
+        try PickledCheckpoint.refuse(url)
+        let pickle = url.deletingLastPathComponent().appendingPathComponent("p.safetensors")
+        try Data([0x80, 0x02, 0x7D, 0x71, 0x00, 0x2E]).write(to: pickle)
+        #expect(throws: PickleRefused.self) { try PickledCheckpoint.refuse(pickle) }
+    }
 }
