@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs", "CJPEG", "AtomicFile"]),
         .target(name: "HubCache"),
         .target(name: "TorchPickle", dependencies: ["Torch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .target(name: "StableDiffusion", dependencies: ["AtomicFile", "Torch", "Imaging", "HubCache", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "StableDiffusion", dependencies: ["AtomicFile", "Torch", "Imaging", "HubCache", "TorchPickle", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "LoRA", dependencies: ["AtomicFile", "Torch", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Captioning", dependencies: ["Torch", "Imaging"]),
         .target(name: "Evaluation", dependencies: ["Torch", "Imaging", "StableDiffusion"]),

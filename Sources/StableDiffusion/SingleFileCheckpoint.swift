@@ -4,6 +4,7 @@
 // `convert_ldm_clip_checkpoint`).
 import Foundation
 import Torch
+import TorchPickle
 
 public struct SingleFileCheckpoint {
     /// Diffusers-named state dicts, ready for the strict loaders.
@@ -54,12 +55,16 @@ public struct SingleFileCheckpoint {
         unknown.sort()
     }
 
-    /// Reads a `.safetensors` single-file checkpoint. Pickled `.ckpt`/`.pt` files are refused:
-    /// unpickling runs arbitrary code.
+    /// Reads a single-file checkpoint: `.safetensors`, or a pickled `.ckpt`/`.pt` through TorchPickle's
+    /// restricted reader (tensors only; any code in the pickle is refused by name, never run).
     public init(url: URL, unetLayersPerBlock: Int = 2, vaeBlockCount: Int = 4) throws {
-        try Self.refusePickle(url)
-        let file = try SafetensorsFile(url: url)
-        let tensors = try file.tensors()
+        let tensors: [String: Tensor]
+        do {
+            try Self.refusePickle(url)
+            tensors = try SafetensorsFile(url: url).tensors()
+        } catch is PickleRefused {
+            tensors = try TorchCheckpoint.stateDict(url)
+        }
         try NonFiniteWeights.check(tensors, source: url.path)
         try self.init(ldm: tensors, unetLayersPerBlock: unetLayersPerBlock, vaeBlockCount: vaeBlockCount)
     }

@@ -73,7 +73,6 @@ public enum TrainingPreflight {
             problems.append("model.tokenizer: no folder \(tokenizer); point it at SD1.5's tokenizer/ (vocab.json, merges.txt)")
         }
         if case .singleFile(let file) = source {
-            do { try SingleFileCheckpoint.refusePickle(file) } catch { problems.append("model.path: \(error)") }
             let beside = file.deletingLastPathComponent().appendingPathComponent("tokenizer")
             if model.tokenizer == nil && !isDirectory(beside.path) {
                 problems.append("model.tokenizer: a single-file checkpoint carries no tokenizer; put SD1.5's tokenizer/ folder "
