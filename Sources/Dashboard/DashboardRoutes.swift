@@ -8,10 +8,13 @@ import Hummingbird
 public struct DashboardRoutes: Sendable {
     public let data: DashboardData
     public let access: DashboardAccess
+    let assets: [WebAsset]
 
-    public init(data: DashboardData, access: DashboardAccess = .local) {
+    /// Reads the page's own files now: a binary without them is an error here, not at the first page load.
+    public init(data: DashboardData, access: DashboardAccess = .local) throws {
         self.data = data
         self.access = access
+        assets = try WebAssets.load()
     }
 
     /// Adds the dashboard's middleware and routes. Middleware a caller adds before this call wraps
@@ -20,7 +23,7 @@ public struct DashboardRoutes: Sendable {
     public func register<Context: RequestContext>(on router: Router<Context>) {
         router.add(middleware: ReadOnlyMiddleware<Context>())
         router.add(middleware: AccessTokenMiddleware<Context>(access: access))
-        for asset in WebAssets.all {
+        for asset in assets {
             router.get(RouterPath(asset.route)) { request, _ in asset.response(to: request) }
         }
 

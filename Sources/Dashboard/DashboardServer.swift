@@ -14,6 +14,7 @@ public struct DashboardServer: Sendable {
     public let port: Int
     public let access: DashboardAccess
     public let idleTimeout: Duration
+    let routes: DashboardRoutes
 
     public init(runs: URL, host: String = "127.0.0.1", port: Int = 8765, access: DashboardAccess = .local,
                 idleTimeout: Duration = .seconds(30)) throws {
@@ -23,6 +24,7 @@ public struct DashboardServer: Sendable {
             throw DashboardError("serving on \(host) needs a token (DashboardAccess.forHost)")
         }
         self.data = DashboardData(root: try RunsRoot(runs))
+        routes = try DashboardRoutes(data: data, access: access)
         self.host = host
         self.port = port
         self.access = access
@@ -33,7 +35,7 @@ public struct DashboardServer: Sendable {
     public func router(before: (Router<BasicRequestContext>) -> Void = { _ in }) -> Router<BasicRequestContext> {
         let router = Router(options: .autoGenerateHeadEndpoints)
         before(router)
-        DashboardRoutes(data: data, access: access).register(on: router)
+        routes.register(on: router)
         return router
     }
 

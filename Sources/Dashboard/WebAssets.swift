@@ -25,30 +25,37 @@ struct WebAsset: Sendable {
 
 enum WebAssets {
     private static let types = ["html": "text/html; charset=utf-8", "css": "text/css; charset=utf-8",
-                        "js": "text/javascript; charset=utf-8"]
+                                "js": "text/javascript; charset=utf-8"]
+    /// SwiftPM's resource bundle of this target, beside the binary. Found here rather than through
+    /// `Bundle.module`, whose accessor crashes when a moved binary left the folder behind.
+    static let bundleName = "Inkwell_Dashboard.resources"
 
-    /// index.html is the page at /, every other file is /assets/NAME. Read when the routes are made, so a
-    /// binary without its resources stops at start rather than at the first page load.
-    static let all: [WebAsset] = {
-        guard let folder = Bundle.module.url(forResource: "Assets", withExtension: nil) else {
-            fatalError("no Assets folder in the dashboard's resources at \(Bundle.module.bundlePath)")
-        }
+    /// index.html is the page at /, every other file is /assets/NAME. Read when the server is made, so a
+    /// binary without its resources stops at start, with what to do, rather than at the first page load.
+    static func load(besideBinary binary: URL = Bundle.main.bundleURL) throws -> [WebAsset] {
+        let folder = binary.appendingPathComponent(bundleName).appendingPathComponent("Assets")
+        let files: [URL]
         do {
-            return try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+            files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
                 .sorted { $0.lastPathComponent < $1.lastPathComponent }
-                .map(load)
         } catch {
-            fatalError("cannot read the dashboard's page files in \(folder.path): \(error)")
+            throw DashboardError("the dashboard's page files are missing: no \(folder.path). \(bundleName) is built "
+                + "beside the inkwell binary; copy that folder along when you move inkwell")
         }
-    }()
+        return try files.map(asset)
+    }
 
-    private static func load(_ url: URL) throws -> WebAsset {
+    private static func asset(_ url: URL) throws -> WebAsset {
         let name = url.lastPathComponent
         guard let type = types[url.pathExtension.lowercased()] else {
-            fatalError("Assets/\(name) has no content type: add its extension to WebAssets.types")
+            throw DashboardError("\(url.path): the dashboard serves only .html, .css and .js page files; remove it")
         }
-        return WebAsset(route: name == "index.html" ? "/" : "/assets/" + name, contentType: type,
-                        etag: DashboardRoutes.etag(try FileManager.default.attributesOfItem(atPath: url.path)),
-                        body: ByteBuffer(bytes: try Data(contentsOf: url)))
+        do {
+            return WebAsset(route: name == "index.html" ? "/" : "/assets/" + name, contentType: type,
+                            etag: DashboardRoutes.etag(try FileManager.default.attributesOfItem(atPath: url.path)),
+                            body: ByteBuffer(bytes: try Data(contentsOf: url)))
+        } catch {
+            throw DashboardError("\(url.path): cannot read the dashboard's page file: \(error.localizedDescription)")
+        }
     }
 }

@@ -22,28 +22,22 @@ public struct LoRAPromptTag: Equatable, Sendable {
     public static func extract(from prompt: String) throws -> (prompt: String, tags: [LoRAPromptTag]) {
         var tags: [LoRAPromptTag] = []
         var problems: [String] = []
-        let ns = prompt as NSString
-        var kept = ""
-        var position = 0
-        for match in pattern.matches(in: prompt, range: NSRange(location: 0, length: ns.length)) {
-            kept += ns.substring(with: NSRange(location: position, length: match.range.location - position))
-            position = match.range.location + match.range.length
-            let whole = ns.substring(with: match.range)
-            let kind = ns.substring(with: match.range(at: 1))
-            guard kind == "lora" else {
+        for match in prompt.matches(of: pattern) {
+            let whole = String(match.output.0)
+            guard match.output.1 == "lora" else {
                 problems.append("\(whole): Inkwell applies only <lora:…> tags; remove it")
                 continue
             }
-            do { tags.append(try tag(ns.substring(with: match.range(at: 2)).components(separatedBy: ":"), whole)) } catch {
+            do { tags.append(try tag(match.output.2.components(separatedBy: ":"), whole)) } catch {
                 problems.append("\(error)")
             }
         }
-        kept += ns.substring(from: position)
         guard problems.isEmpty else { throw PromptTagError(problems: problems) }
-        return (kept, tags)
+        return (prompt.replacing(pattern, with: ""), tags)
     }
 
-    private static let pattern = try! NSRegularExpression(pattern: #"<(\w+):([^>]+)>"#)
+    /// A regex literal: checked when Inkwell is compiled, so no prompt can make it fail to build.
+    private static var pattern: Regex<(Substring, Substring, Substring)> { /<(\w+):([^>]+)>/ }
 
     /// `NAME`, `NAME:SCALE` or `NAME:TE:UNET` (one scale for both is all a LoRA stack here applies).
     private static func tag(_ items: [String], _ whole: String) throws -> LoRAPromptTag {

@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Imaging
 import Testing
+import TestSupport
 @testable import Dashboard
 
 @Suite struct FilesTests {
@@ -150,5 +151,21 @@ import Testing
             #expect(try Data(contentsOf: fixture.url("alpha/log.csv")) == before)
             #expect(try await client.execute(uri: "/api/index", method: .head).status == .ok)
         }
+    }
+
+    /// A binary moved without its resource folder stops at start with what to do (no crash), and a stray
+    /// file in Assets/ is named.
+    @Test func missingOrStrayPageFilesAreClearErrors() throws {
+        let dir = try temporaryDirectory()
+        #expect { try WebAssets.load(besideBinary: dir) } throws: {
+            "\($0)".contains(dir.appendingPathComponent("Inkwell_Dashboard.resources/Assets").path)
+                && "\($0)".contains("copy that folder along")
+        }
+        let assets = dir.appendingPathComponent("Inkwell_Dashboard.resources/Assets")
+        try FileManager.default.createDirectory(at: assets, withIntermediateDirectories: true)
+        try Data("<html></html>".utf8).write(to: assets.appendingPathComponent("index.html"))
+        #expect(try WebAssets.load(besideBinary: dir).map(\.route) == ["/"])
+        try Data().write(to: assets.appendingPathComponent("notes.txt"))
+        #expect { try WebAssets.load(besideBinary: dir) } throws: { "\($0)".contains("notes.txt") }
     }
 }
