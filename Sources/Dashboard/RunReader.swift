@@ -7,10 +7,6 @@ import Foundation
 import Imaging
 import RunFiles
 
-extension RunLocation {
-    var folder: RunFolder { RunFolder(url) }
-}
-
 struct RunReader: Sendable {
     let root: RunsRoot
     let logs: LogStore

@@ -14,6 +14,8 @@ struct RunLocation: Equatable, Sendable {
     var group: String?
     /// The nearest enclosing pipeline's id.
     var pipeline: String?
+    /// Its files' names, read once from its config.toml when the index finds it.
+    var folder: RunFolder
     var name: String { url.lastPathComponent }
 }
 
@@ -57,7 +59,7 @@ extension RunsRoot {
             let run = RunFolder(child)
             let isPipeline = PipelineSummaryFile.exists(in: child)
             if run.hasLog {
-                result.runs.append(RunLocation(id: childID, url: child, group: id, pipeline: pipeline))
+                result.runs.append(RunLocation(id: childID, url: child, group: id, pipeline: pipeline, folder: run))
                 if isPipeline { result.pipelines.append(PipelineLocation(id: childID, url: child)) }
                 continue
             }
@@ -66,7 +68,7 @@ extension RunsRoot {
             visit(child, id: childID, pipeline: isPipeline ? childID : pipeline, depth: depth + 1, into: &result)
             // A config.toml alone marks a run that has not logged yet, unless runs live below it.
             if result.runs.count == before, !isPipeline, fm.fileExists(atPath: run.config.path) {
-                result.runs.append(RunLocation(id: childID, url: child, group: id, pipeline: pipeline))
+                result.runs.append(RunLocation(id: childID, url: child, group: id, pipeline: pipeline, folder: run))
             }
         }
     }

@@ -3,6 +3,7 @@
 // followed cannot continue that run and are refused with the reason; every other change is listed and
 // applies from the resumed step on (sample prompts, validation cadence, precision, checkpointing…).
 import Foundation
+import StableDiffusion
 
 public struct ResumeChanges: Sendable, Equatable {
     public struct Change: Sendable, Equatable, CustomStringConvertible {
@@ -68,7 +69,7 @@ public struct ResumeChanges: Sendable, Equatable {
         case .string(let s): return "\"\(s)\""
         case .raw(let s): return s
         case .bool(let b): return String(b)
-        case .number(let x): return x == x.rounded() && Swift.abs(x) < 1e15 ? String(Int(x)) : String(x)
+        case .number(let x): return GenerationInfo.number(x)
         case .array(let a): return "[" + a.map(text).joined(separator: ", ") + "]"
         }
     }

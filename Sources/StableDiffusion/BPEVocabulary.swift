@@ -15,9 +15,7 @@ struct BPEVocabulary {
 
     /// vocab.json (`{"token": id}`) and merges.txt (a `#version` header, then "left right" per line).
     static func read(vocab vocabURL: URL, merges mergesURL: URL) throws -> BPEVocabulary {
-        guard let object = try readJSON(vocabURL) as? [String: Any] else {
-            throw CLIPTokenizerError.malformedFile(vocabURL.path, reason: "the top level is not a JSON object")
-        }
+        guard let object = try readJSONObject(vocabURL) else { throw CLIPTokenizerError.missingFile(vocabURL.path) }
         let vocab = try ids(object, path: vocabURL.path, what: "the id of")
         guard FileManager.default.fileExists(atPath: mergesURL.path) else { throw CLIPTokenizerError.missingFile(mergesURL.path) }
         let data: Data
@@ -49,9 +47,8 @@ struct BPEVocabulary {
     /// normalized), which transformers 5 keeps nowhere else.
     static func read(tokenizerJSON url: URL) throws -> (BPEVocabulary, addedTokens: [[String: Any]]) {
         func bad(_ reason: String) -> CLIPTokenizerError { .malformedFile(url.path, reason: reason) }
-        guard let root = try readJSON(url) as? [String: Any], let model = root["model"] as? [String: Any] else {
-            throw bad("no \"model\" object")
-        }
+        guard let root = try readJSONObject(url) else { throw CLIPTokenizerError.missingFile(url.path) }
+        guard let model = root["model"] as? [String: Any] else { throw bad("no \"model\" object") }
         guard model["type"] as? String == "BPE" else { throw bad("model.type is \(model["type"] ?? "absent"), not BPE") }
         guard let vocabObject = model["vocab"] as? [String: Any] else { throw bad("model.vocab is not an object") }
         let vocab = try ids(vocabObject, path: url.path, what: "model.vocab:")
@@ -80,16 +77,5 @@ struct BPEVocabulary {
             vocab[token] = id
         }
         return vocab
-    }
-
-    private static func readJSON(_ url: URL) throws -> Any {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CLIPTokenizerError.missingFile(url.path) }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw CLIPTokenizerError.malformedFile(url.path, reason: "unreadable: \(error)")
-        }
-        do { return try JSONSerialization.jsonObject(with: data) } catch {
-            throw CLIPTokenizerError.malformedFile(url.path, reason: "not valid JSON (\(error))")
-        }
     }
 }

@@ -712,7 +712,7 @@ private final class WordCache: @unchecked Sendable {
 let maxTokenId = 1 << 24
 
 /// The top-level object of a JSON file; nil when the file does not exist.
-private func readJSONObject(_ url: URL) throws -> [String: Any]? {
+func readJSONObject(_ url: URL) throws -> [String: Any]? {
     guard FileManager.default.fileExists(atPath: url.path) else { return nil }
     let data: Data
     do { data = try Data(contentsOf: url) } catch {

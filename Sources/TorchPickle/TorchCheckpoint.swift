@@ -76,14 +76,17 @@ public enum TorchCheckpoint {
         if zip(zip(view.size, view.stride), dense).allSatisfy({ $0.0 == 1 || $0.1 == $1 }) {
             return try flat.narrow(dim: 0, start: view.offset, length: count).reshape(view.size).clone()
         }
-        // A strided view (a transposed weight): the element offsets, then one gather.
-        var offsets = [Int64](repeating: Int64(view.offset), count: count)
-        var step = count
-        for (size, stride) in zip(view.size, view.stride) {
-            step /= size
-            for k in 0..<count { offsets[k] += Int64((k / step) % size * stride) }
+        // A strided view (a transposed weight): offset + Σ index_d · stride_d as one broadcast int64 tensor
+        // (torch's as_strided, in ops), then one gather.
+        var offsets = try Tensor(scalar: Int64(view.offset))
+        for (d, (size, stride)) in zip(view.size, view.stride).enumerated() {
+            var along = [Int](repeating: 1, count: view.size.count)
+            along[d] = size
+            let steps = stride == 0 ? try Tensor.zeros([size], dtype: .int64)
+                : try Tensor.arange(0, Double(size * stride), step: Double(stride), dtype: .int64)
+            offsets = try offsets + steps.reshape(along)
         }
-        return try flat.indexSelect(dim: 0, index: try Tensor(offsets, shape: [count])).reshape(view.size)
+        return try flat.indexSelect(dim: 0, index: offsets.reshape([count])).reshape(view.size)
     }
 
     private static func dtypeOf(_ storage: String, _ fail: (String) -> PickleError) throws -> DType {

@@ -167,26 +167,28 @@ struct Generate: ParsableCommand {
     /// The --lora files, then each LoRA the prompt's tags name, found in --lora-dir; checked before any model loads.
     func loraReferences() throws -> [LoRAReference] {
         let given = try loras.map { try LoRAReference(parsing: $0) }
-        // A named pipe would block the load forever; refused here, by type, naming the flag.
-        for reference in given {
-            try RegularFile.require(reference.url.path, setting: "--lora")
-            try PickledCheckpoint.refuse(reference.url)
-        }
         let tags = try LoRAPromptTag.extract(from: prompt).tags
-        var problems: [String] = given.filter { !FileManager.default.fileExists(atPath: $0.url.path) }.map {
-            "--lora \($0.url.path): no such file"
+        var problems: [String] = []
+        // Missing, a named pipe (which would block the load forever) or a pickle: each file by what it is,
+        // naming where it came from.
+        func check(_ url: URL, _ setting: String) -> Bool {
+            do {
+                try RegularFile.require(url.path, setting: setting)
+                try PickledCheckpoint.refuse(url)
+                return true
+            } catch {
+                problems.append("\(error)")
+                return false
+            }
         }
+        for reference in given { _ = check(reference.url, "--lora") }
         var found: [LoRAReference] = []
         for tag in tags {
             if given.contains(where: { $0.url.deletingPathExtension().lastPathComponent == tag.name }) {
                 problems.append("\(tag.text) in --prompt and --lora name the same LoRA; give it once")
             } else if let directory = loraDirectory {
                 let file = URL(fileURLWithPath: directory).appendingPathComponent("\(tag.name).safetensors")
-                if FileManager.default.fileExists(atPath: file.path) {
-                    found.append(LoRAReference(url: file, multiplier: tag.scale))
-                } else {
-                    problems.append("\(tag.text): no \(file.path)")
-                }
+                if check(file, "\(tag.text) in --lora-dir") { found.append(LoRAReference(url: file, multiplier: tag.scale)) }
             } else {
                 problems.append("\(tag.text): pass --lora-dir FOLDER (holding \(tag.name).safetensors) or --lora FILE:\(GenerationInfo.number(tag.scale)) without the tag")
             }

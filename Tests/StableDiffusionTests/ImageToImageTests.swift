@@ -2,50 +2,18 @@ import Foundation
 import Imaging
 import Testing
 import TestSupport
+import GenerationFixtures
 import Torch
 @testable import StableDiffusion
 
-/// reference/fixtures/img2img.py's cases: diffusers' StableDiffusionImg2ImgPipeline on the pipeline fixture's model.
-struct ImageToImageCases: Decodable {
-    struct Case: Decodable {
-        let name: String
-        let sampler: String
-        let strength: Double
-        let lora: Bool
-    }
-    let prompt: String
-    let negative_prompt: String
-    let steps: Int
-    let guidance_scale: Double
-    let batch: Int
-    let seed: UInt64
-    let cases: [Case]
+/// reference/fixtures/img2img.py's cases: diffusers' StableDiffusionImg2ImgPipeline on the pipeline fixture's model,
+/// from its 50×35 init image (50×34 at the tiny VAE's scale factor 2).
+private func img2imgCases() throws -> GenerationCases { try GenerationCases.load("img2img") }
 
-    static func load() throws -> ImageToImageCases {
-        try JSONDecoder().decode(Self.self, from: Data(contentsOf: Fixtures.url("img2img", "cases.json")))
-    }
-
-    /// The options of a case: the fixture's 50×35 init image at its default size (50×34: the tiny VAE's scale
-    /// factor is 2).
+private extension GenerationCases {
     func options(sampler: String, strength: Double) throws -> GenerationOptions {
-        let image = try Image.load(Fixtures.url("img2img", "init.png"))
-        var options = GenerationOptions(prompt: prompt)
-        options.negativePrompt = negative_prompt
-        options.steps = steps
-        options.guidanceScale = guidance_scale
-        (options.width, options.height) = ImageToImage.defaultSize(of: image, multiple: 2)
-        options.batch = batch
-        options.seed = seed
-        options.initImage = image
-        options.strength = strength
-        options.use(try #require(Sampler(rawValue: sampler), "\(sampler)"))
-        return options
+        try options(sampler: sampler, strength: strength, scaleFactor: 2)
     }
-}
-
-/// diffusers' numpy_to_pil: (x * 255).round() as uint8, channels last.
-func uint8Pixels(_ images: Tensor) throws -> Tensor {
-    try (images * 255).round().to(.uint8).permute([0, 2, 3, 1]).contiguous()
 }
 
 @Suite struct ImageToImageTests {
@@ -59,24 +27,14 @@ func uint8Pixels(_ images: Tensor) throws -> Tensor {
     /// The same uint8 images as diffusers' img2img, within one level, over four samplers (Heun of order 2) × two
     /// strengths, from an init image that the image processor resizes (50×35 → 50×34).
     @Test func imagesMatchDiffusers() throws {
-        let cases = try ImageToImageCases.load()
-        let expected = try Fixtures.tensors("img2img", "images")
-        let plain = cases.cases.filter { !$0.lora }
-        #expect(plain.count == 8)
-        for c in plain {
-            let pixels = try uint8Pixels(pipe(cases.options(sampler: c.sampler, strength: c.strength)))
-            let reference = try expected.get(c.name)
-            #expect(pixels.shape == reference.shape, "\(c.name)")
-            let diff = try maxAbsDiff(pixels, reference)
-            #expect(diff <= 1, "\(c.name): max difference \(diff) levels")
-        }
+        try img2imgCases().expectImagesMatchDiffusers(lora: false, count: 8, pipe: pipe)
     }
 
     /// Per-image seeds are diffusers with a list of generators (each image encoded and noised from its own), and
     /// image 1 of the batch is what seed 6 makes alone; another size resizes the init image to it (LANCZOS, as
     /// diffusers' image processor does when given a size).
     @Test func perImageSeedsAndExplicitSizeMatchDiffusers() throws {
-        let cases = try ImageToImageCases.load()
+        let cases = try img2imgCases()
         let expected = try Fixtures.tensors("img2img", "extra")
         var options = try cases.options(sampler: "euler-a", strength: 0.6)
         options.seed = 5
@@ -100,7 +58,7 @@ func uint8Pixels(_ images: Tensor) throws -> Tensor {
     /// get_timesteps: int(steps · strength) steps from the end of the schedule, cut at `t_start · order`, so the
     /// progress counts them: Heun's 2 steps of its 15 entries are the last 3, PNDM's 4 of 9 entries the last 5.
     @Test func strengthPicksTheLastStepsOfTheSchedule() throws {
-        let cases = try ImageToImageCases.load()
+        let cases = try img2imgCases()
         for (sampler, strength, calls) in [("ddim", 0.3, 2), ("ddim", 0.75, 6), ("heun", 0.3, 3), ("pndm", 0.5, 5),
                                            ("euler-a", 1.0, 8)] {
             var options = try cases.options(sampler: sampler, strength: strength)
@@ -115,7 +73,7 @@ func uint8Pixels(_ images: Tensor) throws -> Tensor {
     }
 
     @Test func badStrengthsAndCancellationAreErrors() throws {
-        let cases = try ImageToImageCases.load()
+        let cases = try img2imgCases()
         for strength in [0, -0.5, 1.01, 0.1] {  // 0.1 of 8 steps: int(0.8) = 0 steps
             let options = try cases.options(sampler: "ddim", strength: strength)
             #expect(throws: TorchError.self, "\(strength)") { try pipe(options) }
@@ -126,7 +84,7 @@ func uint8Pixels(_ images: Tensor) throws -> Tensor {
 
     /// The job writes img2img's images with A1111's `Denoising strength` and the size generated at.
     @Test func jobWritesDenoisingStrength() throws {
-        var options = try ImageToImageCases.load().options(sampler: "ddim", strength: 0.75)
+        var options = try img2imgCases().options(sampler: "ddim", strength: 0.75)
         options.batch = 1
         let dir = try temporaryDirectory()
         let urls = try TextToImageJob(options: options, sampler: Sampler(rawValue: "ddim"), outputDirectory: dir).run(pipe)

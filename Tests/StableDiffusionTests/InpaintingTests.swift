@@ -2,44 +2,16 @@ import Foundation
 import Imaging
 import Testing
 import TestSupport
+import GenerationFixtures
 import Torch
 @testable import StableDiffusion
 
 /// reference/fixtures/inpaint.py's cases: diffusers' StableDiffusionInpaintPipeline on a tiny 9-channel model.
-struct InpaintingCases: Decodable {
-    struct Case: Decodable {
-        let name: String
-        let sampler: String
-        let strength: Double
-        let lora: Bool
-    }
-    let prompt: String
-    let negative_prompt: String
-    let steps: Int
-    let guidance_scale: Double
-    let batch: Int
-    let seed: UInt64
-    let width: Int
-    let height: Int
-    let cases: [Case]
+private func inpaintCases() throws -> GenerationCases { try GenerationCases.load("inpaint") }
 
-    static func load() throws -> InpaintingCases {
-        try JSONDecoder().decode(Self.self, from: Data(contentsOf: Fixtures.url("inpaint", "cases.json")))
-    }
-
+private extension GenerationCases {
     func options(sampler: String, strength: Double) throws -> GenerationOptions {
-        var options = GenerationOptions(prompt: prompt)
-        options.negativePrompt = negative_prompt
-        options.steps = steps
-        options.guidanceScale = guidance_scale
-        (options.width, options.height) = (width, height)
-        options.batch = batch
-        options.seed = seed
-        options.initImage = try Image.load(Fixtures.url("inpaint", "init.png"))
-        options.mask = try Image.load(Fixtures.url("inpaint", "mask.png"))
-        options.strength = strength
-        options.use(try #require(Sampler(rawValue: sampler), "\(sampler)"))
-        return options
+        try options(sampler: sampler, strength: strength, mask: true, scaleFactor: 2)
     }
 }
 
@@ -54,23 +26,13 @@ struct InpaintingCases: Decodable {
     /// The same uint8 images as diffusers' inpainting, within one level, over three samplers × strengths 1 (pure
     /// noise) and 0.75 (the image noised), with a soft-edged mask that is resized and binarized.
     @Test func imagesMatchDiffusers() throws {
-        let cases = try InpaintingCases.load()
-        let expected = try Fixtures.tensors("inpaint", "images")
-        let plain = cases.cases.filter { !$0.lora }
-        #expect(plain.count == 6)
-        for c in plain {
-            let pixels = try uint8Pixels(pipe(cases.options(sampler: c.sampler, strength: c.strength)))
-            let reference = try expected.get(c.name)
-            #expect(pixels.shape == reference.shape, "\(c.name)")
-            let diff = try maxAbsDiff(pixels, reference)
-            #expect(diff <= 1, "\(c.name): max difference \(diff) levels")
-        }
+        try inpaintCases().expectImagesMatchDiffusers(lora: false, count: 6, mask: true, pipe: pipe)
     }
 
     /// Per-image seeds: diffusers with a generator list (the image encoded with the first generator, the noise row
     /// by row).
     @Test func perImageSeedsMatchDiffusersGeneratorLists() throws {
-        var options = try InpaintingCases.load().options(sampler: "euler-a", strength: 0.75)
+        var options = try inpaintCases().options(sampler: "euler-a", strength: 0.75)
         options.seed = 5
         options.perImageSeeds = true
         #expect(try maxAbsDiff(uint8Pixels(pipe(options)), Fixtures.tensors("inpaint", "images").get("list")) <= 1)
@@ -86,7 +48,7 @@ struct InpaintingCases: Decodable {
     /// A mask with a model that is not an inpainting one, a mask without an image, and an inpainting model without
     /// a mask are refused before anything runs, saying what to give.
     @Test func mismatchedModelsAndMasksAreErrors() throws {
-        let cases = try InpaintingCases.load()
+        let cases = try inpaintCases()
         let plain = try StableDiffusionPipeline.load(.diffusersFolder(try Fixtures.url("pipeline", "model")), device: .cpu,
                                                      dtype: .float32)
         func message(_ run: () throws -> Tensor) -> String {
