@@ -51,6 +51,8 @@ let package = Package(
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs", "CJPEG", "AtomicFile"]),
         .target(name: "HubCache"),
+        // Stencils: image to bilevel line art at print size, 1-bit PNG and traced SVG.
+        .target(name: "Stencil", dependencies: ["AtomicFile", "Imaging", "Torch"]),
         .target(name: "TorchPickle", dependencies: ["Torch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .target(name: "StableDiffusion", dependencies: ["AtomicFile", "Torch", "Imaging", "HubCache", "TorchPickle", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "LoRA", dependencies: ["AtomicFile", "Torch", .product(name: "Crypto", package: "swift-crypto")]),
@@ -71,7 +73,7 @@ let package = Package(
         .target(name: "DeviceCheck", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training"]),
         .executableTarget(
             name: "inkwell",
-            dependencies: ["AtomicFile", "Torch", "Imaging", "HubCache", "TorchPickle", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["AtomicFile", "Torch", "Imaging", "HubCache", "TorchPickle", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", "Stencil", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion", "LoRA"], path: "benchmarks/InkwellBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "TorchPickleTests", dependencies: ["TorchPickle", "Torch", "TestSupport"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "StencilTests", dependencies: ["Stencil", "Imaging", "Training", "TestSupport"]),
         .testTarget(name: "StableDiffusionTests", dependencies: ["StableDiffusion", "TestSupport", "GenerationFixtures"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "StableDiffusion", "TestSupport", "GenerationFixtures"]),
         .testTarget(name: "CaptioningTests", dependencies: ["Captioning", "TestSupport"]),

@@ -1,6 +1,7 @@
 // Writing PNG: libpng's simplified write API compresses the pixels (its errors come back as a return
 // value and a message, never as a longjmp into Swift), then the text chunks are spliced in right after
-// IHDR, before the image data, where Pillow and A1111 put them.
+// IHDR, before the image data, where Pillow and A1111 put them. Bilevel images (stencils) are written
+// here chunk by chunk as 1-bit greyscale, which the simplified API cannot write.
 import AtomicFile
 import CImageCodecs
 import Foundation
@@ -8,7 +9,7 @@ import Foundation
 extension Image {
     /// The image as a PNG file: 8-bit grey, grey + alpha, RGB or RGBA, with `text` chunks (tEXt when the
     /// text is Latin-1, else iTXt, as Pillow's `PngInfo.add_text` writes them).
-    public func pngData(text: [PNGTextChunk] = []) throws -> [UInt8] {
+    public func pngData(text: [PNGTextChunk] = [], density: PNGDensity? = nil) throws -> [UInt8] {
         let encodedText = try text.map { try $0.encoded() }
         var png = try libpngEncode()
         // libpng's output starts with the signature and a 13-byte IHDR: 8 + (4 + 4 + 13 + 4) bytes.
@@ -16,14 +17,49 @@ extension Image {
         guard png.count > ihdrEnd, Array(png[12..<16]) == Array("IHDR".utf8) else {
             throw ImageError.invalid("libpng wrote no IHDR chunk first")
         }
-        png.insert(contentsOf: encodedText.flatMap { PNGEncoder.chunk($0.type, $0.data) }, at: ihdrEnd)
+        var ancillary = density.map { PNGEncoder.chunk("pHYs", $0.chunkData) } ?? []
+        ancillary += encodedText.flatMap { PNGEncoder.chunk($0.type, $0.data) }
+        png.insert(contentsOf: ancillary, at: ihdrEnd)
         return png
+    }
+
+    /// A grey image as a 1-bit greyscale PNG (colour type 0, bit depth 1): samples below 128 become 0
+    /// (black), the rest 1 (white). Rows are MSB-first and padded to whole bytes, each with filter type 0
+    /// (none: on 1-bit line art the other filters gain nothing), deflated at level 9.
+    public func bilevelPNGData(text: [PNGTextChunk] = [], density: PNGDensity? = nil) throws -> [UInt8] {
+        guard channels == 1 else { throw ImageError.invalid("a 1-bit PNG needs a grey image, this one has \(channels) channels") }
+        guard width <= Int(UInt32.max), height <= Int(UInt32.max) else {
+            throw ImageError.invalid("\(width)×\(height) is too large for PNG")
+        }
+        let rowBytes = (width + 7) / 8
+        var raw = [UInt8](repeating: 0, count: (rowBytes + 1) * height)
+        pixels.withUnsafeBufferPointer { px in
+            for y in 0..<height {
+                let source = y * width, target = y * (rowBytes + 1) + 1
+                for x in 0..<width where px[source + x] >= 128 {
+                    raw[target + x >> 3] |= 0x80 >> UInt8(x & 7)
+                }
+            }
+        }
+        var header = PNGEncoder.bigEndian(UInt32(width)) + PNGEncoder.bigEndian(UInt32(height))
+        header += [1, 0, 0, 0, 0]  // depth 1, grey, deflate, filter method 0, no interlace
+        var png = PNGFile.signature + PNGEncoder.chunk("IHDR", header)
+        if let density { png += PNGEncoder.chunk("pHYs", density.chunkData) }
+        png += try text.flatMap { let c = try $0.encoded(); return PNGEncoder.chunk(c.type, c.data) }
+        png += PNGEncoder.chunk("IDAT", try Zlib.deflate(raw))
+        png += PNGEncoder.chunk("IEND", [])
+        return png
+    }
+
+    /// Writes `bilevelPNGData` to `url` atomically.
+    public func writeBilevelPNG(to url: URL, text: [PNGTextChunk] = [], density: PNGDensity? = nil) throws {
+        try writeAtomically(Data(try bilevelPNGData(text: text, density: density)), to: url)
     }
 
     /// Writes the PNG to `url` atomically, so that an interrupted write never leaves half a file under
     /// the final name.
-    public func writePNG(to url: URL, text: [PNGTextChunk] = []) throws {
-        try writeAtomically(Data(try pngData(text: text)), to: url)
+    public func writePNG(to url: URL, text: [PNGTextChunk] = [], density: PNGDensity? = nil) throws {
+        try writeAtomically(Data(try pngData(text: text, density: density)), to: url)
     }
 
     private func libpngEncode() throws -> [UInt8] {

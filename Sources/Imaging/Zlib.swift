@@ -1,4 +1,5 @@
-// zlib for PNG: CRC-32 of chunks, and inflating IDAT / zTXt / iTXt streams. zlib reports errors by
+// zlib for PNG: CRC-32 of chunks, inflating IDAT / zTXt / iTXt streams, and deflating the IDAT of the
+// PNGs written in Swift (1-bit stencils). zlib reports errors by
 // return code, never by longjmp, so it is safe to call from Swift.
 import CImageCodecs
 
@@ -14,6 +15,20 @@ enum Zlib {
             offset += n
         }
         return UInt32(truncatingIfNeeded: value)
+    }
+
+    /// `bytes` as one zlib stream (compress2 at level 9).
+    static func deflate(_ bytes: [UInt8]) throws -> [UInt8] {
+        var size = compressBound(uLong(bytes.count))
+        var output = [UInt8](repeating: 0, count: Int(size))
+        let status = bytes.withUnsafeBufferPointer { src in
+            output.withUnsafeMutableBufferPointer { out in
+                compress2(out.baseAddress, &size, src.baseAddress, uLong(src.count), 9)
+            }
+        }
+        guard status == Z_OK else { throw ImageError.invalid("zlib could not compress \(bytes.count) bytes (status \(status))") }
+        output.removeSubrange(Int(size)...)
+        return output
     }
 
     struct Outcome {

@@ -5,6 +5,7 @@ import Foundation
 import Imaging
 import LoRA
 import StableDiffusion
+import Stencil
 import Torch
 import Training
 
@@ -46,9 +47,13 @@ struct Generate: ParsableCommand {
     @Flag(name: .customLong("no-hash"), help: "Skip hashing the model file for the Model hash field.") var noHash = false
     @Flag(name: .customLong("vae-tiling"), help: .init(vaeTilingHelp)) var vaeTiling = false
     @Flag(help: .init(offloadHelp)) var offload = false
+    @Flag(help: "Also write each image's stencil beside it: NAME-stencil.png (1-bit, print size) and NAME-stencil.svg (see `inkwell stencil` for the flags below).")
+    var stencil = false
+    @OptionGroup(title: "Stencil (with --stencil)") var stencilOptions: StencilOptions
 
     func run() throws {
         let dims = try size.map(imageSize)
+        let stencilSettings = stencil ? try stencilOptions.settings() : nil
         let start = try initImageAndStrength()
         let sampler = try self.sampler.map(parseSampler)
         let seed = try resolvedSeed(self.seed)
@@ -133,6 +138,24 @@ struct Generate: ParsableCommand {
         }
         bar?.finish()
         for url in urls { say("wrote \(url.path)") }
+        if let stencilSettings { try writeStencils(urls, stencilSettings, interruption) }
+    }
+
+    /// NAME-stencil.png and .svg beside each generated NAME.png.
+    func writeStencils(_ urls: [URL], _ settings: StencilSettings, _ interruption: Interruption) throws {
+        let stop = { interruption.requested }
+        for url in urls {
+            let start = Date()
+            do {
+                let made = try Stencil(try ImageDecoder.read(url).image, settings: settings, shouldStop: stop)
+                let base = url.deletingLastPathComponent().appendingPathComponent(url.deletingPathExtension().lastPathComponent + "-stencil")
+                let files = try made.write(to: base, trace: stencilOptions.trace(settings), shouldStop: stop)
+                say(describe(made, files, seconds: Date().timeIntervalSince(start)))
+            } catch is StopRequested {
+                say("stopped before the stencil of \(url.lastPathComponent) was finished; the images are kept")
+                throw ExitCode(130)
+            }
+        }
     }
 
     /// --init-image and --mask decoded and --strength checked, before any model loads; nil without --init-image.

@@ -16,7 +16,9 @@
 // 2. Speck removal: each sample is clamped into [min, max] of its 8 neighbours (edges replicated). An
 //    isolated dot is outside its neighbours' range and takes the nearest neighbour value; a pixel of a
 //    1-pixel line has neighbours along the line and stays. (A 3×3 median would erase 1-pixel lines.)
-import Imaging
+//
+// It lives in Imaging because two stages share it: `prepare --clean` (Training) and `inkwell stencil`
+// (Stencil), which despeckles the grey image before its threshold.
 import Torch
 
 public struct LineArtCleanup: Sendable, Equatable {
@@ -72,6 +74,21 @@ public struct LineArtCleanup: Sendable, Equatable {
         let white = try sorted.select(dim: 0, index: inkCount + (paperCount - 1) * paperPercentile / 100).item()
         guard white - black >= minimumContrast else { return nil }
         return (black, white)
+    }
+
+    /// The image with single-pixel specks removed (step 2 alone, no levels), any mode in and the same mode out.
+    /// Works in bands of rows (each with one row of context above and below), so an A4 page at 300 dpi
+    /// needs tens of MB, not the half GB that eight neighbour planes of the whole page would take.
+    public static func despeckled(_ image: Image) throws -> Image {
+        let source = try image.hwcTensor()
+        let h = image.height, rows = max(1, (1 << 18) / max(1, image.rowBytes))
+        let bands = try stride(from: 0, to: h, by: rows).map { start in
+            let end = min(h, start + rows)
+            let top = max(0, start - 1), bottom = min(h, end + 1)
+            let slab = try despeckle(try source.narrow(dim: 0, start: top, length: bottom - top).to(.float32))
+            return try slab.narrow(dim: 0, start: start - top, length: end - start).to(.uint8)
+        }
+        return try Image(hwc: try (bands.count == 1 ? bands[0] : Tensor.cat(bands, dim: 0)).contiguous())
     }
 
     /// Clamps every sample of an (H, W, C) float tensor into the range of its 8 neighbours.
