@@ -3,7 +3,8 @@
 //
 // Steps: composite on white; grey (Pillow's "L", the same luma as everywhere in Inkwell); single-pixel
 // specks removed (`LineArtCleanup.despeckled`, the clean-up of `prepare --clean`); threshold at the
-// image's own resolution (where the Sauvola window relates to the drawing); if the print size differs,
+// image's own resolution (where the Sauvola window relates to the drawing); ragged edges evened by a 3 × 3
+// majority vote (`majoritySmoothed`); if the print size differs,
 // the bilevel image is resampled (Lanczos) to it and cut at mid-grey, which gives smooth edges rather than
 // enlarged pixel steps; then at print size: ink specks below `speckArea` removed, holes up to `holeArea`
 // filled, and strokes redrawn at `lineWeight`.
@@ -25,6 +26,7 @@ public struct Stencil: Sendable {
         let settings = try settings.validated()
         let grey = try LineArtCleanup.despeckled(try image.flattened().gray())
         var bitmap = try settings.threshold.apply(grey)
+        if settings.smoothEdges { bitmap = bitmap.majoritySmoothed() }
         try StopRequested.check(shouldStop)
         let size = settings.printSize.pixels(forWidth: grey.width, height: grey.height)
         if size != (grey.width, grey.height) {

@@ -1,6 +1,8 @@
 // Everything that decides how an image becomes a stencil, with defaults for a 300 dpi thermal print.
 public struct StencilSettings: Equatable, Sendable {
     public var threshold: StencilThreshold = .sauvola(window: nil, k: StencilThreshold.defaultSauvolaK)
+    /// A 3 × 3 majority vote over the thresholded bitmap (at the input's resolution) against ragged edges.
+    public var smoothEdges = true
     /// Ink components smaller than this many pixels (at print size) become paper.
     public var speckArea = 16
     /// Enclosed paper holes up to this many pixels (at print size) become ink; 0 keeps all holes.

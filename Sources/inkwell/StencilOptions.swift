@@ -8,6 +8,7 @@ struct StencilOptions: ParsableArguments {
     @Option(help: "Sauvola window in pixels of the input (odd; default: an eighth of the shorter side, at least 15). Make it wider than twice the widest stroke.")
     var window: Int?
     @Option(name: .customLong("sauvola-k"), help: "Sauvola's k: higher keeps less of faint strokes.") var sauvolaK = StencilThreshold.defaultSauvolaK
+    @Flag(name: .customLong("no-smooth-edges"), help: "Keep the threshold's ragged edges (no 3x3 majority vote).") var noSmoothEdges = false
     @Option(name: .customLong("speck-area"), help: "Ink specks smaller than this many pixels (at print size) are removed.") var speckArea = 16
     @Option(name: .customLong("fill-holes"), help: "Enclosed paper holes up to this many pixels (at print size) become ink (0: keep all).") var fillHoles = 0
     @Option(name: .customLong("line-weight"), help: "Redraw every stroke this many pixels wide at print size (skeleton, then a round pen).") var lineWeight: Int?
@@ -26,6 +27,7 @@ struct StencilOptions: ParsableArguments {
     func settings() throws -> StencilSettings {
         var settings = StencilSettings()
         settings.threshold = try StencilThreshold(parsing: threshold, window: window, k: sauvolaK)
+        settings.smoothEdges = !noSmoothEdges
         settings.speckArea = speckArea
         settings.holeArea = fillHoles
         settings.lineWeight = lineWeight
