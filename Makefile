@@ -4,7 +4,7 @@ PYTHON := .venv/bin/python
 FIXTURE_SCRIPTS := $(wildcard reference/fixtures/[a-z]*.py)
 FIXTURES := $(patsubst reference/fixtures/%.py,.fixtures/%/.done,$(FIXTURE_SCRIPTS))
 
-.PHONY: all bootstrap build release test fixtures demo bench gpu-bundle gpu-check gpu-check-cpu clean
+.PHONY: all bootstrap build release test fixtures demo bench bench-stencil gpu-bundle gpu-check gpu-check-cpu clean
 
 all: build
 
@@ -67,6 +67,11 @@ bench: fixtures
 	$(PYTHON) benchmarks/bench.py --bench .build/release/inkwell-bench $(if $(filter 1,$(CUDA)),--cuda) \
 	  --model tiny=.fixtures/pipeline/model:32:20 --model small=benchmarks/.models/small:256:10 \
 	  $(if $(filter 0,$(SD15)),,$(if $(filter 1,$(CUDA)),$(BENCH_SD15_CUDA),--model $(BENCH_SD15)))
+
+# Stencils: seconds per image (threshold and clean-up; tracing), SVG node counts, file sizes, peak memory.
+bench-stencil: .fixtures/stencil_inputs/.done
+	$(SWIFT) build -c release --product stencil-bench
+	.build/release/stencil-bench .fixtures/stencil_inputs
 
 clean:
 	rm -rf .build .fixtures .gpu

@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "inkwell", targets: ["inkwell"]),
         .executable(name: "inkwell-bench", targets: ["InkwellBench"]),
+        .executable(name: "stencil-bench", targets: ["StencilBench"]),
         .library(name: "Torch", targets: ["Torch"]),
     ],
     dependencies: [
@@ -76,6 +77,7 @@ let package = Package(
             dependencies: ["AtomicFile", "Torch", "Imaging", "HubCache", "TorchPickle", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training", "Dashboard", "DeviceCheck", "Stencil", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "InkwellBench", dependencies: ["Torch", "StableDiffusion", "LoRA"], path: "benchmarks/InkwellBench"),
+        .executableTarget(name: "StencilBench", dependencies: ["Imaging", "Stencil", "Training"], path: "benchmarks/StencilBench"),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .target(name: "GenerationFixtures", dependencies: ["Imaging", "StableDiffusion", "TestSupport", "Torch"],
                 path: "Tests/GenerationFixtures"),

@@ -63,3 +63,11 @@ if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
+
+# 6. librsvg's rsvg-convert, the real SVG renderer the stencil tests rasterise the traced SVGs with.
+if [ "${1:-}" = "--test" ] && ! command -v rsvg-convert >/dev/null 2>&1; then
+  say "installing librsvg2-bin (stencil SVG tests)"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq librsvg2-bin >/dev/null
+fi
