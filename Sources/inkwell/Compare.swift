@@ -1,6 +1,7 @@
 // `inkwell compare`: base model vs runs' LoRAs on the same prompts and seeds, as one labelled grid.
 import ArgumentParser
 import Foundation
+import Stencil
 import RunFiles
 import StableDiffusion
 import Torch
@@ -39,6 +40,9 @@ struct Compare: ParsableCommand {
     @Flag(name: .customLong("vae-tiling"), help: .init(vaeTilingHelp)) var vaeTiling = false
     @Flag(help: .init(offloadHelp)) var offload = false
     @Flag(name: .customLong("no-hash"), help: "Skip hashing a single-file model for the Model hash field.") var noHash = false
+    @Flag(help: "Show the grid's cells as stencils (1-bit line art, as `inkwell stencil` makes them; the stencil flags below apply, print size aside).")
+    var stencil = false
+    @OptionGroup(title: "Stencil (with --stencil)") var stencilOptions: StencilOptions
 
     func run() throws {
         guard !runs.isEmpty else { throw ValidationError("--runs: name at least one run folder or LoRA file") }
@@ -90,6 +94,11 @@ struct Compare: ParsableCommand {
             try TextToImageJob.checkOutputDirectory(directory, setting: "--out")
             var comparison = Comparison(model: source, settings: settings, columns: columns, outputDirectory: directory)
             comparison.force = force
+            if stencil {
+                var cellSettings = try stencilOptions.settings()
+                cellSettings.printSize = try PrintSize(dpi: cellSettings.printSize.dpi)  // cells keep their size
+                comparison.gridCell = { try Stencil($0, settings: cellSettings).bitmap.image().rgb() }
+            }
             comparison.environment = "\(target) \(weightsType.map { "\($0)" } ?? "default")"
             if !noHash, case .singleFile(let file) = source { comparison.modelHash = try FileHash.modelHash(file) }
             let rows = settings.rows

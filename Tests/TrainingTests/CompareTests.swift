@@ -127,6 +127,35 @@ func reference(_ pipeline: StableDiffusionPipeline, prompt: String, seed: UInt64
         }
     }
 
+    /// `gridCell` (what `compare --stencil` sets) changes how cells are shown, not the cells: a rerun with it
+    /// reuses every cell and the grid holds each cell transformed.
+    @Test func gridCellTransformShowsReusedCellsTransformed() throws {
+        let dir = try temporaryDirectory()
+        let a = try makeCompareRun(dir, name: "run-a", seed: 11)
+        let model = try ModelSource(path: try Fixtures.url("pipeline", "model").path)
+        let (columns, _) = try CompareColumn.columns(modelName: model.displayName, runs: [a], checkpoint: .best, scales: [1])
+        let out = dir.appendingPathComponent("compare")
+        var comparison = Comparison(model: model, settings: try CompareSettings.fromRun(a), columns: columns, outputDirectory: out)
+        let pipeline = try tinyPipeline()
+        let plain = try comparison.run(pipeline: { pipeline })
+        // A stand-in for the stencil: grey, then ink below 128 (the Stencil target has its own tests).
+        let bilevel = { (image: Image) throws -> Image in
+            let grey = try image.gray()
+            return try Image(width: grey.width, height: grey.height, channels: 1, pixels: grey.pixels.map { $0 < 128 ? 0 : 255 }).rgb()
+        }
+        comparison.gridCell = bilevel
+        let shown = try comparison.run(pipeline: { Issue.record("nothing should be generated"); return pipeline })
+        #expect(shown.generated == 0 && shown.reused == plain.generated)
+        for r in 0..<2 {
+            for c in 0..<columns.count {
+                let origin = comparison.layout.cellOrigin(row: r, column: c)
+                let cell = try ImageDecoder.read(out.appendingPathComponent(comparison.cellPath(row: comparison.rows[r], column: columns[c]))).image
+                #expect(try shown.grid.cropped(x: origin.x, y: origin.y, width: 32, height: 32).pixels == bilevel(cell).pixels)
+                #expect(try plain.grid.cropped(x: origin.x, y: origin.y, width: 32, height: 32).pixels == cell.pixels)
+            }
+        }
+    }
+
     @Test func rerunsGiveTheSameBytesAndReuseUpToDateCells() throws {
         let dir = try temporaryDirectory()
         let a = try makeCompareRun(dir, name: "run-a", seed: 5)

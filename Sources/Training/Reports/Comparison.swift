@@ -23,6 +23,9 @@ public struct Comparison {
     public var environment = ""
     /// Regenerate every cell, even those whose key matches.
     public var force = false
+    /// How each cell is shown in the grid (nil: as generated); `compare --stencil` shows stencils. The
+    /// cells under images/ stay the generated PNGs, so toggling it regenerates nothing.
+    public var gridCell: ((Image) throws -> Image)?
 
     public init(model: ModelSource, settings: CompareSettings, columns: [CompareColumn], outputDirectory: URL) {
         self.model = model
@@ -134,7 +137,8 @@ public struct Comparison {
             guard let image else { throw ReportError("compare: a cell was neither generated nor reused") }
             return image
         } }
-        let grid = try ComparisonGrid.render(images: finished, columns: columns, rows: rows, layout: layout)
+        let shown = try gridCell.map { transform in try finished.map { try $0.map(transform) } } ?? finished
+        let grid = try ComparisonGrid.render(images: shown, columns: columns, rows: rows, layout: layout)
         try grid.writePNG(to: gridURL)
         let manifest = ComparisonManifest(comparison: self, rows: rows, keys: keys)
         try writeAtomically(Data(ComparisonPage.html(manifest).utf8), to: pageURL)
