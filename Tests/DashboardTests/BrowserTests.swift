@@ -126,6 +126,8 @@ func expectContains(_ text: String, _ needle: String, _ what: String, sourceLoca
             expectContains(dom, "<img src=\"/thumb/beta/samples/step_000020/p0_s1.png?w=384\"", "latest samples")
             expectContains(dom, "/thumb/beta/samples/step_000000/p1_s2.png?w=160", "prompts × steps grid")
             expectContains(dom, RunsFixture.prompts[0], "prompt text")
+            // The stencil toggle beside the samples' step controls, off until pressed.
+            expectContains(dom, "<button class=\"stencil-toggle\" aria-pressed=\"false\"", "stencil toggle")
             expectContains(dom, "<td>captions</td><td><span>blip</span></td>", "config")
             // Its status from status.json, in the head and the sidebar; pipe/r2's failure in the sidebar.
             expectContains(dom, "data-status=\"training\"", "beta's status pill")

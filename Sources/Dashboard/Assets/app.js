@@ -137,8 +137,74 @@ document.getElementById('lightbox').addEventListener('click', () => { document.g
 document.addEventListener('keydown', ev => { if (ev.key === 'Escape') document.getElementById('lightbox').hidden = true; });
 
 function sampleImage(path, width, caption) {
-  return h('img', { src: thumbURL(path, width), alt: caption || path, title: caption || path, loading: 'lazy',
+  const img = h('img', { src: thumbURL(path, width), alt: caption || path, title: caption || path, loading: 'lazy', class: 'sample',
     onclick: () => openLightbox(path, caption) });
+  if (app.stencil) stencilize(img);
+  return img;
+}
+
+// MARK: stencil toggle
+// The samples and compare views can show samples as stencils, since that is how a tattoo artist judges line
+// art: drawn here on a canvas as `inkwell stencil --threshold otsu --no-svg` thresholds a clean image
+// (Pillow's "L" luma (R·19595 + G·38470 + B·7471 + 0x8000) >> 16, Otsu's level, ink at or below it). The
+// choice is remembered in localStorage.
+try { app.stencil = localStorage.getItem('inkwell.stencil') === '1'; } catch (e) { app.stencil = false; }
+
+function otsuLevel(histogram, total) {
+  let sumAll = 0;
+  for (let t = 0; t < 256; t++) sumAll += t * histogram[t];
+  let count0 = 0, sum0 = 0, best = -1, level = 127;
+  for (let t = 0; t < 255; t++) {
+    count0 += histogram[t]; sum0 += t * histogram[t];
+    const count1 = total - count0;
+    if (count0 === 0 || count1 === 0) continue;
+    const d = sum0 / count0 - (sumAll - sum0) / count1, between = count0 * count1 * d * d;
+    if (between > best) { best = between; level = t; }
+  }
+  return level;
+}
+
+function stencilize(img) {
+  if (img.dataset.original) return;
+  const draw = () => {
+    if (img.dataset.original || !img.naturalWidth) return;
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, canvas.width, canvas.height); ctx.drawImage(img, 0, 0);
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height), px = data.data, n = canvas.width * canvas.height;
+    const grey = new Uint8Array(n), histogram = new Float64Array(256);
+    for (let i = 0; i < n; i++) {
+      const y = (px[4 * i] * 19595 + px[4 * i + 1] * 38470 + px[4 * i + 2] * 7471 + 0x8000) >> 16;
+      grey[i] = y; histogram[y]++;
+    }
+    const level = otsuLevel(histogram, n);
+    for (let i = 0; i < n; i++) {
+      const v = grey[i] <= level ? 0 : 255;
+      px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = v; px[4 * i + 3] = 255;
+    }
+    ctx.putImageData(data, 0, 0);
+    img.dataset.original = img.src;
+    img.dataset.stencil = String(level);
+    img.src = canvas.toDataURL('image/png');
+  };
+  if (img.complete && img.naturalWidth) draw(); else img.addEventListener('load', draw, { once: true });
+}
+
+function unstencilize(img) {
+  if (!img.dataset.original) return;
+  img.src = img.dataset.original;
+  delete img.dataset.original; delete img.dataset.stencil;
+}
+
+function stencilToggle() {
+  return h('button', { class: 'stencil-toggle', 'aria-pressed': String(app.stencil), title: 'show samples as 1-bit stencils',
+    onclick: () => {
+      app.stencil = !app.stencil;
+      try { localStorage.setItem('inkwell.stencil', app.stencil ? '1' : '0'); } catch (e) { /* ignore */ }
+      for (const t of document.querySelectorAll('.stencil-toggle')) t.setAttribute('aria-pressed', String(app.stencil));
+      for (const img of document.querySelectorAll('img.sample')) app.stencil ? stencilize(img) : unstencilize(img);
+    } }, 'Stencil');
 }
 
 // MARK: overview

@@ -105,7 +105,8 @@ class RunView {
       h('span', { class: 'step-label' }, 'step ' + step, step === 0 ? ' (base model)' : '', isBest ? h('span', { class: 'star', text: ' ★ best' }) : ''),
       slider,
       this.bestStep != null && steps.includes(this.bestStep) ? h('button', { onclick: () => pick(this.bestStep) }, '★ Best') : null,
-      h('button', { onclick: () => { this.pickedStep = null; this.renderSamples(); } }, 'Latest'));
+      h('button', { onclick: () => { this.pickedStep = null; this.renderSamples(); } }, 'Latest'),
+      stencilToggle());
     const blocks = set.prompts.map(prompt => {
       const images = set.images.filter(i => i.step === step && i.prompt === prompt.index);
       return h('div', { class: 'prompt-block' },
@@ -267,7 +268,7 @@ class CompareView {
       h('section', { class: 'panel' }, h('h2', { text: 'Runs' }), chooser),
       h('section', { class: 'panel chart-big' }, h('div', { class: 'panel-head' }, h('h2', { text: 'Validation loss' }),
         h('span', { class: 'muted', text: 'rings mark each run\'s best checkpoint' })), h('div', { class: 'chart-card' }, chart)),
-      h('section', { class: 'panel', id: 'compare-samples' }, h('div', { class: 'panel-head' }, h('h2', { text: title }), this.picker(data, ids)),
+      h('section', { class: 'panel', id: 'compare-samples' }, h('div', { class: 'panel-head' }, h('h2', { text: title }), this.picker(data, ids), stencilToggle()),
         data.base.length ? null : h('p', { class: 'muted', text: 'No base-model column: none of these runs has step-0 samples.' }),
         rows.length ? rows : h('p', { class: 'muted', text: 'No samples yet.' })),
     ];
