@@ -9,7 +9,7 @@ import Foundation
 extension Image {
     /// The image as a PNG file: 8-bit grey, grey + alpha, RGB or RGBA, with `text` chunks (tEXt when the
     /// text is Latin-1, else iTXt, as Pillow's `PngInfo.add_text` writes them).
-    public func pngData(text: [PNGTextChunk] = [], density: PNGDensity? = nil) throws -> [UInt8] {
+    public func pngData(text: [PNGTextChunk] = []) throws -> [UInt8] {
         let encodedText = try text.map { try $0.encoded() }
         var png = try libpngEncode()
         // libpng's output starts with the signature and a 13-byte IHDR: 8 + (4 + 4 + 13 + 4) bytes.
@@ -17,9 +17,7 @@ extension Image {
         guard png.count > ihdrEnd, Array(png[12..<16]) == Array("IHDR".utf8) else {
             throw ImageError.invalid("libpng wrote no IHDR chunk first")
         }
-        var ancillary = density.map { PNGEncoder.chunk("pHYs", $0.chunkData) } ?? []
-        ancillary += encodedText.flatMap { PNGEncoder.chunk($0.type, $0.data) }
-        png.insert(contentsOf: ancillary, at: ihdrEnd)
+        png.insert(contentsOf: encodedText.flatMap { PNGEncoder.chunk($0.type, $0.data) }, at: ihdrEnd)
         return png
     }
 
@@ -58,8 +56,8 @@ extension Image {
 
     /// Writes the PNG to `url` atomically, so that an interrupted write never leaves half a file under
     /// the final name.
-    public func writePNG(to url: URL, text: [PNGTextChunk] = [], density: PNGDensity? = nil) throws {
-        try writeAtomically(Data(try pngData(text: text, density: density)), to: url)
+    public func writePNG(to url: URL, text: [PNGTextChunk] = []) throws {
+        try writeAtomically(Data(try pngData(text: text)), to: url)
     }
 
     private func libpngEncode() throws -> [UInt8] {

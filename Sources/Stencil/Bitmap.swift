@@ -55,10 +55,3 @@ public struct Bitmap: Equatable, Sendable {
         return either == 0 ? 1 : Double(both) / Double(either)
     }
 }
-
-/// The Stencil layer's error: a bad setting or input, said in words that name it.
-public struct StencilError: Error, CustomStringConvertible, Equatable, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-    static func invalid(_ why: String) -> StencilError { StencilError(why) }
-}
