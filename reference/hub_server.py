@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -254,6 +255,8 @@ def main():
     parser.add_argument("--log")
     parser.add_argument("--port", type=int, default=0)
     options = parser.parse_args()
+    # A parent that ignores SIGTERM (a test runner) passes that on through exec: stop when told to.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     Handler.hub = Hub(options)
     server = ThreadingHTTPServer(("127.0.0.1", options.port), Handler)
     server.daemon_threads = True

@@ -47,7 +47,9 @@ public final class HubClient: Sendable {
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
-    public func shutdown() async throws { try await http.shutdown() }
+    /// The connections close when the client goes (AsyncHTTPClient requires a shutdown before its deinit; this
+    /// one does not wait for it).
+    deinit { http.shutdown { _ in } }
 
     // MARK: - Endpoints
 

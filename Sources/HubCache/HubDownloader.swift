@@ -189,7 +189,11 @@ public struct HubDownloader: Sendable {
         if (try? String(contentsOf: ref, encoding: .utf8)) == commit { return }
         let temporary = ref.deletingLastPathComponent().appendingPathComponent(".\(ref.lastPathComponent).\(UUID().uuidString).tmp")
         try Data(commit.utf8).write(to: temporary)
-        _ = try FileManager.default.replaceItemAt(ref, withItemAt: temporary)
+        guard rename(temporary.path, ref.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temporary)
+            throw HubCacheError(subject: ref.path, message: "cannot write the ref: \(reason)")
+        }
     }
 
     /// `body` over `items` with at most `limit` running at once; results in the items' order.
