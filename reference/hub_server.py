@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -238,7 +239,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[:hub.drop_after])
             self.wfile.flush()
             self.close_connection = True
-            self.connection.shutdown(2)
+            # FIN after the bytes written (a reset would discard what is still in flight).
+            self.connection.shutdown(socket.SHUT_WR)
             return
         self.reply(status, headers, body, head)
 
