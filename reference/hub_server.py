@@ -170,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
             return True
         given = self.headers.get("Authorization", "")
         token = given[len("Bearer "):] if given.startswith("Bearer ") else None
-        if token == self.hub.token:
+        if token is not None and token == self.hub.token:
             return True
         if token is None:
             self.error(401, "GatedRepo", f"Access to model {repo.name} is restricted. You must have access to it "

@@ -48,8 +48,14 @@ struct Download: ParsableCommand {
             say("all \(plan.files.count) files are in the cache already (checked against their hashes)")
         }
         let line = plan.bytesToFetch > 0 ? ByteProgress(total: plan.bytesToFetch) : nil
-        let snapshot = try wait(interruption, progress: { line?.update(downloader.progress) }) { try await downloader.fetch(plan) }
-        line?.finish()
+        let snapshot: URL
+        do {
+            snapshot = try wait(interruption, progress: { line?.update(downloader.progress) }) { try await downloader.fetch(plan) }
+        } catch {
+            line?.finish()
+            throw error
+        }
+        line?.complete()
         say("\(id.repo) @ \(plan.revision) is in \(snapshot.path)")
         say("use it as: inkwell generate --model \(id.description) …")
     }
@@ -121,5 +127,9 @@ final class ByteProgress {
         line.update(Int(progress.done / unit), detail: active.isEmpty ? "" : active.joined(separator: ", "))
     }
 
+    /// Draws the full line once the download is done (the last poll may have come before the last bytes).
+    func complete() { line.update(Int.max) }
+
+    /// Ends the line where it stands (a stopped or failed download).
     func finish() { line.finish() }
 }
