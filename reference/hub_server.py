@@ -13,7 +13,7 @@ Errors as the Hub sends them (X-Error-Code / X-Error-Message): an unknown repo i
 revision 404 RevisionNotFound, a missing file 404 EntryNotFound, a gated repo 401 GatedRepo without a token and
 403 GatedRepo with a token that was not granted access. A renamed repo (--alias) answers 307 with a relative
 Location, as the Hub does. Faults for the tests: --drop-after N closes the connection after N bytes of the first
-GET of each LFS blob; --corrupt PATH serves that file's bytes altered, once. Every request is appended to --log as
+GET of each LFS blob; --corrupt PATH serves that file's bytes altered, once; --rate B serves them at B bytes/s. Every request is appended to --log as
 a JSON line. The first line on stdout is the address.
 
 usage: hub_server.py --repo org/name=FOLDER [--repo …] [--gated org/name] [--token T] [--denied-token T]
@@ -28,6 +28,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -71,6 +72,7 @@ class Hub:
         self.aliases = dict(spec.split("=", 1) for spec in options.alias)
         self.token, self.denied = options.token, options.denied_token
         self.drop_after = options.drop_after
+        self.rate = options.rate
         # The SHA-256 of each file named by --corrupt org/name:PATH (an LFS file, served from the CDN).
         self.corrupt = {self.repos[spec.split(":", 1)[0]].files[spec.split(":", 1)[1]]["lfs"] for spec in options.corrupt}
         self.dropped, self.corrupted = set(), set()
@@ -242,6 +244,13 @@ class Handler(BaseHTTPRequestHandler):
             # FIN after the bytes written (a reset would discard what is still in flight).
             self.connection.shutdown(socket.SHUT_WR)
             return
+        if hub.rate and not head:
+            # A slow link: the body in 64 KiB pieces at --rate bytes a second.
+            self.reply(status, headers, b"", head=True, length=len(body))
+            for start in range(0, len(body), 65536):
+                self.wfile.write(body[start:start + 65536])
+                time.sleep(65536 / hub.rate)
+            return
         self.reply(status, headers, body, head)
 
 
@@ -254,6 +263,7 @@ def main():
     parser.add_argument("--denied-token")
     parser.add_argument("--drop-after", type=int)
     parser.add_argument("--corrupt", action="append", default=[])
+    parser.add_argument("--rate", type=int, help="serve CDN bodies at this many bytes a second")
     parser.add_argument("--log")
     parser.add_argument("--port", type=int, default=0)
     options = parser.parse_args()

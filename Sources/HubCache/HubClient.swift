@@ -102,8 +102,15 @@ public final class HubClient: Sendable {
             let handle = try FileHandle(forWritingTo: file)
             defer { try? handle.close() }
             var offset = Int64(try handle.seekToEnd())
-            let response = try await send(url, method: .GET, authorized: Self.origin(url) == hubOrigin, timeout: .hours(48),
+            let response: HTTPClientResponse
+            do {
+                response = try await send(url, method: .GET, authorized: Self.origin(url) == hubOrigin, timeout: .hours(48),
                                           range: offset > 0 ? offset : nil)
+            } catch HubError.unreachable(_, let reason) {
+                // A pooled connection the server had closed, a reset: retried like a drop mid-body (http_get
+                // retries connection errors the same way).
+                throw Interrupted(reason: reason)
+            }
             let status = Int(response.status.code)
             if (300..<400).contains(status), let location = response.headers.first(name: "Location") {
                 url = Self.absolute(location, relativeTo: url)

@@ -121,6 +121,47 @@ import StableDiffusion
         #expect(verify.cached.count == plan.files.count)
     }
 
+    /// `inkwell download` as a user runs it, stopped with Ctrl-C (SIGINT) in the middle of a slow file: it exits at
+    /// once with the resume message and keeps the `.incomplete`; the same command then asks only for the rest.
+    @Test func ctrlCStopsCleanlyAndTheSameCommandResumes() async throws {
+        let binary = Fixtures.packageRoot.appendingPathComponent(".build/debug/inkwell")
+        #expect(FileManager.default.isExecutableFile(atPath: binary.path), "build first: swift build --build-tests")
+        let server = try HubServer(["--rate", "1000000"])
+        let cache = try temporaryDirectory()
+        func inkwell(stopAfter seconds: Double?) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["download", HubServer.repo, "--cache-dir", cache.path]
+            process.environment = ["HF_ENDPOINT": server.url, "HOME": cache.path, "PATH": "/usr/bin:/bin"]
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = out
+            try process.run()
+            if let seconds {
+                Thread.sleep(forTimeInterval: seconds)
+                kill(process.processIdentifier, SIGINT)
+            }
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        // 14 MB at 1 MB/s a file: three seconds in, every weight file is part-way.
+        let (status, stopped) = try inkwell(stopAfter: 3)
+        #expect(status != 0 && stopped.contains("run the same command to resume"), "\(stopped)")
+        let partial = try blobNames(cache).filter { $0.hasSuffix(".incomplete") }
+        #expect(!partial.isEmpty, "no .incomplete kept: \(stopped)")
+        #expect(throws: HubCacheError.self) { try HubCache.snapshot(Self.id, environment: ["HF_HUB_CACHE": cache.path]) }
+
+        let (again, output) = try inkwell(stopAfter: nil)
+        #expect(again == 0, "\(output)")
+        for name in partial {
+            let ranges = try server.requests().filter { $0.path == "/cdn/\(name.dropLast(".incomplete".count))" }.map(\.range)
+            #expect(ranges.count == 2 && ranges[0] == nil && ranges[1]?.hasPrefix("bytes=") == true, "\(name): \(ranges)")
+        }
+        let snapshot = try HubCache.snapshot(Self.id, environment: ["HF_HUB_CACHE": cache.path])
+        _ = try StableDiffusionPipeline.load(.diffusersFolder(snapshot), device: .cpu, dtype: .float32)
+    }
+
     /// A blob altered in the cache is found by its hash and fetched again; bytes that arrive altered are refused.
     @Test func corruptedBytesAreDetected() async throws {
         let server = try HubServer(["--corrupt", "\(HubServer.repo):unet/diffusion_pytorch_model.safetensors"])
