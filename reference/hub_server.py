@@ -13,11 +13,11 @@ Errors as the Hub sends them (X-Error-Code / X-Error-Message): an unknown repo i
 revision 404 RevisionNotFound, a missing file 404 EntryNotFound, a gated repo 401 GatedRepo without a token and
 403 GatedRepo with a token that was not granted access. A renamed repo (--alias) answers 307 with a relative
 Location, as the Hub does. Faults for the tests: --drop-after N closes the connection after N bytes of the first
-GET of each LFS blob; --corrupt PATH serves that file's bytes altered, once; --rate B serves them at B bytes/s. Every request is appended to --log as
-a JSON line. The first line on stdout is the address.
+GET of each LFS blob; --corrupt PATH serves that file's bytes altered, once; --rate B sends LFS bodies at B bytes
+a second. Every request is appended to --log as a JSON line. The first line on stdout is the address.
 
 usage: hub_server.py --repo org/name=FOLDER [--repo …] [--gated org/name] [--token T] [--denied-token T]
-                     [--alias old/name=org/name] [--drop-after N] [--corrupt org/name:PATH] [--log FILE]
+                     [--alias old/name=org/name] [--drop-after N] [--corrupt org/name:PATH] [--rate B] [--log FILE]
 """
 import argparse
 import hashlib
