@@ -26,7 +26,7 @@ release: bootstrap
 # The pipeline fixture reuses the real CLIP tokenizer folder the tokenizer fixture writes; VAE tiling, img2img and
 # inpainting use its model.
 .fixtures/pipeline/.done .fixtures/clip_model/.done: .fixtures/clip_tokenizer/.done
-.fixtures/vae_tiling/.done .fixtures/hub_cache/.done .fixtures/img2img/.done .fixtures/inpaint/.done: .fixtures/pipeline/.done
+.fixtures/vae_tiling/.done .fixtures/hub_cache/.done .fixtures/hub_repo/.done .fixtures/img2img/.done .fixtures/inpaint/.done: .fixtures/pipeline/.done
 
 fixtures:
 	@scripts/bootstrap.sh --test

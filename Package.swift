@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.14.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // The Hub client (`inkwell download`); already in the tree through HummingbirdTesting.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -51,7 +53,10 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "Imaging", dependencies: ["Torch", "CImageCodecs", "CJPEG", "AtomicFile"]),
-        .target(name: "HubCache"),
+        .target(name: "HubCache", dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                 .product(name: "Crypto", package: "swift-crypto"),
+                                                 .product(name: "NIOCore", package: "swift-nio"),
+                                                 .product(name: "NIOHTTP1", package: "swift-nio")]),
         // Stencils: image to bilevel line art at print size, 1-bit PNG and traced SVG.
         .target(name: "Stencil", dependencies: ["AtomicFile", "Imaging", "Torch"]),
         .target(name: "TorchPickle", dependencies: ["Torch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),

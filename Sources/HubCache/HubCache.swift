@@ -47,28 +47,42 @@ public enum HubCache {
     /// huggingface_hub's constants: HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE, else HF_HOME/hub, else
     /// XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub (a leading ~ is the environment's HOME).
     public static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        func path(_ text: String) -> String {
-            text == "~" ? home : text.hasPrefix("~/") ? (home as NSString).appendingPathComponent(String(text.dropFirst(2))) : text
-        }
         if let hub = environment["HF_HUB_CACHE"] ?? environment["HUGGINGFACE_HUB_CACHE"] {
-            return URL(fileURLWithPath: path(hub))
+            return URL(fileURLWithPath: expandingHome(hub, environment: environment))
         }
-        let hfHome = environment["HF_HOME"].map(path)
-            ?? ((environment["XDG_CACHE_HOME"] ?? (home as NSString).appendingPathComponent(".cache")) as NSString)
+        return home(environment: environment).appendingPathComponent("hub")
+    }
+
+    /// huggingface_hub's HF_HOME: HF_HOME, else XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. The token
+    /// file and the hub cache live under it.
+    public static func home(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        let userHome = environment["HOME"] ?? NSHomeDirectory()
+        let hfHome = environment["HF_HOME"].map { expandingHome($0, environment: environment) }
+            ?? ((environment["XDG_CACHE_HOME"] ?? (userHome as NSString).appendingPathComponent(".cache")) as NSString)
                 .appendingPathComponent("huggingface")
-        return URL(fileURLWithPath: hfHome).appendingPathComponent("hub")
+        return URL(fileURLWithPath: hfHome)
+    }
+
+    /// `~` and `~/…` in a setting, with the environment's HOME (as Python's os.path.expanduser).
+    static func expandingHome(_ text: String, environment: [String: String]) -> String {
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return text == "~" ? home : text.hasPrefix("~/") ? (home as NSString).appendingPathComponent(String(text.dropFirst(2))) : text
+    }
+
+    /// `models--org--name`: the repo's folder in the cache (huggingface_hub's repo_folder_name).
+    public static func repoFolder(_ repo: String, cache: URL) -> URL {
+        cache.appendingPathComponent("models--" + repo.replacingOccurrences(of: "/", with: "--"))
     }
 
     /// The snapshot folder of `id` in the cache; the error says where it looked and how to get the model.
     public static func snapshot(_ id: HubRepoID, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
         let cache = directory(environment: environment)
-        let repoFolder = cache.appendingPathComponent("models--" + id.repo.replacingOccurrences(of: "/", with: "--"))
+        let repoFolder = repoFolder(id.repo, cache: cache)
         let revision = id.revision ?? "main"
         let fm = FileManager.default
         func missing(_ what: String) -> HubCacheError {
             HubCacheError(subject: id.description, message: "\(what) the Hugging Face cache \(cache.path); download it first "
-                + "(`huggingface-cli download \(id.repo)\(id.revision.map { " --revision \($0)" } ?? "")`), "
+                + "(`\(downloadCommand(id))`), "
                 + "or set HF_HUB_CACHE / HF_HOME to the cache that holds it")
         }
         guard fm.fileExists(atPath: repoFolder.path) else { throw missing("not in") }
@@ -84,6 +98,11 @@ public enum HubCache {
             throw missing("revision '\(revision)' (commit \(commit)) has no snapshot in")
         }
         return snapshot
+    }
+
+    /// The command that fetches `id` into the cache, for messages.
+    public static func downloadCommand(_ id: HubRepoID) -> String {
+        "inkwell download \(id.repo)" + (id.revision.map { " --revision \($0)" } ?? "")
     }
 
     static func isCommit(_ text: String) -> Bool {

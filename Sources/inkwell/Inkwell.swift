@@ -11,7 +11,7 @@ struct Inkwell: ParsableCommand {
         abstract: "Fine-tune Stable Diffusion 1.x with LoRA and generate images with it.",
         version: "inkwell \(version)",
         subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, StencilCommand.self, Compare.self, Plot.self,
-                      Convert.self,
+                      Convert.self, Download.self,
                       DashboardCommand.self,
                       SelfCheckCommand.self, DeviceCheckCommand.self, Info.self]
     )

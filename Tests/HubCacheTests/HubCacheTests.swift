@@ -49,7 +49,7 @@ private struct Expected: Decodable {
         for (id, says) in [("inkwell-test/absent", "not in the Hugging Face cache"), ("inkwell-test/tiny-sd@v9", "no revision 'v9'")] {
             #expect(throws: HubCacheError.self) { try HubCache.snapshot(HubRepoID(id)!, environment: env) }
             do { _ = try HubCache.snapshot(HubRepoID(id)!, environment: env) } catch {
-                #expect("\(error)".contains(says) && "\(error)".contains("huggingface-cli download"), "\(error)")
+                #expect("\(error)".contains(says) && "\(error)".contains("`inkwell download \(HubRepoID(id)!.repo)"), "\(error)")
             }
         }
         // A local path that exists wins over a repo id of the same spelling; a missing one says both.
