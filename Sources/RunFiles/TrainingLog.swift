@@ -138,10 +138,7 @@ public final class TrainingLog {
 
     /// Appends one row and flushes it, so readers see it at once.
     public func append(_ row: TrainingLogRow) throws {
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data((row.csv + "\n").utf8))
+        try AtomicFile.append(Data((row.csv + "\n").utf8), to: url)
     }
 
     /// Every row of a log, `nan`/`inf` kept; an error when the file cannot be read.
