@@ -64,7 +64,7 @@ import TestSupport
     @Test func captionKilledAnywhereEndsAsAnUninterruptedRun() throws {
         let caption = ["caption", "--dataset", "data/ds", "--blip", Self.blip.path, "--tokenizer", Self.tokenizer.path, "--beams", "1"]
         var harness = try KillHarness(caption, mutable: ["captions.json"]) { try Self.prepared($0) }
-        let result = try harness.killRepeatedly(caption, count: 4)
+        let result = try harness.killRepeatedly(caption, count: 3)
         #expect(result.kills > 0 && result.insideWrites > 0, "\(result)")
     }
 
@@ -83,7 +83,7 @@ import TestSupport
                 name = "r"
                 """).write(to: work.appendingPathComponent("train.toml"), atomically: true, encoding: .utf8)
         }
-        let result = try harness.killRepeatedly(train, count: 4)
+        let result = try harness.killRepeatedly(train, count: 3)
         #expect(result.kills > 0 && result.insideWrites > 0, "\(result)")
     }
 
@@ -109,7 +109,7 @@ import TestSupport
                 dir = "runs"
                 """).write(to: work.appendingPathComponent("pipeline.toml"), atomically: true, encoding: .utf8)
         }
-        let result = try harness.killRepeatedly(pipeline, count: 3)
+        let result = try harness.killRepeatedly(pipeline, count: 2)
         #expect(result.kills > 0, "\(result)")
     }
 }
