@@ -53,12 +53,14 @@ import Torch
         let needed = Self.pages(harness.reference.appendingPathComponent("runs"))
         let room = needed / 2 / 4096 * 4096
         let filler = runs.appendingPathComponent("filler")
-        let mounted = Self.system(["mount", "-t", "tmpfs", "-o", "size=\(needed + 2 * 4096)", "tmpfs", runs.path])
+        // Twice the finished run's size: a state save holds the new state beside the old one until its rename.
+        let size = 2 * needed
+        let mounted = Self.system(["mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", runs.path])
         defer { if mounted { _ = Self.system(["umount", "-l", runs.path]) } }
         var environment: [String: String] = [:]
         if mounted {
-            try Data(count: needed + 2 * 4096 - room).write(to: filler)
-            print("DiskFullTests: a \(needed + 2 * 4096)-byte tmpfs with \(room) bytes free")
+            try Data(count: size - room).write(to: filler)
+            print("DiskFullTests: a \(size)-byte tmpfs with \(room) bytes free")
         } else {
             environment["INKWELL_FAULT_DISK_FULL_AFTER"] = String(room)
             print("DiskFullTests: mount refused; a full disk injected after \(room) bytes (INKWELL_FAULT_DISK_FULL_AFTER)")
@@ -69,7 +71,7 @@ import Torch
         #expect(status != 0, "the run did not fail on a full disk: \(output)")
         #expect(output.contains("disk full"), "\(output)")
         #expect(output.contains(runs.appendingPathComponent("r").path), "the error names no file of the run: \(output)")
-        let temporaries = KillHarness.files(in: runs, temporaries: true).filter { KillHarness.isTemporary($0) && !$0.hasPrefix(".state.tmp") }
+        let temporaries = KillHarness.files(in: runs, temporaries: true).filter(KillHarness.isTemporary)
         #expect(temporaries.isEmpty, "\(temporaries)")
         // What was written before the disk filled is whole: checkpoints and samples equal the uninterrupted run's,
         // and the state (if one was saved) loads.
