@@ -19,6 +19,17 @@ public struct AtomicWriteError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "\(path): \(failure)" }
+
+    /// The error for a failed system call on `path`, from `errno`: a full disk (or quota) says so and what to do,
+    /// since the caller's half-done work is safe (the file at `path`, if any, is the previous one).
+    static func posix(path: String, _ what: String, code: Int32 = errno) -> AtomicWriteError {
+        if code == ENOSPC || code == EDQUOT {
+            return AtomicWriteError(path: path, failure: "\(what): disk full (\(String(cString: strerror(code)))); "
+                + "the previous file is left as it was: free space on that disk and run the command again "
+                + "(train: with --resume, to go on from the last saved state)")
+        }
+        return AtomicWriteError(path: path, failure: "\(what): \(String(cString: strerror(code)))")
+    }
 }
 
 /// Writes `data` to `url` atomically (see `writeAtomically(to:_:)`).
@@ -33,9 +44,7 @@ public func writeAtomically(_ data: Data, to url: URL) throws {
 public func writeAtomically(
     to url: URL, _ body: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
 ) throws {
-    func failure(_ what: String) -> AtomicWriteError {
-        AtomicWriteError(path: url.path, failure: "\(what): \(String(cString: strerror(errno)))")
-    }
+    func failure(_ what: String) -> AtomicWriteError { AtomicWriteError.posix(path: url.path, what) }
     let dir = url.deletingLastPathComponent()
     do {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -46,12 +55,14 @@ public func writeAtomically(
     let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw failure("cannot create a temporary file in \(dir.path)") }
     var isOpen = true
+    var killHalfway = WriteFaults.startWrite()
     do {
         try body { buffer in
             guard var p = buffer.baseAddress else { return }
             var left = buffer.count
             while left > 0 {
-                let n = write(fd, p, left)
+                let n = WriteFaults.perform(fd, p, left, killHalfway: killHalfway)
+                killHalfway = false
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw failure("cannot write")
@@ -76,6 +87,26 @@ public func writeAtomically(
     if dirFD >= 0 {
         _ = fsync(dirFD)
         close(dirFD)
+    }
+}
+
+/// Appends `data` to the existing file at `url` in one `write(2)` (a log row: a reader or a killed run sees the
+/// row whole or not at all); a full disk is reported as `writeAtomically` reports it.
+public func append(_ data: Data, to url: URL) throws {
+    let fd = open(url.path, O_WRONLY | O_APPEND | O_CLOEXEC)
+    guard fd >= 0 else { throw AtomicWriteError.posix(path: url.path, "cannot open to append") }
+    defer { close(fd) }
+    let killHalfway = WriteFaults.startWrite()
+    let written = data.withUnsafeBytes { buffer -> Int in
+        guard let p = buffer.baseAddress else { return 0 }
+        return WriteFaults.perform(fd, p, buffer.count, killHalfway: killHalfway)
+    }
+    if written != data.count {
+        let code = written < 0 ? errno : ENOSPC
+        // A short append leaves part of a row: cut it off again, so that the file holds whole rows only.
+        var info = stat()
+        if fstat(fd, &info) == 0, written > 0 { _ = ftruncate(fd, info.st_size - off_t(written)) }
+        throw AtomicWriteError.posix(path: url.path, "cannot append", code: code)
     }
 }
 

@@ -10,6 +10,7 @@
 //
 // The LoRA files carry the run's name (kohya's `output_name` habit) so that copies dropped into one shared
 // A1111/ComfyUI Lora folder never clash; runs written before that (best.safetensors, step_000200…) still read.
+import AtomicFile
 import Foundation
 import TOMLKit
 
@@ -90,6 +91,12 @@ public struct RunFolder: Sendable, Equatable {
     /// Whether the folder holds a run's log (what makes a folder a run for plot and the dashboard).
     public var hasLog: Bool { FileManager.default.fileExists(atPath: log.path) }
     public var isFinished: Bool { FileManager.default.fileExists(atPath: final.path) }
+
+    /// Removes the temporary files that writes killed before their rename left in the run's folders (the
+    /// trainer's, at start: nothing else writes there then).
+    public func removeTemporaries() {
+        for folder in [root, lora, state] + sampleSteps().map(samples(step:)) { AtomicWrite.removeTemporaries(in: folder) }
+    }
 
     /// The step folders under samples/, in step order.
     public func sampleSteps() -> [Int] {

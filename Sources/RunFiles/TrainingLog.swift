@@ -138,17 +138,14 @@ public final class TrainingLog {
 
     /// Appends one row and flushes it, so readers see it at once.
     public func append(_ row: TrainingLogRow) throws {
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data((row.csv + "\n").utf8))
+        try AtomicFile.append(Data((row.csv + "\n").utf8), to: url)
     }
 
-    /// Every row of a log, `nan`/`inf` kept; an error when the file cannot be read.
+    /// Every complete row of a log, `nan`/`inf` kept; an error when the file cannot be read. A last line without
+    /// its newline is a row cut short (a run killed while appending it, or still writing it) and is left out:
+    /// read whole, "12,0,0.1" of "12,0,0.1534,…" would be a row of wrong numbers, which a resumed run would keep.
     public static func read(_ url: URL) throws -> [TrainingLogRow] {
         var parser = TrainingLogParser()
-        var data = try Data(contentsOf: url)
-        if data.last != UInt8(ascii: "\n") { data.append(UInt8(ascii: "\n")) }
-        return parser.consume(data).rows
+        return parser.consume(try Data(contentsOf: url)).rows
     }
 }

@@ -15,6 +15,10 @@ public struct LoRAPromptTag: Equatable, Sendable {
         self.scale = scale
     }
 
+    /// The largest scale magnitude a tag may ask for: `--lora FILE:SCALE`'s bound (LoRAStack.maxMultiplier,
+    /// in a module this one does not import), far beyond A1111's sliders (they stop at 2).
+    public static let maxScale = 100.0
+
     /// The tag as A1111 writes it: `<lora:NAME:SCALE>`.
     public var text: String { "<lora:\(name):\(GenerationInfo.number(scale))>" }
 
@@ -46,6 +50,9 @@ public struct LoRAPromptTag: Equatable, Sendable {
         let scales = try items.dropFirst().map { item -> Double in
             guard let x = Double(item.trimmingCharacters(in: .whitespaces)), x.isFinite else {
                 throw PromptTagError(problems: ["\(whole): '\(item)' is not a number (expected <lora:NAME:SCALE>)"])
+            }
+            guard abs(x) <= maxScale else {
+                throw PromptTagError(problems: ["\(whole): the scale \(item) is beyond ±\(Int(maxScale)); give one within it (0.8 is typical)"])
             }
             return x
         }

@@ -32,6 +32,9 @@ extension LoRATrainer {
 
     private func train(resume: Bool, shouldStop: () -> Bool, events: (TrainingEvent) -> Void) throws -> TrainingSummary {
         try FileManager.default.createDirectory(at: run.root, withIntermediateDirectories: true)
+        // What a killed run's writes left half done (`.state.tmp` is cleared by the next state save).
+        run.removeTemporaries()
+        AtomicWrite.removeTemporaries(in: latents.directory)
         try writeAtomically(Data(try config.toml().utf8), to: run.config)
         let resumed = resume ? try loadState() : false
         if resume && !resumed { events(.message("no saved state in \(run.state.path): starting from step 0")) }

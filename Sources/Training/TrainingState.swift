@@ -18,12 +18,18 @@ extension LoRATrainer {
         try fm.createDirectory(at: temp, withIntermediateDirectories: true)
         var s = state
         s.scaler = scaler
-        try writeAtomically(s.encoded(), to: temp.appendingPathComponent(TrainerState.fileName))
-        try Safetensors.save(Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.0, try $0.1.detach()) }),
-                             to: temp.appendingPathComponent("lora.safetensors"))
-        try optimizer.save(to: temp.appendingPathComponent("optimizer.safetensors"))
-        try Safetensors.save(["run": try rng.state(), "dropout": try dropoutRNG.state()],
-                             to: temp.appendingPathComponent("rng.safetensors"))
+        do {
+            try writeAtomically(s.encoded(), to: temp.appendingPathComponent(TrainerState.fileName))
+            try Safetensors.save(Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.0, try $0.1.detach()) }),
+                                 to: temp.appendingPathComponent("lora.safetensors"))
+            try optimizer.save(to: temp.appendingPathComponent("optimizer.safetensors"))
+            try Safetensors.save(["run": try rng.state(), "dropout": try dropoutRNG.state()],
+                                 to: temp.appendingPathComponent("rng.safetensors"))
+        } catch {
+            // A full disk, say: the half-made state goes (giving its space back); the previous one stands.
+            try? fm.removeItem(at: temp)
+            throw error
+        }
         // Swap in: the old state stays complete until the rename.
         let old = run.root.appendingPathComponent(".state.old")
         try? fm.removeItem(at: old)

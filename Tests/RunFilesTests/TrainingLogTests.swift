@@ -27,6 +27,24 @@ import TestSupport
         #expect(try TrainingLog.read(resumed.url) == Array(rows.prefix(2)))
     }
 
+    /// A run killed while appending a row (or a power cut) can leave its first bytes: "2,1,0.3" of
+    /// "2,1,0.31,…". Read whole, that was a row of wrong numbers, which a resumed run kept (KillSafetyTests).
+    @Test func aRowCutShortIsNotRead() throws {
+        let dir = try temporaryDirectory()
+        let log = try TrainingLog(url: dir.appendingPathComponent("log.csv"))
+        let rows = [TrainingLogRow(step: 1, epoch: 0, trainLoss: 0.3, learningRate: 1e-4),
+                    TrainingLogRow(step: 2, epoch: 1, trainLoss: 0.3125, learningRate: 1e-4)]
+        try log.append(rows[0])
+        let cut = rows[1].csv.prefix(7)
+        try (try String(contentsOf: log.url, encoding: .utf8) + cut).write(to: log.url, atomically: true, encoding: .utf8)
+        #expect(try TrainingLog.read(log.url) == [rows[0]])
+        // A resume at step 2 drops it from the file, and appends after whole rows only.
+        let resumed = try TrainingLog(url: log.url, truncateAfter: 2)
+        try resumed.append(rows[1])
+        #expect(try TrainingLog.read(log.url) == rows)
+        #expect(!(try String(contentsOf: log.url, encoding: .utf8)).contains(cut + "\n"))
+    }
+
     @Test func columnsFollowTheHeader() throws {
         let columns = try #require(TrainingLogColumns(header: "epoch,step,val_loss,extra,lr"))
         let row = try #require(columns.row("3,120,0.11,whatever,1e-4"))

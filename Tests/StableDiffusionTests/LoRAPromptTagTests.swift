@@ -13,11 +13,17 @@ import Testing
         // Equal text-encoder and UNet scales are one scale; a prompt without tags is unchanged.
         #expect(try LoRAPromptTag.extract(from: "<lora:a:0.5:0.5>").tags == [LoRAPromptTag(name: "a", scale: 0.5)])
         #expect(try LoRAPromptTag.extract(from: "a <b> c: d").prompt == "a <b> c: d")
+        // The bound itself is accepted.
+        #expect(try LoRAPromptTag.extract(from: "<lora:a:-100>").tags == [LoRAPromptTag(name: "a", scale: -100)])
     }
 
     @Test func badTagsAreNamed() {
         for (prompt, says) in [("<lora:x:strong>", "'strong' is not a number"), ("<hypernet:x:1>", "only <lora:…> tags"),
-                               ("<lora:x:0.5:1>", "separate text-encoder and UNet scales"), ("<lora: :1>", "names no LoRA")] {
+                               ("<lora:x:0.5:1>", "separate text-encoder and UNet scales"), ("<lora: :1>", "names no LoRA"),
+                               // Finite but absurd scales (once an all-black image and exit 0), and non-finite ones.
+                               ("<lora:x:1e308>", "<lora:x:1e308>: the scale 1e308 is beyond ±100"),
+                               ("<lora:x:-100.5>", "the scale -100.5 is beyond ±100"),
+                               ("<lora:x:inf>", "'inf' is not a number"), ("<lora:x:nan>", "'nan' is not a number")] {
             do {
                 _ = try LoRAPromptTag.extract(from: prompt)
                 Issue.record("\(prompt) was accepted")

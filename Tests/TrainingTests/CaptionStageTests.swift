@@ -97,6 +97,28 @@ final class StubCaptioner: ImageCaptioner, @unchecked Sendable {
         #expect(try read(dataset, .blip, "photo") == "A koi fish leaping through waves.\n")
     }
 
+    /// A run killed after writing a caption file and before recording it (KillSafetyTests found it): the file was
+    /// then taken for one edited by hand, kept for good and recorded as "edited", so no later run recaptioned it.
+    @Test func aCaptionFileWrittenButNotRecordedIsTheStagesOwn() throws {
+        let (_, dataset) = try dataset()
+        _ = try stage(dataset, StubCaptioner()).run()
+        let stem = "grey"
+        // The state such a kill leaves: the model's text recorded (before the files), the files written, their records not.
+        var manifest = try #require(try CaptionManifest.load(datasetDirectory: dataset))
+        for folder in manifest.files.keys { manifest.files[folder]?[stem] = nil }
+        try manifest.save(datasetDirectory: dataset)
+        let quiet = StubCaptioner()
+        let report = try stage(dataset, quiet).run()
+        #expect(report.keptEdited.isEmpty, "\(report.keptEdited)")
+        #expect(quiet.batches.isEmpty, "the recorded text is used, not recaptioned")
+        #expect(report.written[.blip] == [stem] && report.written[.blipPlus] == [stem])
+        let records = try #require(try CaptionManifest.load(datasetDirectory: dataset)).files
+        #expect(records["captions_blip"]?[stem]?.basis.hasPrefix("model ") == true)
+        // A file edited by hand is still kept.
+        try Data("my own words\n".utf8).write(to: dataset.appendingPathComponent("captions_blip/\(stem).txt"))
+        #expect(try stage(dataset, StubCaptioner()).run().keptEdited[.blip] == [stem])
+    }
+
     @Test func changedImageOrCaptionerRedoesOnlyWhatChanged() throws {
         let (raw, dataset) = try dataset()
         _ = try stage(dataset, StubCaptioner()).run()

@@ -172,10 +172,15 @@ public struct CaptionStage {
             guard texts.count == batch.count else {
                 throw DatasetError("the captioner returned \(texts.count) captions for \(batch.count) images")
             }
-            for (entry, text) in zip(batch, texts) {
-                let clean = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            let cleaned = texts.map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+            for (entry, clean) in zip(batch, cleaned) {
                 captions.generated[entry.stem] = GeneratedCaption(imageSHA256: entry.outputSHA256,
                                                                   captioner: captioner.identity, text: clean)
+            }
+            // The model's texts are recorded before any file of them is written: a file that a killed run wrote but
+            // did not record is then known for the model's, not taken for one edited by hand (`existingBase`).
+            try captions.save(datasetDirectory: dataset)
+            for (entry, clean) in zip(batch, cleaned) {
                 report.captioned.append(entry.stem)
                 try writeVariants(entry, base: Base(text: clean, basis: "model \(captioner.identity)"),
                                   variants: variants, captions: &captions, report: &report)
@@ -197,8 +202,11 @@ public struct CaptionStage {
             }
             let blipFolder = CaptionVariant.blip.folderName ?? "captions_blip"
             let blipFile = options.datasetDirectory.appendingPathComponent(blipFolder).appendingPathComponent("\(image.stem).txt")
+            // Edited: neither the file last recorded nor the recorded model text's (written by a run killed before
+            // it recorded the file).
+            let generated = captions.generated[image.stem].map { ContentHash.sha256(Self.fileContent($0.text)) }
             if let sha = ContentHash.sha256(of: blipFile), sha != captions.files[blipFolder]?[image.stem]?.fileSHA256,
-               let text = try readCaption(blipFile) {
+               sha != generated, let text = try readCaption(blipFile) {
                 return Base(text: text, basis: "edited \(sha)")
             }
         }
@@ -223,12 +231,15 @@ public struct CaptionStage {
                 settings = "hints=\(options.hints.phrases.joined(separator: ", ")); limit=\(options.tokenLimit)"
                 if enriched.truncated || !enriched.dropped.isEmpty { report.shortened[image.stem] = enriched }
             }
-            let content = Data((text + "\n").utf8)
+            let content = Self.fileContent(text)
             let record = CaptionFileRecord(imageSHA256: image.outputSHA256, basis: base.basis, settings: settings,
                                            fileSHA256: ContentHash.sha256(content))
             let previous = captions.files[folder]?[image.stem]
             let onDisk = ContentHash.sha256(of: url)
-            if let onDisk, onDisk != previous?.fileSHA256, !options.overwriteCaptions {
+            // A file that already holds what would be written from the model's or a hand-written caption is this
+            // stage's (a killed run wrote it, and had not recorded it yet), not an edit.
+            let ours = onDisk == record.fileSHA256 && !base.basis.hasPrefix("edited")
+            if let onDisk, onDisk != previous?.fileSHA256, !ours, !options.overwriteCaptions {
                 report.keptEdited[variant, default: []].append(image.stem)
                 continue
             }
@@ -241,6 +252,9 @@ public struct CaptionStage {
             report.written[variant, default: []].append(image.stem)
         }
     }
+
+    /// A caption file's bytes for its text.
+    static func fileContent(_ text: String) -> Data { Data((text + "\n").utf8) }
 
     /// A caption file's text with whitespace collapsed; nil when it does not exist or holds only whitespace.
     private func readCaption(_ url: URL) throws -> String? {

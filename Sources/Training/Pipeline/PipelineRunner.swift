@@ -123,16 +123,24 @@ public final class PipelineRunner {
             rows.append(try PipelineRunResult(variant: variant.rawValue, run: run))
         }
 
-        if let compare, didWork || !FileManager.default.fileExists(atPath: config.folder.appendingPathComponent("compare").path) {
-            events(.stage("compare"))
+        // The summary is written last: without it, a compare or plot stage was cut short (a kill halfway through
+        // its files) and is redone; it is removed before either starts, so that such a cut is seen next time.
+        let summary = config.folder.appendingPathComponent(PipelineSummaryFile.fileName)
+        let finished = FileManager.default.fileExists(atPath: summary.path)
+        func starting(_ stage: String) {
+            try? FileManager.default.removeItem(at: summary)
+            events(.stage(stage))
+        }
+        if let compare, didWork || !finished || !FileManager.default.fileExists(atPath: config.folder.appendingPathComponent("compare").path) {
+            starting("compare")
             do {
                 try compare(runFolders, shouldStop)
             } catch let stopped as ComparisonStopped {
                 throw PipelineStopped(stage: "compare", saved: "\(stopped.generated) new cell(s) are kept")
             }
         }
-        if let plot, didWork || !FileManager.default.fileExists(atPath: config.folder.appendingPathComponent("plots").path) {
-            events(.stage("plot"))
+        if let plot, didWork || !finished || !FileManager.default.fileExists(atPath: config.folder.appendingPathComponent("plots").path) {
+            starting("plot")
             try plot(runFolders)
         }
         try PipelineSummaryFile.write(rows, name: config.name, to: config.folder)

@@ -74,6 +74,11 @@ public struct Comparison {
         guard let sampler = settings.resolvedSampler else { throw ReportError("--sampler '\(settings.sampler)' is unknown") }
         guard columns.first?.isBase == true else { throw ReportError("compare: the first column must be the base model") }
         let rows = self.rows
+        // What a killed compare's writes left half done.
+        for folder in [outputDirectory] + Set(rows.flatMap { row in columns.map { column in
+            outputDirectory.appendingPathComponent(cellPath(row: row, column: column)).deletingLastPathComponent() } }) {
+            AtomicWrite.removeTemporaries(in: folder)
+        }
         let identity = try Self.modelIdentity(model)
         var loraHashes: [String: String] = [:]
         for path in Set(columns.compactMap(\.lora)) {

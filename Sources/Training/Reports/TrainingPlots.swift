@@ -209,6 +209,7 @@ public enum TrainingPlots {
         } catch {
             throw ReportError("\(directory.path): cannot create the plot folder (\(error.localizedDescription))")
         }
+        AtomicWrite.removeTemporaries(in: directory)  // what a killed plot's writes left half done
         var written: [URL] = []
         for (stem, figure) in figures(runs) {
             let svg = directory.appendingPathComponent(stem + ".svg")
