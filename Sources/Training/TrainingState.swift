@@ -10,7 +10,10 @@ import Torch
 
 extension LoRATrainer {
     /// Saves the resumable state atomically (temp folder, then rename over the previous state).
+    /// Rank 0's alone in a data-parallel run: the ranks' states are equal (the dropout generator included, drawn
+    /// alike on every rank), so one copy resumes them all.
     func saveState() throws {
+        guard writesFiles else { return }
         let fm = FileManager.default
         try fm.createDirectory(at: run.root, withIntermediateDirectories: true)
         let temp = run.root.appendingPathComponent(".state.tmp")
@@ -55,6 +58,7 @@ extension LoRATrainer {
 
     /// Kohya-format LoRA with its training metadata, written atomically.
     func saveLoRA(to url: URL, step: Int) throws {
+        guard writesFiles else { return }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         var meta = KohyaMetadata()
         meta.outputName = config.output.name
@@ -76,7 +80,7 @@ extension LoRATrainer {
         meta.epoch = state.epoch
         meta.numTrainImages = train.count
         meta.batchSizePerDevice = config.training.batchSize
-        meta.totalBatchSize = config.training.batchSize * config.training.gradientAccumulation
+        meta.totalBatchSize = globalBatchSize * config.training.gradientAccumulation
         meta.resolution = (config.data.resolution, config.data.resolution)
         meta.cacheLatents = true
         meta.flipAug = config.data.flip
@@ -102,7 +106,7 @@ extension LoRATrainer {
 
     /// Keeps the newest `keep` step checkpoints (best and final are separate files).
     func pruneCheckpoints() throws {
-        guard config.output.keep > 0 else { return }
+        guard writesFiles, config.output.keep > 0 else { return }
         let steps = run.checkpoints().compactMap { checkpoint -> (Int, URL)? in
             if case .step(let step) = checkpoint.name { return (step, checkpoint.url) }
             return nil
