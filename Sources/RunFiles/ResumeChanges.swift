@@ -18,13 +18,19 @@ public struct ResumeChanges: Sendable, Equatable {
     public let changes: [Change]
     public var refused: [Change] { changes.filter { $0.refusal != nil } }
 
-    /// The keys in which `now` differs from `saved`, for a run saved at `step`.
-    public init(saved: TrainingConfig, now: TrainingConfig, step: Int) throws {
+    /// The keys in which `now` differs from `saved`, for a run saved at `step`, and the data-parallel world size
+    /// (`inkwell train --nproc`, torchrun) if it differs from the saved one.
+    public init(saved: TrainingConfig, now: TrainingConfig, step: Int, savedWorldSize: Int = 1, worldSize: Int = 1) throws {
+        var changes: [Change] = []
+        if savedWorldSize != worldSize {
+            changes.append(Change(key: "world size (ranks)", was: String(savedWorldSize), now: String(worldSize),
+                                  refusal: "the saved position counts global batches of training.batch_size × \(savedWorldSize) ranks; "
+                                      + "resume with \(savedWorldSize) rank\(savedWorldSize == 1 ? " (no --nproc)" : "s (--nproc \(savedWorldSize))")"))
+        }
         guard let before = ConfigSections(toml: try saved.toml()), let after = ConfigSections(toml: try now.toml()) else {
-            changes = []
+            self.changes = changes
             return
         }
-        var changes: [Change] = []
         for section in after.sections {
             for entry in section.entries {
                 let key = "\(section.name).\(entry.key)"

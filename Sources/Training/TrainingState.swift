@@ -21,6 +21,7 @@ extension LoRATrainer {
         try fm.createDirectory(at: temp, withIntermediateDirectories: true)
         var s = state
         s.scaler = scaler
+        s.worldSize = (dataParallel?.worldSize).flatMap { $0 > 1 ? $0 : nil }
         try writeAtomically(s.encoded(), to: temp.appendingPathComponent(TrainerState.fileName))
         try Safetensors.save(Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.0, try $0.1.detach()) }),
                              to: temp.appendingPathComponent("lora.safetensors"))
@@ -43,6 +44,11 @@ extension LoRATrainer {
         if !fm.fileExists(atPath: run.state.path), fm.fileExists(atPath: old.path) { try fm.moveItem(at: old, to: run.state) }
         guard fm.fileExists(atPath: run.trainerState.path) else { return false }
         state = try TrainerState(decoding: Data(contentsOf: run.trainerState))
+        let saved = state.worldSize ?? 1, now = dataParallel?.worldSize ?? 1
+        guard saved == now else {
+            throw TrainingStopped(reason: "\(run.state.path) was saved by \(saved) data-parallel rank(s) and cannot continue on \(now): "
+                + "its position counts global batches of training.batch_size × \(saved); resume with \(saved) rank(s)")
+        }
         scaler = state.scaler
         let lora = try SafetensorsFile(url: run.state.appendingPathComponent("lora.safetensors"))
         try noGrad { try network.loadParameters(lora.tensors(), source: lora.path) }
