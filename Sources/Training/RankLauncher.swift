@@ -74,23 +74,29 @@ public final class RankLauncher: @unchecked Sendable {
             sources.append(source)
         }
         defer { sources.forEach { $0.cancel() } }
+        // torchrun's default: the ranks share the cores instead of each taking all of them (OMP_NUM_THREADS, which
+        // libtorch's CPU thread pool follows), unless the user set it.
+        var shared = environment
+        if shared["OMP_NUM_THREADS"] == nil {
+            shared["OMP_NUM_THREADS"] = String(max(1, ProcessInfo.processInfo.activeProcessorCount / count))
+        }
         for rank in 0..<count {
             let place = LaunchEnvironment(rank: rank, worldSize: count, localRank: rank, masterAddress: "127.0.0.1", masterPort: port)
             do {
-                let pid = try spawn(environment.merging(place.variables) { $1 })
+                let pid = try spawn(shared.merging(place.variables) { $1 })
                 lock.withLock { children[pid] = rank }
             } catch {
                 signalAll(SIGKILL)
-                _ = waitAll(firstFailure: nil)
+                _ = waitAll()
                 throw error
             }
         }
-        return waitAll(firstFailure: nil)
+        return waitAll()
     }
 
     /// Reaps every rank; after the first failure stops the rest.
-    private func waitAll(firstFailure: Outcome?) -> Outcome {
-        var outcome = firstFailure ?? Outcome(status: 0, failure: nil)
+    private func waitAll() -> Outcome {
+        var outcome = Outcome(status: 0, failure: nil)
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, 0)

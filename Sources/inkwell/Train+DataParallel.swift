@@ -3,6 +3,7 @@
 // environment (LaunchEnvironment). Rank 0 prints and writes the run's files; the others only compute.
 import ArgumentParser
 import Foundation
+import Glibc
 import RunFiles
 import Torch
 import Training
@@ -40,6 +41,13 @@ extension Train {
                                      timeout: distTimeout)
         if launch.rank == 0 {
             say("rank 0 of \(launch.worldSize): process group (gloo) at \(launch.masterAddress):\(launch.masterPort)")
+        } else {
+            // Rank 0 reports for all; the others' errors still reach stderr.
+            let null = open("/dev/null", O_WRONLY)
+            if null >= 0 {
+                dup2(null, STDOUT_FILENO)
+                close(null)
+            }
         }
         return group
     }
