@@ -24,8 +24,8 @@ public struct ResumeChanges: Sendable, Equatable {
         var changes: [Change] = []
         if savedWorldSize != worldSize {
             changes.append(Change(key: "world size (ranks)", was: String(savedWorldSize), now: String(worldSize),
-                                  refusal: "the saved position counts global batches of training.batch_size × \(savedWorldSize) ranks; "
-                                      + "resume with \(savedWorldSize) rank\(savedWorldSize == 1 ? " (no --nproc)" : "s (--nproc \(savedWorldSize))")"))
+                                  refusal: "the saved position counts global batches of training.batch_size × \(Self.ranks(savedWorldSize)); "
+                                      + "resume with \(Self.ranks(savedWorldSize))" + (savedWorldSize == 1 ? " (no --nproc)" : " (--nproc \(savedWorldSize))")))
         }
         guard let before = ConfigSections(toml: try saved.toml()), let after = ConfigSections(toml: try now.toml()) else {
             self.changes = changes
@@ -69,6 +69,8 @@ public struct ResumeChanges: Sendable, Equatable {
             return nil
         }
     }
+
+    static func ranks(_ n: Int) -> String { n == 1 ? "1 rank" : "\(n) ranks" }
 
     static func text(_ value: ConfigValue) -> String {
         switch value {
