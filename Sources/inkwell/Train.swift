@@ -46,6 +46,10 @@ struct Train: ParsableCommand {
         let dtype = config.training.weightDType
         var (device, examples) = try preflight(config, file: self.config)
         if let group, case .cuda = device, let local = try LaunchEnvironment.read()?.localRank {
+            guard local < Device.cudaDeviceCount else {
+                throw CommandError("LOCAL_RANK=\(local), but this machine has \(Device.cudaDeviceCount) CUDA GPU(s): start at most "
+                    + "one rank per GPU (--nproc, or torchrun's --nproc-per-node), or set model.device = \"cpu\"")
+            }
             device = .cuda(local)  // one GPU per rank, as torchrun's LOCAL_RANK says
             if rank == 0 { say("\(group.worldSize) data-parallel ranks, one GPU each") }
         }
