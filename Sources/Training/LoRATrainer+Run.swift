@@ -71,7 +71,7 @@ extension LoRATrainer {
                                                      trainLoss: pending.trainLoss, gradNorm: pending.gradNorm)
         }
         if try agreeToStop(evaluationStopped) {
-            if evaluationStopped { return summary(interrupted: true) }
+            if evaluationStopped { return try stoppedInEvaluation() }
             interrupted = true
         }
         heartbeat?.origin = (state.step, Date())
@@ -97,7 +97,7 @@ extension LoRATrainer {
             if evaluating {
                 let completed = try evaluateOrDefer(log: log, shouldStop: shouldStop, events: events, trainLoss: loss, gradNorm: gradNorm)
                 if try agreeToStop(!completed) {
-                    if !completed { return summary(interrupted: true) }
+                    if !completed { return try stoppedInEvaluation() }
                     interrupted = true
                 }
             }
@@ -112,6 +112,13 @@ extension LoRATrainer {
         // The other ranks leave once rank 0's files are written: a launcher that sees them all exit finds the run complete.
         try dataParallel?.barrier()
         return summary(interrupted: interrupted)
+    }
+
+    /// The end of a session whose evaluation a stop cut short (its state saved, with the evaluation pending): the other
+    /// ranks, which stop after the same step, are met at the final barrier.
+    private func stoppedInEvaluation() throws -> TrainingSummary {
+        try dataParallel?.barrier()
+        return summary(interrupted: true)
     }
 
     /// Whether to stop now: `stop` itself in one process; any rank's `stop` in a data-parallel run (a collective:
