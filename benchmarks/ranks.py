@@ -51,7 +51,7 @@ def main():
              "--name", "ds", "--resolution", str(args.size)])
         print(f"\ndata-parallel training on the CPU: {os.path.basename(args.model.rstrip('/'))} at {args.size}px, "
               f"global batch {args.batch}, {args.steps} steps, {os.cpu_count()} cores")
-        print(f"{'ranks':>5}  {'batch/rank':>10}  {'images/s':>9}  {'vs 1 rank':>9}")
+        print(f"{'ranks':>5}  {'batch/rank':>10}  {'threads/rank':>12}  {'images/s':>9}  {'vs 1 rank':>9}")
         base = None
         for ranks in args.ranks:
             if args.batch % ranks:
@@ -81,7 +81,8 @@ name = "ranks{ranks}"
                 seconds = json.load(f)["seconds"]
             rate = args.steps * args.batch / seconds
             base = base or rate
-            print(f"{ranks:>5}  {args.batch // ranks:>10}  {rate:>9.2f}  {rate / base:>8.2f}x")
+            threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // ranks))
+            print(f"{ranks:>5}  {args.batch // ranks:>10}  {threads:>12}  {rate:>9.2f}  {rate / base:>8.2f}x")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
