@@ -67,6 +67,8 @@ bench: fixtures
 	$(PYTHON) benchmarks/bench.py --bench .build/release/inkwell-bench $(if $(filter 1,$(CUDA)),--cuda) \
 	  --model tiny=.fixtures/pipeline/model:32:20 --model small=benchmarks/.models/small:256:10 \
 	  $(if $(filter 0,$(SD15)),,$(if $(filter 1,$(CUDA)),$(BENCH_SD15_CUDA),--model $(BENCH_SD15)))
+	$(SWIFT) build -c release --product inkwell
+	$(PYTHON) benchmarks/ranks.py --inkwell .build/release/inkwell --model benchmarks/.models/small --size 256 --steps 6 --batch 4
 
 # Stencils: seconds per image (threshold and clean-up; tracing), SVG node counts, file sizes, peak memory.
 bench-stencil: .fixtures/stencil_inputs/.done

@@ -45,6 +45,8 @@ let package = Package(
             cxxSettings: [
                 .unsafeFlags(["-I\(libtorch)/include", "-I\(libtorch)/include/torch/csrc/api/include",
                               "-D_GLIBCXX_USE_CXX11_ABI=1", "-O2", "-Wno-deprecated-declarations"]),
+                // ProcessGroupGloo.hpp includes Gloo headers the wheel does not ship (see the folder's README).
+                .headerSearchPath("gloo_decls"),
             ],
             linkerSettings: [.unsafeFlags(torchLinkFlags)]
         ),

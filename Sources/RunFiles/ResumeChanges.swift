@@ -18,13 +18,19 @@ public struct ResumeChanges: Sendable, Equatable {
     public let changes: [Change]
     public var refused: [Change] { changes.filter { $0.refusal != nil } }
 
-    /// The keys in which `now` differs from `saved`, for a run saved at `step`.
-    public init(saved: TrainingConfig, now: TrainingConfig, step: Int) throws {
+    /// The keys in which `now` differs from `saved`, for a run saved at `step`, and the data-parallel world size
+    /// (`inkwell train --nproc`, torchrun) if it differs from the saved one.
+    public init(saved: TrainingConfig, now: TrainingConfig, step: Int, savedWorldSize: Int = 1, worldSize: Int = 1) throws {
+        var changes: [Change] = []
+        if savedWorldSize != worldSize {
+            changes.append(Change(key: "world size (ranks)", was: String(savedWorldSize), now: String(worldSize),
+                                  refusal: "the saved position counts global batches of training.batch_size × \(Self.ranks(savedWorldSize)); "
+                                      + "resume with \(Self.ranks(savedWorldSize))" + (savedWorldSize == 1 ? " (no --nproc)" : " (--nproc \(savedWorldSize))")))
+        }
         guard let before = ConfigSections(toml: try saved.toml()), let after = ConfigSections(toml: try now.toml()) else {
-            changes = []
+            self.changes = changes
             return
         }
-        var changes: [Change] = []
         for section in after.sections {
             for entry in section.entries {
                 let key = "\(section.name).\(entry.key)"
@@ -63,6 +69,8 @@ public struct ResumeChanges: Sendable, Equatable {
             return nil
         }
     }
+
+    static func ranks(_ n: Int) -> String { n == 1 ? "1 rank" : "\(n) ranks" }
 
     static func text(_ value: ConfigValue) -> String {
         switch value {

@@ -24,6 +24,9 @@ public struct TrainerState: Codable, Equatable, Sendable {
     /// Set when a stop request cut the evaluation of `step` short (validation, samples): `--resume` redoes
     /// it first, and logs it with the step's training loss and gradient norm kept here. Absent otherwise.
     public var pendingEvaluation: PendingEvaluation?
+    /// The number of data-parallel ranks the run trains with (absent: 1). The saved position counts global batches
+    /// of `batch_size × worldSize`, so a resume needs the same.
+    public var worldSize: Int?
 
     public struct PendingEvaluation: Codable, Equatable, Sendable {
         public var trainLoss: Double?

@@ -18,8 +18,9 @@ extension LoRATrainer {
     /// then how the session ended: finished, stopped, or failed with the error (written before it propagates).
     public func run(resume: Bool, shouldStop: () -> Bool = { false }, stopSignal: () -> String? = { nil },
                     events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
-        heartbeat = TrainerHeartbeat(folder: run, step: state.step, totalSteps: config.training.maxSteps,
-                                     secondsBefore: state.seconds, interval: statusInterval)
+        // status.json is rank 0's, like every file of the run.
+        heartbeat = writesFiles ? TrainerHeartbeat(folder: run, step: state.step, totalSteps: config.training.maxSteps,
+                                                   secondsBefore: state.seconds, interval: statusInterval) : nil
         do {
             let summary = try train(resume: resume, shouldStop: shouldStop, events: events)
             heartbeat?.write(summary.interrupted ? .stopped(signal: stopSignal()) : .finished)
@@ -31,20 +32,30 @@ extension LoRATrainer {
     }
 
     private func train(resume: Bool, shouldStop: () -> Bool, events: (TrainingEvent) -> Void) throws -> TrainingSummary {
-        try FileManager.default.createDirectory(at: run.root, withIntermediateDirectories: true)
-        // What a killed run's writes left half done (`.state.tmp` is cleared by the next state save).
-        run.removeTemporaries()
-        AtomicWrite.removeTemporaries(in: latents.directory)
-        try writeAtomically(Data(try config.toml().utf8), to: run.config)
+        if writesFiles {
+            try FileManager.default.createDirectory(at: run.root, withIntermediateDirectories: true)
+            // What a killed run's writes left half done (`.state.tmp` is cleared by the next state save);
+            // before the start's broadcast below, so no other rank is writing yet.
+            run.removeTemporaries()
+            AtomicWrite.removeTemporaries(in: latents.directory)
+            try writeAtomically(Data(try config.toml().utf8), to: run.config)
+        }
         let resumed = resume ? try loadState() : false
         if resume && !resumed { events(.message("no saved state in \(run.state.path): starting from step 0")) }
+        // DDP's start: every rank continues from rank 0's adapters (equal already, from one seed or one saved state).
+        try dataParallel?.broadcast(network.parameters.map(\.1))
         heartbeat?.step = state.step
         heartbeat?.secondsBefore = state.seconds
         heartbeat?.write(.running)
-        let log = try TrainingLog(url: run.log, truncateAfter: resumed ? state.step : nil)
+        let log = writesFiles ? try TrainingLog(url: run.log, truncateAfter: resumed ? state.step : nil) : nil
+        var cachingStopped = false
         do {
             try prepareCaches(shouldStop: shouldStop, events: events)
         } catch is StopRequested {
+            cachingStopped = true
+        }
+        // The ranks wait for each other's latents here (and agree on a stop).
+        if try agreeToStop(cachingStopped) {
             // Nothing of the run has changed yet, so the saved state (if any) stands; each cached latent is its own file.
             events(.message("stopped while caching latents; those cached so far are kept in \(latents.directory.path)"))
             return summary(interrupted: true)
@@ -55,16 +66,22 @@ extension LoRATrainer {
         let total = config.training.maxSteps
 
         var interrupted = false
+        // Set when a stop cut an evaluation short: its state is saved already, with the evaluation pending.
+        var evaluationStopped = false
         if !resumed {
-            interrupted = try !evaluateOrDefer(log: log, shouldStop: shouldStop, events: events)
+            evaluationStopped = try !evaluateOrDefer(log: log, shouldStop: shouldStop, events: events)
         } else if let pending = state.pendingEvaluation {
-            interrupted = try !evaluateOrDefer(log: log, shouldStop: shouldStop, events: events,
-                                               trainLoss: pending.trainLoss, gradNorm: pending.gradNorm)
+            evaluationStopped = try !evaluateOrDefer(log: log, shouldStop: shouldStop, events: events,
+                                                     trainLoss: pending.trainLoss, gradNorm: pending.gradNorm)
         }
-        if interrupted { return summary(interrupted: true) }
+        if try agreeToStop(evaluationStopped) {
+            if evaluationStopped { return try stoppedInEvaluation() }
+            interrupted = true
+        }
         heartbeat?.origin = (state.step, Date())
-        while state.step < total {
-            if shouldStop() {
+        while !interrupted && state.step < total {
+            // Every rank stops after the same step, whichever saw the request.
+            if try agreeToStop(shouldStop()) {
                 interrupted = true
                 break
             }
@@ -77,13 +94,16 @@ extension LoRATrainer {
             }
             let evaluating = validationDue(state.step) || samplesDue(state.step)
             if !evaluating {
-                try log.append(TrainingLogRow(step: state.step, epoch: state.epoch, trainLoss: loss, smoothedLoss: state.smoothedLoss,
+                try log?.append(TrainingLogRow(step: state.step, epoch: state.epoch, trainLoss: loss, smoothedLoss: state.smoothedLoss,
                                               learningRate: lr, gradNorm: gradNorm, nonFinite: state.nonFiniteTotal))
             }
             events(.step(step: state.step, total: total, loss: loss ?? .nan, smoothed: state.smoothedLoss ?? .nan, learningRate: lr))
             if evaluating {
-                guard try evaluateOrDefer(log: log, shouldStop: shouldStop, events: events, trainLoss: loss, gradNorm: gradNorm)
-                else { return summary(interrupted: true) }
+                let completed = try evaluateOrDefer(log: log, shouldStop: shouldStop, events: events, trainLoss: loss, gradNorm: gradNorm)
+                if try agreeToStop(!completed) {
+                    if !completed { return try stoppedInEvaluation() }
+                    interrupted = true
+                }
             }
         }
         if interrupted {
@@ -93,7 +113,23 @@ extension LoRATrainer {
             try saveLoRA(to: run.final, step: state.step)
             events(.checkpoint(run.final))
         }
+        // The other ranks leave once rank 0's files are written: a launcher that sees them all exit finds the run complete.
+        try dataParallel?.barrier()
         return summary(interrupted: interrupted)
+    }
+
+    /// The end of a session whose evaluation a stop cut short (its state saved, with the evaluation pending): the other
+    /// ranks, which stop after the same step, are met at the final barrier.
+    private func stoppedInEvaluation() throws -> TrainingSummary {
+        try dataParallel?.barrier()
+        return summary(interrupted: true)
+    }
+
+    /// Whether to stop now: `stop` itself in one process; any rank's `stop` in a data-parallel run (a collective:
+    /// every rank calls it at the same points).
+    private func agreeToStop(_ stop: Bool) throws -> Bool {
+        guard let dataParallel else { return stop }
+        return try dataParallel.anyRank(stop)
     }
 
     private func summary(interrupted: Bool) -> TrainingSummary {
@@ -108,7 +144,7 @@ extension LoRATrainer {
     /// evaluation marked pending, which `--resume` redoes first (its files are rewritten whole, its log row
     /// written once): returns false then. Validation and checkpoints are deterministic and use no training
     /// generator, so redoing them changes nothing the uninterrupted run would have.
-    private func evaluateOrDefer(log: TrainingLog, shouldStop: () -> Bool, events: (TrainingEvent) -> Void,
+    private func evaluateOrDefer(log: TrainingLog?, shouldStop: () -> Bool, events: (TrainingEvent) -> Void,
                                  trainLoss: Double? = nil, gradNorm: Double? = nil) throws -> Bool {
         do {
             try evaluate(log: log, events: events, trainLoss: trainLoss, gradNorm: gradNorm, shouldStop: shouldStop)
@@ -155,21 +191,30 @@ extension LoRATrainer {
     /// taken: a non-finite loss, or an fp16 overflow the loss scaler skips).
     func optimizerStep() throws -> (Double?, Double?) {
         let batches = try (0..<config.training.gradientAccumulation).map { _ in try microBatch(try nextMicroBatchIndices()) }
-        return try optimizerStep(batches)
+        guard let dataParallel else { return try optimizerStep(batches) }
+        return try optimizerStep(shares: try batches.map { try share(of: $0, dataParallel) })
     }
 
     /// The optimizer step for given micro-batches (gradients accumulated over them).
     func optimizerStep(_ batches: [MicroBatch]) throws -> (Double?, Double?) {
+        try optimizerStep(shares: batches.map { ($0, 1) })
+    }
+
+    /// The optimizer step for this rank's shares of the micro-batches, each loss scaled by its weight (1 in one
+    /// process); in a data-parallel run the gradients and the loss are then averaged over the ranks.
+    private func optimizerStep(shares: [(batch: MicroBatch?, weight: Double)]) throws -> (Double?, Double?) {
         network.isTraining = true
         defer { network.isTraining = false }
-        let accumulation = batches.count
+        let accumulation = shares.count
         var total = 0.0
         var finite = true
-        for batch in batches {
+        for (batch, weight) in shares {
             // Per micro-batch: a large accumulation on a CPU can take longer than a dashboard waits.
             heartbeat?.beat()
             try faultInjection?(.microBatch)
-            let loss = try diffusionLoss(batch)
+            guard let batch else { continue }
+            var loss = try diffusionLoss(batch)
+            if weight != 1 { loss = try loss * weight }
             let value = try loss.item()
             if !value.isFinite { finite = false }
             total += value
@@ -177,6 +222,19 @@ extension LoRATrainer {
             try (scaler.map { try $0.scaled(share) } ?? share).backward()
         }
         let parameters = optimizer.parameters
+        if let dataParallel {
+            if shares.allSatisfy({ $0.batch == nil }) {
+                // No rows here this step: zero gradients, so this rank's optimizer steps with the others'.
+                var zero = try parameters[0].sum() * 0.0
+                for p in parameters.dropFirst() { zero = try zero + p.sum() * 0.0 }
+                try zero.backward()
+            }
+            try dataParallel.averageGradients(parameters)
+            // One rank's non-finite loss makes the mean non-finite: every rank skips the step together.
+            total = try dataParallel.reduce([total], .average)[0]
+            finite = total.isFinite
+            if config.lora.dropout > 0 { try dataParallel.synchronize(dropoutRNG) }
+        }
         var overflow = false
         if var scaler {
             // torch.amp.GradScaler: unscale before clipping; an inf/NaN gradient (fp16 overflow, or a
@@ -222,13 +280,14 @@ extension LoRATrainer {
     /// Validation loss, samples (and CLIP score), LoRA checkpoint, log row.
     /// `shouldStop` is polled inside it (throws `StopRequested`), and the log row is written last: a stopped
     /// evaluation leaves no row.
-    func evaluate(log: TrainingLog, events: (TrainingEvent) -> Void, trainLoss: Double? = nil, gradNorm: Double? = nil,
+    func evaluate(log: TrainingLog?, events: (TrainingEvent) -> Void, trainLoss: Double? = nil, gradNorm: Double? = nil,
                   shouldStop: () -> Bool = { false }) throws {
         let step = state.step
         let validating = validationDue(step)
         var measured: Double?
         if validating && !validation.isEmpty {
-            let loss = try validationLoss(shouldStop: shouldStop)
+            // Split over the ranks, which all reach its all-reduce: a stop waits for the step's end there.
+            let loss = try validationLoss(shouldStop: dataParallel == nil ? shouldStop : { false })
             measured = loss
             state.lastValidationLoss = loss
             let isBest = step > 0 && loss.isFinite && (state.bestValidationLoss.map { loss < $0 } ?? true)
@@ -247,7 +306,7 @@ extension LoRATrainer {
             events(.checkpoint(url))
         }
         var clipScore: Double?
-        if samplesDue(step) {
+        if samplesDue(step) && writesFiles {
             do {
                 try faultInjection?(.samples)
                 let (folder, images) = try renderSamples(step: step, shouldStop: shouldStop)
@@ -262,7 +321,7 @@ extension LoRATrainer {
                     + "the number of prompts"))
             }
         }
-        try log.append(TrainingLogRow(step: step, epoch: state.epoch, trainLoss: trainLoss, smoothedLoss: state.smoothedLoss,
+        try log?.append(TrainingLogRow(step: step, epoch: state.epoch, trainLoss: trainLoss, smoothedLoss: state.smoothedLoss,
                                       validationLoss: measured, clipScore: clipScore,
                                       learningRate: learningRate(forStep: step), gradNorm: gradNorm,
                                       nonFinite: state.nonFiniteTotal))
@@ -289,13 +348,15 @@ extension LoRATrainer {
 
     /// Mean denoising loss on the validation images with fixed noise and fixed timesteps spread over
     /// the schedule (the distribution's mean as latent): the same number for the same weights,
-    /// whatever the training RNG has done, so it compares across steps, runs and caption variants.
+    /// whatever the training RNG has done, so it compares across steps, runs and caption variants. In a
+    /// data-parallel run each rank measures every world-size-th image and the sums are reduced.
     public func validationLoss(shouldStop: () -> Bool = { false }) throws -> Double {
         let k = config.validation.timestepsPerImage
         let timesteps = (0..<k).map { Int((Double($0) + 0.5) * Double(noise.numTrainTimesteps) / Double(k)) }
         var sum = 0.0
         try noGrad {
             for (i, example) in validation.enumerated() {
+                if let dataParallel, i % dataParallel.worldSize != dataParallel.rank { continue }
                 try StopRequested.check(shouldStop)
                 heartbeat?.beat()
                 let g = try Generator(seed: UInt64(config.validation.seed) &+ UInt64(i))
@@ -308,6 +369,7 @@ extension LoRATrainer {
                 sum += try loss.item()
             }
         }
+        if let dataParallel { sum = try dataParallel.reduce([sum], .sum)[0] }
         return sum / Double(validation.count)
     }
 

@@ -65,6 +65,13 @@ public final class LoRATrainer {
     var heartbeat: TrainerHeartbeat?
     /// Seconds between heartbeat writes (the tests lower it).
     var statusInterval: TimeInterval = 5
+    /// The other ranks of a data-parallel run (`inkwell train --nproc N`, torchrun); nil for one process. Set
+    /// before `run`: `training.batch_size` is then per rank, and a global batch is `batch_size × world size`.
+    public var dataParallel: DataParallel?
+    /// Whether this process writes the run's files: rank 0 of a data-parallel run, or the only process.
+    var writesFiles: Bool { dataParallel?.writesFiles ?? true }
+    /// The rows of one micro-batch over all ranks.
+    var globalBatchSize: Int { config.training.batchSize * (dataParallel?.worldSize ?? 1) }
 
     public init(config: TrainingConfig, examples: [TrainingExample], pipeline: StableDiffusionPipeline,
                 modelIdentity: String, cacheDirectory: URL) throws {
@@ -132,8 +139,13 @@ public final class LoRATrainer {
     // MARK: Preparation
 
     /// Caches every latent and (with a frozen text encoder) every caption's embeddings.
+    /// In a data-parallel run each rank encodes every world-size-th image (each entry is its own file, so the
+    /// shares never collide); the caller waits for all ranks before reading them.
     func prepareCaches(shouldStop: () -> Bool = { false }, events: (TrainingEvent) -> Void) throws {
-        let images = (train + validation).map(\.image)
+        var images = (train + validation).map(\.image)
+        if let dataParallel {
+            images = images.enumerated().filter { $0.offset % dataParallel.worldSize == dataParallel.rank }.map(\.element)
+        }
         let encoded = try latents.prepare(images, flips: config.data.flip, shouldStop: shouldStop) { done, total in
             heartbeat?.beat()
             events(.caching(done: done, total: total))
@@ -166,7 +178,8 @@ public final class LoRATrainer {
     // MARK: Data order
 
     /// The micro-batches of `epoch`: a seeded shuffle, batches of one latent size (bucket), then the
-    /// batches shuffled. A pure function of (seed, epoch), so a resumed run replays it exactly.
+    /// batches shuffled. A pure function of (seed, epoch), so a resumed run replays it exactly. Batches are
+    /// global (all ranks' rows): every rank plans the same and takes its share.
     func plan(epoch: Int) throws -> [[Int]] {
         let g = try Generator(seed: UInt64(config.training.seed) &* 1_000_003 &+ UInt64(epoch))
         let order = try Tensor.randperm(train.count, generator: g).toArray(Int.self)
@@ -180,8 +193,8 @@ public final class LoRATrainer {
         var batches: [[Int]] = []
         for shape in bucketOrder {
             let members = buckets[shape] ?? []
-            batches += stride(from: 0, to: members.count, by: config.training.batchSize).map {
-                Array(members[$0..<min($0 + config.training.batchSize, members.count)])
+            batches += stride(from: 0, to: members.count, by: globalBatchSize).map {
+                Array(members[$0..<min($0 + globalBatchSize, members.count)])
             }
         }
         let shuffle = try Tensor.randperm(batches.count, generator: g).toArray(Int.self)
@@ -189,7 +202,8 @@ public final class LoRATrainer {
     }
 
     /// Draws a micro-batch's randomness from the run's generator: latent samples, flips, noise,
-    /// noise offset, timesteps.
+    /// noise offset, timesteps. A data-parallel rank draws the whole global batch, as every rank does from the
+    /// same generator state, and keeps its rows (`share`): the ranks together see exactly what one process would.
     func microBatch(_ indices: [Int]) throws -> MicroBatch {
         let device = pipeline.device
         let flips = config.data.flip ? try Tensor.rand([indices.count], generator: rng).lt(0.5).toArray(Bool.self)
@@ -229,5 +243,19 @@ public final class LoRATrainer {
         }
         defer { state.position += 1 }
         return current[state.position]
+    }
+
+    /// This rank's rows of a global micro-batch, and the weight of its loss: rows × world size / global rows, so that
+    /// averaging the ranks' gradients gives the gradient of the global batch's mean loss even when a short batch
+    /// leaves ranks uneven (or empty: nil).
+    func share(of batch: MicroBatch, _ dataParallel: DataParallel) throws -> (batch: MicroBatch?, weight: Double) {
+        let count = batch.latents.size(0)
+        let rows = dataParallel.rows(of: count, perRank: config.training.batchSize)
+        guard !rows.isEmpty else { return (nil, 0) }
+        func slice(_ t: Tensor) throws -> Tensor { try t.narrow(dim: 0, start: rows.lowerBound, length: rows.count) }
+        let local = MicroBatch(latents: try slice(batch.latents), noise: try slice(batch.noise),
+                               timesteps: try slice(batch.timesteps), context: try batch.context.map(slice),
+                               inputIds: try batch.inputIds.map(slice))
+        return (local, Double(rows.count * dataParallel.worldSize) / Double(count))
     }
 }

@@ -10,7 +10,10 @@ import Torch
 
 extension LoRATrainer {
     /// Saves the resumable state atomically (temp folder, then rename over the previous state).
+    /// Rank 0's alone in a data-parallel run: the ranks' states are equal (the dropout generator included, drawn
+    /// alike on every rank), so one copy resumes them all.
     func saveState() throws {
+        guard writesFiles else { return }
         let fm = FileManager.default
         try fm.createDirectory(at: run.root, withIntermediateDirectories: true)
         let temp = run.root.appendingPathComponent(".state.tmp")
@@ -18,6 +21,7 @@ extension LoRATrainer {
         try fm.createDirectory(at: temp, withIntermediateDirectories: true)
         var s = state
         s.scaler = scaler
+        s.worldSize = (dataParallel?.worldSize).flatMap { $0 > 1 ? $0 : nil }
         do {
             try writeAtomically(s.encoded(), to: temp.appendingPathComponent(TrainerState.fileName))
             try Safetensors.save(Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.0, try $0.1.detach()) }),
@@ -46,6 +50,11 @@ extension LoRATrainer {
         if !fm.fileExists(atPath: run.state.path), fm.fileExists(atPath: old.path) { try fm.moveItem(at: old, to: run.state) }
         guard fm.fileExists(atPath: run.trainerState.path) else { return false }
         state = try TrainerState(decoding: Data(contentsOf: run.trainerState))
+        let saved = state.worldSize ?? 1, now = dataParallel?.worldSize ?? 1
+        guard saved == now else {
+            throw TrainingStopped(reason: "\(run.state.path) was saved by \(saved) data-parallel rank(s) and cannot continue on \(now): "
+                + "its position counts global batches of training.batch_size × \(saved); resume with \(saved) rank(s)")
+        }
         scaler = state.scaler
         let lora = try SafetensorsFile(url: run.state.appendingPathComponent("lora.safetensors"))
         try noGrad { try network.loadParameters(lora.tensors(), source: lora.path) }
@@ -61,6 +70,7 @@ extension LoRATrainer {
 
     /// Kohya-format LoRA with its training metadata, written atomically.
     func saveLoRA(to url: URL, step: Int) throws {
+        guard writesFiles else { return }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         var meta = KohyaMetadata()
         meta.outputName = config.output.name
@@ -82,7 +92,7 @@ extension LoRATrainer {
         meta.epoch = state.epoch
         meta.numTrainImages = train.count
         meta.batchSizePerDevice = config.training.batchSize
-        meta.totalBatchSize = config.training.batchSize * config.training.gradientAccumulation
+        meta.totalBatchSize = globalBatchSize * config.training.gradientAccumulation
         meta.resolution = (config.data.resolution, config.data.resolution)
         meta.cacheLatents = true
         meta.flipAug = config.data.flip
@@ -108,7 +118,7 @@ extension LoRATrainer {
 
     /// Keeps the newest `keep` step checkpoints (best and final are separate files).
     func pruneCheckpoints() throws {
-        guard config.output.keep > 0 else { return }
+        guard writesFiles, config.output.keep > 0 else { return }
         let steps = run.checkpoints().compactMap { checkpoint -> (Int, URL)? in
             if case .step(let step) = checkpoint.name { return (step, checkpoint.url) }
             return nil

@@ -15,9 +15,12 @@ struct PipelineCommand: ParsableCommand {
 
     @Option(help: "The pipeline config (TOML): a [pipeline] section plus the training sections.") var config: String
     @Option(name: .customLong("set"), help: "Override a training key: section.key=value (repeatable).") var overrides: [String] = []
+    @Option(help: "Train each run data-parallel on N processes of this machine (as inkwell train --nproc N).") var nproc: Int?
+    @Option(help: "Seconds a data-parallel rank waits for the others before it fails.") var distTimeout: Double = 1800
 
     func run() throws {
-        try runPipeline(try PipelineConfig.load(URL(fileURLWithPath: config), overrides: overrides), file: config)
+        try runPipeline(try PipelineConfig.load(URL(fileURLWithPath: config), overrides: overrides), file: config,
+                        ranks: try pipelineRanks(nproc, timeout: distTimeout))
     }
 }
 
@@ -39,7 +42,7 @@ struct Demo: ParsableCommand {
     }
 }
 
-func runPipeline(_ config: PipelineConfig, file: String) throws {
+func runPipeline(_ config: PipelineConfig, file: String, ranks: PipelineRanks? = nil) throws {
     // The dataset is the pipeline's to make; the rest is checked now, with the pipeline's own inputs.
     var more: [String] = []
     if !TrainingPreflight.isDirectory(config.input) {
@@ -60,6 +63,7 @@ func runPipeline(_ config: PipelineConfig, file: String) throws {
                                          tokenizer: config.training.model.tokenizer.map { URL(fileURLWithPath: $0) },
                                          vaeDType: .float32)
     }
+    runner.externalTraining = ranks?.training
     let interruption = Interruption.install()
     let rows: [PipelineRunResult]
     do {

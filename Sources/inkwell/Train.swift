@@ -17,25 +17,42 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a config key: section.key=value (repeatable).") var overrides: [String] = []
     @Flag(help: "Continue the run's saved state.") var resume = false
     @Flag(help: "Delete the run's folder and start over.") var restart = false
+    @Option(help: "Train data-parallel on N processes of this machine (as torchrun --nproc-per-node N); training.batch_size is per process.")
+    var nproc: Int?
+    @Option(help: "Seconds a data-parallel rank waits for the others (rendezvous, each step's all-reduce) before it fails.")
+    var distTimeout: Double = 1800
 
     /// The command that continues this run, as a shell takes it.
-    var resumeCommand: String {
-        (["inkwell", "train", "--config", self.config] + overrides.flatMap { ["--set", $0] } + ["--resume"])
+    func resumeCommand(worldSize: Int = 1) -> String {
+        (["inkwell", "train", "--config", self.config] + overrides.flatMap { ["--set", $0] } + ["--resume"]
+            + (worldSize > 1 ? ["--nproc", String(worldSize)] : []))
             .map(shellQuoted).joined(separator: " ")
     }
 
     func run() throws {
+        if let nproc { return try launchRanks(nproc) }
         let config = try TrainingConfig.load(URL(fileURLWithPath: self.config), overrides: overrides)
         let runDirectory = config.runDirectory
         let fm = FileManager.default
-        if restart { try? fm.removeItem(at: runDirectory) }
+        let group = try joinProcessGroup()
+        let rank = group?.rank ?? 0
+        if restart && rank == 0 { try? fm.removeItem(at: runDirectory) }
+        try group?.barrier()
         let hasState = fm.fileExists(atPath: runDirectory.appendingPathComponent("state").path)
         if hasState && !resume {
             throw ValidationError("\(runDirectory.path) has a saved run: pass --resume to continue it or --restart to start over")
         }
-        if hasState && resume { try checkResumable(config) }
+        if hasState && resume { try checkResumable(config, worldSize: group?.worldSize ?? 1) }
         let dtype = config.training.weightDType
-        let (device, examples) = try preflight(config, file: self.config)
+        var (device, examples) = try preflight(config, file: self.config)
+        if let group, case .cuda = device, let local = try LaunchEnvironment.read()?.localRank {
+            guard local < Device.cudaDeviceCount else {
+                throw CommandError("LOCAL_RANK=\(local), but this machine has \(Device.cudaDeviceCount) CUDA GPU(s): start at most "
+                    + "one rank per GPU (--nproc, or torchrun's --nproc-per-node), or set model.device = \"cpu\"")
+            }
+            device = .cuda(local)  // one GPU per rank, as torchrun's LOCAL_RANK says
+            if rank == 0 { say("\(group.worldSize) data-parallel ranks, one GPU each") }
+        }
         let source = try ModelSource(path: config.model.path)
         say("loading \(source.url.path) on \(device) (\(dtype))…")
         let pipeline = try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.model.variant,
@@ -47,6 +64,7 @@ struct Train: ParsableCommand {
         let trainer = try LoRATrainer(config: config, examples: examples, pipeline: pipeline,
                                       modelIdentity: try TrainingDataset.identity(of: source),
                                       cacheDirectory: dataset.appendingPathComponent("cache/latents"))
+        trainer.dataParallel = group.map(DataParallel.init)
 
         if config.samples.clipScore, let folder = config.samples.clipModel {
             let scorer = try CLIPScore.load(directory: try ModelLocation.resolve(folder), device: device)
@@ -59,6 +77,7 @@ struct Train: ParsableCommand {
         do {
             let summary = try trainer.run(resume: resume, shouldStop: { interruption.requested },
                                             stopSignal: { interruption.signalName }) { event in
+                guard rank == 0 else { return }  // the other ranks only compute; rank 0 reports for all
                 switch event {
                 case .message(let text): say(text)
                 case .caching(let done, let total): if done == total { say("latents cached: \(total)") }
@@ -71,7 +90,8 @@ struct Train: ParsableCommand {
                 case .checkpoint(let url): say("saved \(url.path)")
                 }
             }
-            if summary.interrupted { say("to continue: \(resumeCommand)") }
+            guard rank == 0 else { return }
+            if summary.interrupted { say("to continue: \(resumeCommand(worldSize: group?.worldSize ?? 1))") }
             say(String(format: "%@ after %d steps in %.0f s (%.2f steps/s); best validation loss %@ at step %@",
                          summary.interrupted ? "stopped" : "finished", summary.steps, summary.seconds, summary.stepsPerSecond,
                          summary.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-",
@@ -89,12 +109,13 @@ struct Train: ParsableCommand {
 
 /// A resumed run's config against the one it was saved with: every change is listed, and those that cannot
 /// continue the run (shapes, data order, the learning-rate curve) refuse it with the reason, before anything loads.
-func checkResumable(_ config: TrainingConfig) throws {
+func checkResumable(_ config: TrainingConfig, worldSize: Int = 1) throws {
     let run = config.runFolder
     // A config the current version cannot read (an older Inkwell's) is not compared.
     guard let saved = try? TrainingConfig.load(run.config) else { return }
-    let step = TrainerState.read(run)?.step ?? 0
-    let diff = try ResumeChanges(saved: saved, now: config, step: step)
+    let state = TrainerState.read(run)
+    let step = state?.step ?? 0
+    let diff = try ResumeChanges(saved: saved, now: config, step: step, savedWorldSize: state?.worldSize ?? 1, worldSize: worldSize)
     let refused = diff.refused
     guard refused.isEmpty else {
         throw CommandError("""

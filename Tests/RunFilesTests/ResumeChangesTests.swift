@@ -51,3 +51,17 @@ import Testing
         #expect(try ResumeChanges(saved: flat, now: shorter, step: 40).refused.first?.refusal == "the run is already at step 40")
     }
 }
+
+@Suite struct ResumeWorldSizeTests {
+    @Test func anotherWorldSizeIsRefusedWithTheOneToResumeWith() throws {
+        var c = TrainingConfig()
+        c.model.path = "models/sd15"
+        let diff = try ResumeChanges(saved: c, now: c, step: 40, savedWorldSize: 2, worldSize: 1)
+        #expect(diff.refused.map(\.description) == [
+            "world size (ranks) 2 → 1 (the saved position counts global batches of training.batch_size × 2 ranks; resume with 2 ranks (--nproc 2))",
+        ])
+        #expect(try ResumeChanges(saved: c, now: c, step: 40, savedWorldSize: 2, worldSize: 2).changes.isEmpty)
+        #expect(try ResumeChanges(saved: c, now: c, step: 40, savedWorldSize: 1, worldSize: 4).refused.first?.refusal
+            == "the saved position counts global batches of training.batch_size × 1 rank; resume with 1 rank (no --nproc)")
+    }
+}

@@ -303,6 +303,22 @@ typedef ct_error *(*ct_checkpoint_fn)(void *context, const ct_tensor *inputs, in
 ct_error *ct_checkpoint(ct_checkpoint_fn fn, void *context, void (*release)(void *context),
                         const ct_tensor *inputs, int64_t n, ct_tensor *out);
 
+// MARK: - Distributed (distributed.cpp)
+
+// A c10d process group (TCPStore rendezvous + ProcessGroupGloo), one per rank.
+typedef struct ct_process_group_s *ct_process_group;
+// Joins a group of `world_size` ranks at host:port. `host_store`: this rank hosts the TCPStore (rank 0, unless a
+// launcher such as torchrun hosts it); keys go under `prefix`. Waits at most `timeout_ms` for every rank to arrive
+// (the error names those that did not); every collective waits at most as long.
+ct_error *ct_process_group_new(const char *host, int32_t port, bool host_store, const char *prefix, int32_t rank,
+                               int32_t world_size, int64_t timeout_ms, ct_process_group *out);
+void ct_process_group_free(ct_process_group group);
+// In place, over all ranks; op 0 = sum, 1 = average. A CUDA tensor is staged through host memory.
+ct_error *ct_process_group_all_reduce(ct_process_group group, ct_tensor t, int32_t op);
+// In place: every rank gets rank `root`'s values.
+ct_error *ct_process_group_broadcast(ct_process_group group, ct_tensor t, int32_t root);
+ct_error *ct_process_group_barrier(ct_process_group group);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,6 +25,10 @@ public final class PipelineRunner {
     public var compare: (([URL], @escaping () -> Bool) throws -> Void)?
     public var plot: (([URL]) throws -> Void)?
     public var clipScorer: (([Image], [String]) throws -> Double)?
+    /// Trains a run somewhere else than in this process (`inkwell pipeline --nproc N`: data-parallel ranks that
+    /// `inkwell train` starts), given the run's config, written as the run's config.toml, and whether to resume.
+    /// It returns once that training has ended, stopped or finished; the run folder says which.
+    public var externalTraining: ((TrainingConfig, _ resume: Bool) throws -> Void)?
 
     public init(config: PipelineConfig, loadPipeline: @escaping () throws -> StableDiffusionPipeline) {
         self.config = config
@@ -109,6 +113,14 @@ public final class PipelineRunner {
             if !resume { try? FileManager.default.removeItem(at: folder) }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try writeAtomically(Data(stamp.utf8), to: stampFile)
+            if let externalTraining {
+                try externalTraining(runConfig, resume)
+                guard run.isFinished else {
+                    throw PipelineStopped(stage: "train \(variant)", saved: "the trainer state is saved in \(run.state.path)")
+                }
+                rows.append(try PipelineRunResult(variant: variant.rawValue, run: run))
+                continue
+            }
             let examples = try TrainingDataset.examples(dataset: dataset, config: runConfig)
             let trainer = try LoRATrainer(config: runConfig, examples: examples, pipeline: try loadPipeline(),
                                           modelIdentity: try TrainingDataset.identity(of: ModelSource(path: runConfig.model.path)),

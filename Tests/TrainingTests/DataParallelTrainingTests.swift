@@ -1,0 +1,229 @@
+// Data-parallel training as a user runs it: the real `inkwell` binary (the debug build) on 2 ranks with Gloo on
+// this CPU, started by `--nproc 2` or, as torchrun would, by setting each rank's environment. The tiny SD1.x
+// fixture model on 7 prepared 64 px images; a few steps each, so the suite takes tens of seconds per run.
+import Foundation
+import RunFiles
+import Testing
+import TestSupport
+import Torch
+@testable import Training
+
+@Suite(.serialized) struct DataParallelTrainingTests {
+    static let binary = TrainCommandStopTests.binary
+
+    /// A prepared dataset (7 training images, 1 validation) and a config writer for it.
+    struct Setup {
+        let dir: URL
+
+        init() throws {
+            #expect(FileManager.default.isExecutableFile(atPath: DataParallelTrainingTests.binary.path), "build first: swift build --build-tests")
+            dir = try temporaryDirectory()
+            let raw = dir.appendingPathComponent("raw")
+            _ = try SyntheticLineArt.write(try SyntheticLineArt.make(count: 8, size: 64, seed: 3), to: raw)
+            let (status, output) = try TrainCommandStopTests.inkwell(["prepare", "--input", raw.path, "--output",
+                                                                      dir.appendingPathComponent("data").path,
+                                                                      "--name", "ds", "--resolution", "64"])
+            try #require(status == 0, "\(output)")
+        }
+
+        /// train.toml: `steps` steps with per-rank `batch`, flips, a noise offset and accumulation over 2 micro-batches
+        /// (so each step draws several kinds of randomness, and 7 images make short global batches). A LoRA learning
+        /// rate (1e-4): AdamW's near-sign updates turn float rounding into differences proportional to it, and at
+        /// 1e-2 one process alone differs by 6e-5 between 1 and 2 threads, so 1e-6 could not be asked there.
+        func config(steps: Int, batch: Int) throws -> URL {
+            let url = dir.appendingPathComponent("train-\(steps)-\(batch).toml")
+            try """
+                [model]
+                path = "\(try Fixtures.url("pipeline", "model").path)"
+                device = "cpu"
+                [data]
+                dataset = "\(dir.appendingPathComponent("data/ds").path)"
+                captions = "vanilla"
+                resolution = 64
+                flip = true
+                [training]
+                max_steps = \(steps)
+                batch_size = \(batch)
+                gradient_accumulation = 2
+                noise_offset = 0.05
+                [optimizer]
+                learning_rate = 0.0001
+                [schedule]
+                name = "constant"
+                [validation]
+                every = 2
+                [samples]
+                every = 0
+                [output]
+                dir = "\(dir.appendingPathComponent("runs").path)"
+                name = "run"
+                """.write(to: url, atomically: true, encoding: .utf8)
+            return url
+        }
+
+        func run(_ name: String, in outputDir: String = "runs") -> RunFolder {
+            RunFolder(dir.appendingPathComponent(outputDir).appendingPathComponent(name))
+        }
+    }
+
+    /// Starts `inkwell arguments…` with `environment` added, its output going to `log`.
+    static func start(_ arguments: [String], environment: [String: String] = [:], log: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    static func finish(_ process: Process, within seconds: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return false
+        }
+        return true
+    }
+
+    static func text(_ url: URL) -> String { (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
+
+    /// The environment torchrun gives rank `rank` of `world` (rank 0 hosts the store).
+    static func rankEnvironment(_ rank: Int, of world: Int, port: Int) -> [String: String] {
+        LaunchEnvironment(rank: rank, worldSize: world, localRank: rank, masterAddress: "127.0.0.1", masterPort: port).variables
+            .merging(["OMP_NUM_THREADS": "1"]) { $1 }
+    }
+
+    /// Waits until the run's log has a row for `step` (or the process ends).
+    static func waitForStep(_ step: Int, in run: RunFolder, while process: Process, seconds: TimeInterval = 240) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline {
+            if let rows = try? TrainingLog.read(run.log), rows.contains(where: { $0.step >= step }) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    static func expectSameTraining(_ a: RunFolder, _ b: RunFolder, _ context: String) throws {
+        let rowsA = try TrainingLog.read(a.log), rowsB = try TrainingLog.read(b.log)
+        #expect(rowsA.map(\.step) == rowsB.map(\.step), "\(context)")
+        for (x, y) in zip(rowsA, rowsB) {
+            for (u, v, what) in [(x.trainLoss, y.trainLoss, "train loss"), (x.validationLoss, y.validationLoss, "validation loss"),
+                                 (x.gradNorm, y.gradNorm, "grad norm")] {
+                #expect((u == nil) == (v == nil), "step \(x.step) \(what): \(String(describing: u)) vs \(String(describing: v)) (\(context))")
+                if let u, let v { #expect(abs(u - v) <= 1e-6, "step \(x.step) \(what): \(u) vs \(v) (\(context))") }
+            }
+        }
+        let loraA = try Safetensors.load(a.final).tensors, loraB = try Safetensors.load(b.final).tensors
+        #expect(loraA.keys.sorted() == loraB.keys.sorted())
+        var worst = 0.0
+        for (key, t) in loraA {
+            let u = try #require(loraB[key])
+            worst = max(worst, try (t - u).abs().max().item())
+        }
+        #expect(worst <= 1e-6, "final LoRA differs by \(worst) (\(context))")
+        // The LoRA moved: equal files because nothing trained would prove nothing.
+        let up = try #require(loraA.first { $0.key.hasSuffix("lora_up.weight") }?.value)
+        #expect(try up.abs().max().item() > 1e-4)
+    }
+
+    @Test func twoRanksWithBatchOneTrainAsOneRankWithBatchTwoAndOnlyRankZeroWrites() throws {
+        let setup = try Setup()
+        // Two ranks as torchrun starts them; rank 1 is pointed at another output folder, which must stay empty.
+        let port = try RankLauncher.freePort()
+        let config = try setup.config(steps: 4, batch: 1).path
+        let ranks = try (0..<2).map { rank in
+            try Self.start(["train", "--config", config, "--dist-timeout", "120",
+                            "--set", "output.dir=\(setup.dir.appendingPathComponent(rank == 0 ? "runs" : "rank1-runs").path)",
+                            "--set", "output.name=two"],
+                           environment: Self.rankEnvironment(rank, of: 2, port: port),
+                           log: setup.dir.appendingPathComponent("rank\(rank).out"))
+        }
+        let single = try Self.start(["train", "--config", try setup.config(steps: 4, batch: 2).path, "--set", "output.name=one"],
+                                    environment: ["OMP_NUM_THREADS": "1"], log: setup.dir.appendingPathComponent("one.out"))
+        for (process, name) in zip(ranks + [single], ["rank0", "rank1", "one"]) {
+            let output = Self.text(setup.dir.appendingPathComponent("\(name).out"))
+            #expect(Self.finish(process, within: 300), "\(name) did not finish: \(output)")
+            #expect(process.terminationStatus == 0, "\(name): \(Self.text(setup.dir.appendingPathComponent("\(name).out")))")
+        }
+        try Self.expectSameTraining(setup.run("two"), setup.run("one"), "2 ranks × batch 1 vs 1 rank × batch 2")
+        let state = try #require(TrainerState.read(setup.run("two")))
+        #expect(state.worldSize == 2 && state.step == 4)
+        #expect(!FileManager.default.fileExists(atPath: setup.dir.appendingPathComponent("rank1-runs").path),
+                "rank 1 wrote files: \(Self.text(setup.dir.appendingPathComponent("rank1.out")))")
+        #expect(!Self.text(setup.dir.appendingPathComponent("rank1.out")).contains("validation loss"), "rank 1 reports nothing")
+    }
+
+    @Test func resumeAfterCtrlCToTheLauncherEqualsTheUninterruptedRun() throws {
+        let setup = try Setup()
+        let config = try setup.config(steps: 6, batch: 1).path
+        let full = try Self.start(["train", "--config", config, "--nproc", "2", "--set", "output.name=full"],
+                                  log: setup.dir.appendingPathComponent("full.out"))
+        #expect(Self.finish(full, within: 300) && full.terminationStatus == 0, "\(Self.text(setup.dir.appendingPathComponent("full.out")))")
+
+        let cutLog = setup.dir.appendingPathComponent("cut.out")
+        let cut = try Self.start(["train", "--config", config, "--nproc", "2", "--set", "output.name=cut"], log: cutLog)
+        Self.waitForStep(2, in: setup.run("cut"), while: cut)
+        try #require(cut.isRunning, "the run ended before it could be stopped: \(Self.text(cutLog))")
+        kill(cut.processIdentifier, SIGINT)
+        #expect(Self.finish(cut, within: 120), "not stopped: \(Self.text(cutLog))")
+        #expect(cut.terminationStatus == 0, "\(Self.text(cutLog))")
+        let stopped = try #require(TrainerState.read(setup.run("cut")), "no saved state: \(Self.text(cutLog))")
+        #expect(stopped.step >= 2 && stopped.step < 6, "stopped at \(stopped.step)")
+        #expect(Self.text(cutLog).contains("--resume --nproc 2"), "\(Self.text(cutLog))")
+
+        // One rank cannot continue what two saved: refused before anything loads, with the reason.
+        let (refusedStatus, refused) = try TrainCommandStopTests.inkwell(["train", "--config", config, "--set", "output.name=cut", "--resume"])
+        #expect(refusedStatus != 0)
+        #expect(refused.contains("world size (ranks) 2 → 1") && refused.contains("resume with 2 ranks (--nproc 2)"), "\(refused)")
+
+        let resumedLog = setup.dir.appendingPathComponent("resumed.out")
+        let resumed = try Self.start(["train", "--config", config, "--nproc", "2", "--set", "output.name=cut", "--resume"], log: resumedLog)
+        #expect(Self.finish(resumed, within: 300) && resumed.terminationStatus == 0, "\(Self.text(resumedLog))")
+        try Self.expectSameTraining(setup.run("cut"), setup.run("full"), "stopped at step \(stopped.step) and resumed vs uninterrupted")
+    }
+
+    @Test func aKilledRankMakesTheOtherExitWithAClearErrorWithinTheTimeout() throws {
+        let setup = try Setup()
+        let port = try RankLauncher.freePort()
+        let config = try setup.config(steps: 50, batch: 1).path
+        let logs = (0..<2).map { setup.dir.appendingPathComponent("rank\($0).out") }
+        let ranks = try (0..<2).map { rank in
+            try Self.start(["train", "--config", config, "--dist-timeout", "20"],
+                           environment: Self.rankEnvironment(rank, of: 2, port: port), log: logs[rank])
+        }
+        Self.waitForStep(1, in: setup.run("run"), while: ranks[0])
+        try #require(ranks[0].isRunning && ranks[1].isRunning, "\(Self.text(logs[0]))\n\(Self.text(logs[1]))")
+        kill(ranks[1].processIdentifier, SIGKILL)
+        let killed = Date()
+        #expect(Self.finish(ranks[0], within: 60), "rank 0 still running 60 s after rank 1 died")
+        let seconds = Date().timeIntervalSince(killed)
+        _ = Self.finish(ranks[1], within: 5)
+        let output = Self.text(logs[0])
+        #expect(ranks[0].terminationStatus != 0, "\(output)")
+        #expect(seconds < 20 + 15, "rank 0 took \(seconds) s to notice")
+        #expect(output.contains("rank 0 of 2: the all-reduce failed (another rank died or did not answer within 20 s)"), "\(output)")
+    }
+
+    @Test func theLauncherStopsTheOtherRanksWhenOneFailsAndNamesIt() throws {
+        let setup = try Setup()
+        let config = try setup.config(steps: 50, batch: 1).path
+        let log = setup.dir.appendingPathComponent("launcher.out")
+        let launcher = try Self.start(["train", "--config", config, "--nproc", "2", "--dist-timeout", "20"], log: log)
+        Self.waitForStep(1, in: setup.run("run"), while: launcher)
+        // The ranks are the launcher's children; kill rank 1 (the second one started).
+        let children = try String(contentsOfFile: "/proc/\(launcher.processIdentifier)/task/\(launcher.processIdentifier)/children",
+                                  encoding: .utf8).split(separator: " ").compactMap { Int32($0) }.sorted()
+        try #require(children.count == 2, "children: \(children); \(Self.text(log))")
+        kill(children[1], SIGKILL)
+        #expect(Self.finish(launcher, within: 60), "the launcher still runs 60 s after a rank died: \(Self.text(log))")
+        let output = Self.text(log)
+        #expect(launcher.terminationStatus == 128 + SIGKILL, "\(output)")
+        #expect(output.contains("rank 1 of 2 (pid \(children[1])) was killed by Killed (signal 9); stopping the other ranks"), "\(output)")
+        #expect(kill(children[0], 0) != 0, "rank 0 outlived the launcher")
+    }
+}

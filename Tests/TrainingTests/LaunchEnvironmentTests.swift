@@ -1,0 +1,41 @@
+// torchrun's worker environment read back, and the data-parallel pieces that need no second process.
+import Foundation
+import Testing
+import Torch
+@testable import Training
+
+@Suite struct LaunchEnvironmentTests {
+    @Test func torchrunsVariablesPlaceTheRank() throws {
+        // What torch.distributed.run sets for worker 1 of 2 (elastic agent hosting the store).
+        let env = ["RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "10.0.0.5", "MASTER_PORT": "29400",
+                   "TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_RESTART_COUNT": "3", "GROUP_RANK": "0"]
+        let launch = try #require(try LaunchEnvironment.read(env))
+        #expect(launch == LaunchEnvironment(rank: 1, worldSize: 2, localRank: 1, masterAddress: "10.0.0.5", masterPort: 29400,
+                                            agentHostsStore: true, restartCount: 3))
+        #expect(!launch.hostsStore)
+        #expect(launch.storePrefix == "inkwell/3")
+        #expect(try LaunchEnvironment.read(launch.variables) == launch)
+        #expect(try LaunchEnvironment.read(["PATH": "/bin"]) == nil)
+        let own = try #require(try LaunchEnvironment.read(["RANK": "0", "WORLD_SIZE": "4", "MASTER_PORT": "1234"]))
+        #expect(own.hostsStore && own.localRank == 0 && own.masterAddress == "127.0.0.1")
+    }
+
+    @Test func aBadVariableIsNamed() {
+        #expect { try LaunchEnvironment.read(["RANK": "2", "WORLD_SIZE": "2"]) } throws: {
+            "\($0)".contains("RANK=2 is not below WORLD_SIZE=2")
+        }
+        #expect { try LaunchEnvironment.read(["RANK": "0"]) } throws: { "\($0)".contains("WORLD_SIZE is not set") }
+        #expect { try LaunchEnvironment.read(["RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "port"]) } throws: {
+            "\($0)".contains("MASTER_PORT=port is not an integer")
+        }
+    }
+
+    @Test func gradientsGoInBucketsOfOneDtypeUpTo25MiB() throws {
+        let big = try Tensor.zeros([4 << 20])  // 16 MiB of float32
+        let small = try Tensor.zeros([10])
+        let half = try Tensor.zeros([10], dtype: .float16)
+        let buckets = try DataParallel.buckets([small, big, big, small, half, small])
+        #expect(buckets.map { $0.map(\.count) } == [[10, 4 << 20], [4 << 20, 10], [10], [10]])
+        #expect(buckets[2][0].dtype == .float16)
+    }
+}
