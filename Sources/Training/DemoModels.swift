@@ -73,7 +73,8 @@ public enum DemoModels {
         text.eosTokenId = tokens.count - 1
         let textStore = VarStore(generator: try Generator(seed: seed))
         _ = try CLIPTextModel(textStore.root, config: text)
-        try save(textStore, config: try json.encode(text), to: folder.appendingPathComponent("text_encoder"), weights: "model.safetensors")
+        try save(textStore, config: try pointedFloats(json.encode(text)), to: folder.appendingPathComponent("text_encoder"),
+                 weights: "model.safetensors")
 
         var unet = UNet2DConditionConfig()
         unet.blockOutChannels = a.unetChannels
@@ -152,6 +153,17 @@ public enum DemoModels {
         return tokens
     }
 
+    /// transformers 5 validates its config fields' types strictly: a float field written as `1` (how
+    /// JSONEncoder writes 1.0) fails to load. Writes the CLIP configs' float fields with their point.
+    static func pointedFloats(_ config: Data) throws -> Data {
+        var text = String(decoding: config, as: UTF8.self)
+        for key in ["attention_dropout", "dropout", "initializer_factor", "initializer_range", "layer_norm_eps",
+                    "logit_scale_init_value"] {
+            text = text.replacing(try Regex("(\"\(key)\" ?: ?-?[0-9]+)(?=[,\\s}])"), with: { "\($0.output[1].substring ?? "").0" })
+        }
+        return Data(text.utf8)
+    }
+
     static func classNamed(_ name: String, _ config: Data) throws -> Data {
         guard var object = try JSONSerialization.jsonObject(with: config) as? [String: Any] else { return config }
         object["_class_name"] = name
@@ -200,7 +212,7 @@ public enum DemoModels {
             "text_config": try JSONSerialization.jsonObject(with: json.encode(text)),
             "vision_config": try JSONSerialization.jsonObject(with: json.encode(vision)),
         ]
-        try writeAtomically(JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]),
+        try writeAtomically(pointedFloats(JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])),
                             to: folder.appendingPathComponent("config.json"))
         let preprocessor: [String: Any] = [
             "do_center_crop": true, "crop_size": ["height": 32, "width": 32], "do_normalize": true, "do_rescale": true,
