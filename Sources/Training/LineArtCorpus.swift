@@ -136,8 +136,15 @@ public enum LineArtCorpus {
     /// `count` drawings with their captions (`suffix` appended, e.g. ", bold outlines").
     public static func make(count: Int, size: Int, seed: UInt64, stroke: Stroke = .thin,
                             suffix: String = "") throws -> [SyntheticLineArt.Item] {
-        try scenes(count: count, seed: seed).map {
-            SyntheticLineArt.Item(image: try draw($0, size: size, stroke: stroke), caption: $0.caption + suffix)
+        try make(count: count, size: size, seed: seed, boldFraction: stroke == .bold ? 1 : 0, suffix: suffix)
+    }
+
+    /// The same scenes with `boldFraction` of them drawn bold, spread evenly through the list.
+    public static func make(count: Int, size: Int, seed: UInt64, boldFraction: Double,
+                            suffix: String = "") throws -> [SyntheticLineArt.Item] {
+        try scenes(count: count, seed: seed).enumerated().map { i, scene in
+            let bold = (Double(i + 1) * boldFraction).rounded(.down) > (Double(i) * boldFraction).rounded(.down)
+            return SyntheticLineArt.Item(image: try draw(scene, size: size, stroke: bold ? .bold : .thin), caption: scene.caption + suffix)
         }
     }
 }

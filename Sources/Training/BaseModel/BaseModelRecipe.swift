@@ -14,6 +14,10 @@ public struct BaseModelRecipe: Codable, Equatable, Sendable {
     /// Phase 1, the VAE alone: L1 reconstruction plus `klWeight` × KL (the LDM autoencoder's objective
     /// without its perceptual and adversarial terms).
     public var vaeSteps = 800
+    /// The fraction of the VAE's images redrawn with bold outlines. SD's VAE has seen every style, so a LoRA
+    /// can teach the UNet a new one; a VAE that only saw thin strokes decodes bold latents back to thin lines,
+    /// and no LoRA could make this model draw bold.
+    public var vaeBoldFraction = 0.5
     public var vaeBatchSize = 16
     public var vaeLearningRate = 1e-3
     public var klWeight = 1e-6
@@ -35,7 +39,7 @@ public struct BaseModelRecipe: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case corpusSize = "corpus_size", corpusSeed = "corpus_seed", imageSize = "image_size", seed
-        case vaeSteps = "vae_steps", vaeBatchSize = "vae_batch_size", vaeLearningRate = "vae_learning_rate"
+        case vaeSteps = "vae_steps", vaeBoldFraction = "vae_bold_fraction", vaeBatchSize = "vae_batch_size", vaeLearningRate = "vae_learning_rate"
         case klWeight = "kl_weight", diffusionSteps = "diffusion_steps", diffusionBatchSize = "diffusion_batch_size"
         case learningRate = "learning_rate", textEncoderLearningRate = "text_encoder_learning_rate"
         case captionDropout = "caption_dropout", warmupSteps = "warmup_steps", weightDecay = "weight_decay"
@@ -49,6 +53,7 @@ public struct BaseModelRecipe: Codable, Equatable, Sendable {
         if imageSize < 16 || imageSize % 16 != 0 { problems.append("--image-size must be a multiple of 16, at least 16 (got \(imageSize))") }
         if vaeSteps < 0 || diffusionSteps < 0 { problems.append("--vae-steps and --diffusion-steps must not be negative") }
         if vaeBatchSize < 1 || diffusionBatchSize < 1 { problems.append("batch sizes must be at least 1") }
+        if !(0...1).contains(vaeBoldFraction) { problems.append("vae_bold_fraction must be in [0, 1] (got \(vaeBoldFraction))") }
         if !(0..<1).contains(captionDropout) { problems.append("--caption-dropout must be in [0, 1) (got \(captionDropout))") }
         if learningRate <= 0 || vaeLearningRate <= 0 || textEncoderLearningRate <= 0 {
             problems.append("learning rates must be positive")

@@ -22,6 +22,8 @@ public final class BaseModelTrainer {
     /// The corpus: images [N, 3, S, S] in [−1, 1] and their captions.
     public let images: Tensor
     public let captions: [String]
+    /// What the VAE learns to reconstruct (by default the corpus itself).
+    public let vaeImages: Tensor
     let rng: Generator
     let noise: DDPMScheduler
     /// The frozen VAE's posterior over each corpus image, once phase 2 starts.
@@ -32,12 +34,15 @@ public final class BaseModelTrainer {
     /// Every step's loss, by phase, for the run's log.
     public private(set) var losses: [(Phase, Int, Double)] = []
 
-    public init(recipe: BaseModelRecipe, pipeline: StableDiffusionPipeline, corpus: [SyntheticLineArt.Item]) throws {
+    /// `vaeCorpus` (by default `corpus`) is what phase 1 trains the VAE on; the UNet learns `corpus`.
+    public init(recipe: BaseModelRecipe, pipeline: StableDiffusionPipeline, corpus: [SyntheticLineArt.Item],
+                vaeCorpus: [SyntheticLineArt.Item]? = nil) throws {
         try recipe.validate()
-        guard !corpus.isEmpty else { throw BaseModelTrainingError("the corpus is empty") }
+        guard !corpus.isEmpty, vaeCorpus?.isEmpty != true else { throw BaseModelTrainingError("the corpus is empty") }
         self.recipe = recipe
         self.pipeline = pipeline
         images = try Tensor.stack(corpus.map { try $0.image.tensor(range: .symmetric, device: pipeline.device) })
+        vaeImages = try vaeCorpus.map { try Tensor.stack($0.map { try $0.image.tensor(range: .symmetric, device: pipeline.device) }) } ?? images
         captions = corpus.map(\.caption)
         rng = try Generator(seed: recipe.seed &+ 100)
         var ddpmConfig = pipeline.schedulerConfig
@@ -55,7 +60,7 @@ public final class BaseModelTrainer {
     /// plus `klWeight` × the KL to N(0, I) summed per image and divided by its pixel count (the LDM loss's
     /// per-image sums, rescaled to a mean).
     public func vaeLoss(_ indices: [Int]) throws -> Tensor {
-        let x = try batch(images, indices)
+        let x = try batch(vaeImages, indices)
         let posterior = try pipeline.vae.encode(x)
         let reconstruction = try pipeline.vae.decode(try posterior.sample(generator: rng))
         // L1 alone settles on blank paper: thin ink is a few percent of the pixels and L1's per-pixel optimum
@@ -72,7 +77,7 @@ public final class BaseModelTrainer {
         defer { try? store.freezeAll() }
         let optimizer = try AdamW(groups: [AdamW.ParamGroup(name: "vae", parameters: store.trainable, lr: recipe.vaeLearningRate,
                                                             weightDecay: recipe.weightDecay)])
-        try loop(.vae, steps: recipe.vaeSteps, batchSize: recipe.vaeBatchSize, optimizer: optimizer,
+        try loop(.vae, items: vaeImages.shape[0], steps: recipe.vaeSteps, batchSize: recipe.vaeBatchSize, optimizer: optimizer,
                  shouldStop: shouldStop, events: events) { try vaeLoss($0) }
     }
 
@@ -127,14 +132,14 @@ public final class BaseModelTrainer {
             AdamW.ParamGroup(name: "text_encoder", parameters: text.trainable, lr: recipe.textEncoderLearningRate,
                              weightDecay: recipe.weightDecay),
         ])
-        try loop(.diffusion, steps: recipe.diffusionSteps, batchSize: recipe.diffusionBatchSize, optimizer: optimizer,
+        try loop(.diffusion, items: captions.count, steps: recipe.diffusionSteps, batchSize: recipe.diffusionBatchSize, optimizer: optimizer,
                  shouldStop: shouldStop, events: events) { try diffusionLoss($0) }
     }
 
     // MARK: The loop both phases share
 
-    /// Seeded epochs over the corpus in batches; warmup + cosine learning rate; clipped gradients.
-    func loop(_ phase: Phase, steps: Int, batchSize: Int, optimizer: AdamW, shouldStop: () -> Bool,
+    /// Seeded epochs over `items` examples in batches; warmup + cosine learning rate; clipped gradients.
+    func loop(_ phase: Phase, items: Int, steps: Int, batchSize: Int, optimizer: AdamW, shouldStop: () -> Bool,
               events: (Event) -> Void, loss lossOf: ([Int]) throws -> Tensor) throws {
         guard steps > 0 else { return }
         let schedule = try LRSchedule(.cosine, warmupSteps: min(recipe.warmupSteps, steps / 2), trainingSteps: steps)
@@ -143,7 +148,7 @@ public final class BaseModelTrainer {
         for step in 1...steps {
             if shouldStop() { throw BaseModelTrainingStopped(phase: phase, step: step - 1) }
             if position + batchSize > order.count {
-                order = try Tensor.randperm(captions.count, generator: rng).toArray(Int.self)
+                order = try Tensor.randperm(items, generator: rng).toArray(Int.self)
                 position = 0
             }
             let indices = Array(order[position..<min(position + batchSize, order.count)])
