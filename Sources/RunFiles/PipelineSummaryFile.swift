@@ -21,6 +21,20 @@ public struct PipelineRunResult: Codable, Equatable, Sendable {
     public var folder: String
     /// The LoRA files' base name (`<name>.safetensors`, `<name>-best.safetensors`); absent in older summaries.
     public var loraName: String?
+    /// Ink coverage (LineArtMetrics) of this run's comparison cells at its largest LoRA scale, of the base
+    /// model's cells and of the training images: the run learned the dataset's line weight when the first
+    /// moves from the second toward the third. Absent in older summaries and before a comparison exists.
+    public var sampleInkCoverage: Double?
+    public var baseInkCoverage: Double?
+    public var datasetInkCoverage: Double?
+    /// Said beside the CLIP score (e.g. "random CLIP" when the scoring model has random weights).
+    public var clipScoreNote: String?
+
+    /// How far the samples' ink coverage moved from the base model's toward the dataset's (1: all the way).
+    public var inkShift: Double? {
+        guard let s = sampleInkCoverage, let b = baseInkCoverage, let d = datasetInkCoverage, abs(d - b) > 1e-9 else { return nil }
+        return (s - b) / (d - b)
+    }
 
     public init(variant: String, bestStep: Int?, bestValidationLoss: Double?, finalValidationLoss: Double?,
                 clipScore: Double?, steps: Int, seconds: Double, stepsPerSecond: Double, folder: String,
@@ -116,19 +130,31 @@ public enum PipelineSummaryFile {
     static func markdown(_ rows: [PipelineRunResult], name: String) -> String {
         func f(_ x: Double?, _ format: String = "%.5f") -> String { x.map { String(format: format, $0) } ?? "–" }
         var md = "# \(name)\n\n"
-        md += "| run | best step | best val loss | final val loss | CLIP score | steps | train time | it/s | files |\n"
-        md += "|---|---|---|---|---|---|---|---|---|\n"
+        md += "| run | best step | best val loss | final val loss | CLIP score | ink: base → samples (data) | steps | train time | it/s | files |\n"
+        md += "|---|---|---|---|---|---|---|---|---|---|\n"
         for r in rows {
             let run = RunFolder(URL(fileURLWithPath: r.folder), loraName: r.loraName ?? r.variant)
             md += "| \(r.variant) | \(r.bestStep.map(String.init) ?? "–") | \(f(r.bestValidationLoss)) | \(f(r.finalValidationLoss)) "
-                + "| \(f(r.clipScore, "%.2f")) | \(r.steps) | \(f(r.seconds, "%.0f")) s | \(f(r.stepsPerSecond, "%.2f")) "
+                + "| \(f(r.clipScore, "%.2f"))\(r.clipScoreNote.map { " (\($0))" } ?? "") | \(inkText(r)) | \(r.steps) | \(f(r.seconds, "%.0f")) s | \(f(r.stepsPerSecond, "%.2f")) "
                 + "| `\(r.folder)/lora/\(run.fileName(.best))`, `\(run.fileName(.final))` |\n"
+        }
+        if rows.contains(where: { $0.inkShift != nil }) {
+            md += "\nInk coverage is the fraction of dark pixels (LineArtMetrics): of the base model's samples, of each run's "
+                + "samples at its largest LoRA scale (same prompts and seeds), and of the training images; the percentage is "
+                + "how far the samples moved from the base model toward the data.\n"
         }
         if let best = lowestValidationLoss(rows) {
             md += "\nLowest validation loss: **\(best.variant)** at step \(best.bestStep.map(String.init) ?? "?").\n"
         }
         md += "\nValidation loss is measured on the same held-out images with fixed noise and timesteps, so it compares across runs.\n"
         return md
+    }
+
+    /// "4.1% → 9.8% (12.0%), 73% of the way", or "–".
+    public static func inkText(_ r: PipelineRunResult) -> String {
+        guard let s = r.sampleInkCoverage, let b = r.baseInkCoverage, let d = r.datasetInkCoverage else { return "–" }
+        let shift = r.inkShift.map { String(format: ", %.0f%% of the way", 100 * $0) } ?? ""
+        return String(format: "%.1f%% → %.1f%% (%.1f%%)", 100 * b, 100 * s, 100 * d) + shift
     }
 
     /// The run whose best validation loss is lowest.

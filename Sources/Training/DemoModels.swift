@@ -5,6 +5,7 @@
 import AtomicFile
 import Foundation
 import Captioning
+import Evaluation
 import StableDiffusion
 import Torch
 
@@ -31,79 +32,68 @@ public enum DemoModels {
         return zip(printable, chars).sorted { $0.0 < $1.0 }.map(\.1)
     }
 
+    /// The sizes of a tiny SD1.x model; every other setting is SD1.5's.
+    public struct Architecture: Sendable, Equatable {
+        public var unetChannels: [Int]
+        /// Blocks with cross-attention, from the top (the rest are plain `DownBlock2D`/`UpBlock2D`).
+        public var attentionBlocks: Int
+        public var unetLayersPerBlock: Int
+        /// One VAE level per entry: n levels shrink the image 2ⁿ⁻¹ times.
+        public var vaeChannels: [Int]
+        public var textHidden: Int
+        public var textLayers: Int
+
+        /// The pipeline checks' random model: two UNet levels, a VAE that halves the image.
+        public static let minimal = Architecture(unetChannels: [32, 64], attentionBlocks: 1, unetLayersPerBlock: 1,
+                                                 vaeChannels: [16, 32], textHidden: 32, textLayers: 2)
+        /// The trained demo model: three UNet levels over 16×16 latents of a 64 px image (the VAE shrinks 4×).
+        public static let drawing = Architecture(unetChannels: [32, 64, 64], attentionBlocks: 2, unetLayersPerBlock: 1,
+                                                 vaeChannels: [16, 32, 64], textHidden: 64, textLayers: 2)
+    }
+
     /// A diffusers SD1.x folder at `folder` with tiny random models. The tokenizer has every byte as a
     /// token plus BPE merges that make each of `words` one token (so prompts stay short).
-    public static func writeStableDiffusion(to folder: URL, seed: UInt64, words: [String] = []) throws {
+    public static func writeStableDiffusion(to folder: URL, seed: UInt64, words: [String] = [],
+                                            architecture a: Architecture = .minimal) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         try writeAtomically(Data(notice.utf8), to: folder.appendingPathComponent("README.txt"))
         let json = JSONEncoder()
         json.outputFormatting = [.prettyPrinted, .sortedKeys]
 
-        // Tokenizer: every byte is a token; merges build each word left to right ("t a" → "ta", "ta t"
-        // → "tat", …, ending in "</w>"), then CLIP's two special tokens.
-        let chars = byteCharacters().map(String.init)
-        var tokens = chars + chars.map { $0 + "</w>" }
-        var merges: [String] = []
-        var known = Set(tokens)
-        for word in Set(words.map { $0.lowercased() }).sorted() where word.count > 1 && word.allSatisfy({ $0.isASCII && $0.isLetter }) {
-            let letters = word.map(String.init)
-            var current = letters[0]
-            for (i, next) in letters.dropFirst().enumerated() {
-                let piece = i == letters.count - 2 ? next + "</w>" : next
-                let merged = current + piece
-                if !known.contains(merged) {
-                    merges.append("\(current) \(piece)")
-                    tokens.append(merged)
-                    known.insert(merged)
-                }
-                current = merged
-            }
-        }
-        tokens += ["<|startoftext|>", "<|endoftext|>"]
-        let tokenizer = folder.appendingPathComponent("tokenizer")
-        try fm.createDirectory(at: tokenizer, withIntermediateDirectories: true)
-        let vocab = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, $0) })
-        try writeAtomically(JSONSerialization.data(withJSONObject: vocab, options: [.sortedKeys]),
-                            to: tokenizer.appendingPathComponent("vocab.json"))
-        try writeAtomically(Data((["#version: 0.2"] + merges).joined(separator: "\n").appending("\n").utf8),
-                            to: tokenizer.appendingPathComponent("merges.txt"))
-        let tokenizerConfig: [String: Any] = ["model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
-                                              "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "do_lower_case": true]
-        try writeAtomically(JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.sortedKeys, .prettyPrinted]),
-                            to: tokenizer.appendingPathComponent("tokenizer_config.json"))
-
+        let tokens = try writeTokenizer(to: folder.appendingPathComponent("tokenizer"), words: words)
         var text = CLIPTextConfig()
         text.vocabSize = tokens.count
-        text.hiddenSize = 32
-        text.intermediateSize = 64
-        text.numHiddenLayers = 2
+        text.hiddenSize = a.textHidden
+        text.intermediateSize = 2 * a.textHidden
+        text.numHiddenLayers = a.textLayers
         text.numAttentionHeads = 4
-        text.projectionDim = 32
+        text.projectionDim = a.textHidden
         text.bosTokenId = tokens.count - 2
         text.eosTokenId = tokens.count - 1
         let textStore = VarStore(generator: try Generator(seed: seed))
         _ = try CLIPTextModel(textStore.root, config: text)
-        try save(textStore, config: try json.encode(text), to: folder.appendingPathComponent("text_encoder"), weights: "model.safetensors")
+        try save(textStore, config: try pointedFloats(json.encode(text)), to: folder.appendingPathComponent("text_encoder"),
+                 weights: "model.safetensors")
 
         var unet = UNet2DConditionConfig()
-        unet.blockOutChannels = [32, 64]
-        unet.downBlockTypes = ["CrossAttnDownBlock2D", "DownBlock2D"]
-        unet.upBlockTypes = ["UpBlock2D", "CrossAttnUpBlock2D"]
-        unet.layersPerBlock = 1
+        unet.blockOutChannels = a.unetChannels
+        unet.downBlockTypes = a.unetChannels.indices.map { $0 < a.attentionBlocks ? "CrossAttnDownBlock2D" : "DownBlock2D" }
+        unet.upBlockTypes = unet.downBlockTypes.reversed().map { $0 == "DownBlock2D" ? "UpBlock2D" : "CrossAttnUpBlock2D" }
+        unet.layersPerBlock = .all(a.unetLayersPerBlock)
         unet.normNumGroups = 8
-        unet.crossAttentionDim = 32
+        unet.crossAttentionDim = .all(a.textHidden)
         unet.attentionHeads = 4
-        unet.sampleSize = .square(32)
+        unet.sampleSize = .square(64 >> (a.vaeChannels.count - 1))
         let unetStore = VarStore(generator: try Generator(seed: seed &+ 1))
         _ = try UNet2DConditionModel(unetStore.root, config: unet)
         try save(unetStore, config: try classNamed("UNet2DConditionModel", try json.encode(unet)),
                  to: folder.appendingPathComponent("unet"), weights: "diffusion_pytorch_model.safetensors")
 
         var vae = AutoencoderKLConfig()
-        vae.blockOutChannels = [16, 32]
-        vae.downBlockTypes = ["DownEncoderBlock2D", "DownEncoderBlock2D"]
-        vae.upBlockTypes = ["UpDecoderBlock2D", "UpDecoderBlock2D"]
+        vae.blockOutChannels = a.vaeChannels
+        vae.downBlockTypes = a.vaeChannels.map { _ in "DownEncoderBlock2D" }
+        vae.upBlockTypes = a.vaeChannels.map { _ in "UpDecoderBlock2D" }
         vae.layersPerBlock = 1
         vae.normNumGroups = 8
         vae.sampleSize = .square(64)
@@ -126,6 +116,54 @@ public enum DemoModels {
                             to: folder.appendingPathComponent("model_index.json"))
     }
 
+    /// A CLIP BPE tokenizer in `tokenizer` (vocab.json, merges.txt, tokenizer_config.json); returns its tokens.
+    static func writeTokenizer(to tokenizer: URL, words: [String]) throws -> [String] {
+        // Tokenizer: every byte is a token; merges build each word left to right ("t a" → "ta", "ta t"
+        // → "tat", …, ending in "</w>"), then CLIP's two special tokens.
+        let chars = byteCharacters().map(String.init)
+        var tokens = chars + chars.map { $0 + "</w>" }
+        var merges: [String] = []
+        var known = Set(tokens)
+        for word in Set(words.map { $0.lowercased() }).sorted() where word.count > 1 && word.allSatisfy({ $0.isASCII && $0.isLetter }) {
+            let letters = word.map(String.init)
+            var current = letters[0]
+            for (i, next) in letters.dropFirst().enumerated() {
+                let piece = i == letters.count - 2 ? next + "</w>" : next
+                let merged = current + piece
+                if !known.contains(merged) {
+                    merges.append("\(current) \(piece)")
+                    tokens.append(merged)
+                    known.insert(merged)
+                }
+                current = merged
+            }
+        }
+        tokens += ["<|startoftext|>", "<|endoftext|>"]
+        try FileManager.default.createDirectory(at: tokenizer, withIntermediateDirectories: true)
+        let vocab = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, $0) })
+        try writeAtomically(JSONSerialization.data(withJSONObject: vocab, options: [.sortedKeys]),
+                            to: tokenizer.appendingPathComponent("vocab.json"))
+        try writeAtomically(Data((["#version: 0.2"] + merges).joined(separator: "\n").appending("\n").utf8),
+                            to: tokenizer.appendingPathComponent("merges.txt"))
+        let tokenizerConfig: [String: Any] = ["model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+                                              "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "do_lower_case": true]
+        try writeAtomically(JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.sortedKeys, .prettyPrinted]),
+                            to: tokenizer.appendingPathComponent("tokenizer_config.json"))
+
+        return tokens
+    }
+
+    /// transformers 5 validates its config fields' types strictly: a float field written as `1` (how
+    /// JSONEncoder writes 1.0) fails to load. Writes the CLIP configs' float fields with their point.
+    static func pointedFloats(_ config: Data) throws -> Data {
+        var text = String(decoding: config, as: UTF8.self)
+        for key in ["attention_dropout", "dropout", "initializer_factor", "initializer_range", "layer_norm_eps",
+                    "logit_scale_init_value"] {
+            text = text.replacing(try Regex("(\"\(key)\" ?: ?-?[0-9]+)(?=[,\\s}])"), with: { "\($0.output[1].substring ?? "").0" })
+        }
+        return Data(text.utf8)
+    }
+
     static func classNamed(_ name: String, _ config: Data) throws -> Data {
         guard var object = try JSONSerialization.jsonObject(with: config) as? [String: Any] else { return config }
         object["_class_name"] = name
@@ -136,6 +174,54 @@ public enum DemoModels {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try writeAtomically(config, to: folder.appendingPathComponent("config.json"))
         try store.save(to: folder.appendingPathComponent(weights))
+    }
+
+    // MARK: CLIP
+
+    /// A transformers CLIP folder (openai/clip-vit-base-patch32 layout and preprocessing, 32 px crops) with
+    /// a tiny RANDOM model, for the demo's CLIP-score path; its scores mean nothing.
+    public static func writeClip(to folder: URL, seed: UInt64, words: [String]) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try writeAtomically(Data(notice.utf8), to: folder.appendingPathComponent("README.txt"))
+        let tokens = try writeTokenizer(to: folder, words: words)
+        var text = CLIPTextConfig()
+        text.vocabSize = tokens.count
+        text.hiddenSize = 32
+        text.intermediateSize = 64
+        text.numHiddenLayers = 2
+        text.numAttentionHeads = 4
+        text.projectionDim = 32
+        text.bosTokenId = tokens.count - 2
+        text.eosTokenId = tokens.count - 1
+        var vision = CLIPVisionConfig()
+        vision.hiddenSize = 32
+        vision.intermediateSize = 64
+        vision.numHiddenLayers = 2
+        vision.numAttentionHeads = 4
+        vision.imageSize = 32
+        vision.patchSize = 8
+        vision.projectionDim = 32
+        let config = CLIPConfig(textConfig: text, visionConfig: vision, projectionDim: 32)
+        let store = VarStore(generator: try Generator(seed: seed))
+        _ = try CLIPModel(store.root, config: config)
+        try store.save(to: folder.appendingPathComponent("model.safetensors"))
+        let json = JSONEncoder()
+        json.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let object: [String: Any] = [
+            "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 32, "logit_scale_init_value": 2.6592,
+            "text_config": try JSONSerialization.jsonObject(with: json.encode(text)),
+            "vision_config": try JSONSerialization.jsonObject(with: json.encode(vision)),
+        ]
+        try writeAtomically(pointedFloats(JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])),
+                            to: folder.appendingPathComponent("config.json"))
+        let preprocessor: [String: Any] = [
+            "do_center_crop": true, "crop_size": ["height": 32, "width": 32], "do_normalize": true, "do_rescale": true,
+            "do_resize": true, "image_processor_type": "CLIPImageProcessor", "resample": 3, "rescale_factor": 1.0 / 255,
+            "size": ["shortest_edge": 32], "image_mean": [0.48145466, 0.4578275, 0.40821073],
+            "image_std": [0.26862954, 0.26130258, 0.27577711], "do_convert_rgb": true,
+        ]
+        try writeAtomically(JSONSerialization.data(withJSONObject: preprocessor, options: [.sortedKeys, .prettyPrinted]),
+                            to: folder.appendingPathComponent("preprocessor_config.json"))
     }
 
     // MARK: BLIP

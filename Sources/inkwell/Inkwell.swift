@@ -10,8 +10,8 @@ struct Inkwell: ParsableCommand {
         commandName: "inkwell",
         abstract: "Fine-tune Stable Diffusion 1.x with LoRA and generate images with it.",
         version: "inkwell \(version)",
-        subcommands: [Demo.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, StencilCommand.self, Compare.self, Plot.self,
-                      Convert.self, Download.self,
+        subcommands: [Demo.self, TrainBase.self, PipelineCommand.self, Prepare.self, Caption.self, Train.self, Generate.self, StencilCommand.self,
+                      Compare.self, Plot.self, Convert.self, Download.self,
                       DashboardCommand.self,
                       SelfCheckCommand.self, DeviceCheckCommand.self, Info.self]
     )

@@ -7,6 +7,7 @@ import RunFiles
 import StableDiffusion
 import Torch
 import Training
+import Evaluation
 
 struct PipelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,23 +27,28 @@ struct PipelineCommand: ParsableCommand {
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The whole pipeline offline on generated data and tiny RANDOM-weight models (see README).")
+        abstract: "The whole pipeline offline: LoRAs teach the committed tiny demo model bold outlines (see README).")
 
     @Option(help: "Working folder for the demo's models, data and runs.") var root = "demo"
-    @Option(help: "Training steps per run.") var steps = 60
+    @Option(help: "The trained demo base model (made by `make demo-model`).") var baseModel = "demo-model"
+    @Option(help: "Training steps per run.") var steps = 150
 
     func run() throws {
+        let start = Date()
         let rootURL = URL(fileURLWithPath: root)
-        say("Inkwell demo in \(rootURL.path): synthetic tattoo line art, a tiny SD1.x-architecture model and a tiny BLIP,")
-        say("both with RANDOM weights (real layouts and code paths; the images are noise, the captions nonsense).")
-        let config = try DemoSetup.prepare(root: rootURL, steps: steps)
-        try runPipeline(config, file: "demo")
+        say("Inkwell demo in \(rootURL.path): the tiny demo model in \(baseModel) (trained on thin line art by `inkwell train-base`)")
+        say("learns BOLD outlines in three LoRA runs (vanilla / BLIP / BLIP+ captions). The BLIP and the CLIP are tiny with")
+        say("RANDOM weights: BLIP captions are gibberish, CLIP scores are labelled \"\(DemoSetup.clipNote)\".")
+        let config = try DemoSetup.prepare(root: rootURL, baseModel: URL(fileURLWithPath: baseModel), steps: steps)
+        try runPipeline(config, file: "demo", clipScoreNote: DemoSetup.clipNote)
         say("\nsummary: \(config.folder.appendingPathComponent("summary.md").path)")
+        say("grid: \(config.folder.appendingPathComponent("compare/grid.png").path)")
         say("dashboard: inkwell dashboard --runs \(URL(fileURLWithPath: config.training.output.dir).path)  → http://127.0.0.1:8765")
+        say(String(format: "demo time: %.0f s", Date().timeIntervalSince(start)))
     }
 }
 
-func runPipeline(_ config: PipelineConfig, file: String, ranks: PipelineRanks? = nil) throws {
+func runPipeline(_ config: PipelineConfig, file: String, ranks: PipelineRanks? = nil, clipScoreNote: String? = nil) throws {
     // The dataset is the pipeline's to make; the rest is checked now, with the pipeline's own inputs.
     var more: [String] = []
     if !TrainingPreflight.isDirectory(config.input) {
@@ -64,6 +70,11 @@ func runPipeline(_ config: PipelineConfig, file: String, ranks: PipelineRanks? =
                                          vaeDType: .float32)
     }
     runner.externalTraining = ranks?.training
+    if config.training.samples.clipScore, let folder = config.training.samples.clipModel {
+        let scorer = try CLIPScore.load(directory: try ModelLocation.resolve(folder), device: device)
+        runner.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
+        runner.clipScoreNote = clipScoreNote
+    }
     let interruption = Interruption.install()
     let rows: [PipelineRunResult]
     do {
@@ -72,9 +83,11 @@ func runPipeline(_ config: PipelineConfig, file: String, ranks: PipelineRanks? =
         say(stopped.description)
         throw ExitCode(130)
     }
-    say("\n| run | best step | best val loss | steps/s |")
+    say("\n| run | best step | best val loss | CLIP score | ink: base → samples (data) | steps/s |")
     for r in rows {
-        say("| \(r.variant) | \(r.bestStep.map(String.init) ?? "-") | \(r.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-") | \(String(format: "%.2f", r.stepsPerSecond)) |")
+        let clip = r.clipScore.map { String(format: "%.2f", $0) + (r.clipScoreNote.map { " (\($0))" } ?? "") } ?? "-"
+        say("| \(r.variant) | \(r.bestStep.map(String.init) ?? "-") | \(r.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-") "
+            + "| \(clip) | \(PipelineSummaryFile.inkText(r)) | \(String(format: "%.2f", r.stepsPerSecond)) |")
     }
 }
 

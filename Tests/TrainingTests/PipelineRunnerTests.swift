@@ -9,7 +9,7 @@ import StableDiffusion
     /// naming the stage; the next run goes on from what was kept.
     @Test func aStopEndsTheStageItCameIn() throws {
         let root = try temporaryDirectory()
-        var config = try DemoSetup.prepare(root: root, steps: 2)
+        var config = try DemoSetup.prepare(root: root, baseModel: Fixtures.packageRoot.appendingPathComponent("demo-model"), steps: 2)
         config.training.samples.every = 0
         let source = try ModelSource(path: config.training.model.path)
         let runner = PipelineRunner(config: config) { try StableDiffusionPipeline.load(source, device: .cpu, dtype: .float32) }
@@ -31,7 +31,7 @@ import StableDiffusion
     /// variant trains; a second run finds everything up to date and says so.
     @Test func runsEveryStageThenIsIdempotent() throws {
         let root = try temporaryDirectory()
-        var config = try DemoSetup.prepare(root: root, steps: 2)
+        var config = try DemoSetup.prepare(root: root, baseModel: Fixtures.packageRoot.appendingPathComponent("demo-model"), steps: 2)
         config.training.samples.every = 0
         config.training.validation.every = 2
         let source = try ModelSource(path: config.training.model.path)
@@ -45,12 +45,15 @@ import StableDiffusion
         #expect(rows.map(\.variant) == ["vanilla", "blip", "blip_plus"])
         #expect(rows.allSatisfy { $0.steps == 2 && $0.bestValidationLoss != nil })
         let dataset = URL(fileURLWithPath: config.datasets).appendingPathComponent("demo")
-        let caption = try String(contentsOf: dataset.appendingPathComponent("captions_blip/flash00.txt"), encoding: .utf8)
+        let caption = try String(contentsOf: dataset.appendingPathComponent("captions_blip/bold00.txt"), encoding: .utf8)
         #expect(caption.hasPrefix("a tattoo of"))
-        let plus = try String(contentsOf: dataset.appendingPathComponent("captions_blip_plus/flash00.txt"), encoding: .utf8)
+        let plus = try String(contentsOf: dataset.appendingPathComponent("captions_blip_plus/bold00.txt"), encoding: .utf8)
         #expect(plus.contains("stencil"))
         let summary = try String(contentsOf: config.folder.appendingPathComponent("summary.md"), encoding: .utf8)
         #expect(summary.contains("| vanilla |") && summary.contains("| blip_plus |"))
+        // The grid's ink coverage beside the training images': every row has the three numbers.
+        #expect(rows.allSatisfy { $0.sampleInkCoverage != nil && $0.baseInkCoverage != nil && ($0.datasetInkCoverage ?? 0) > 0 })
+        #expect(summary.contains("ink: base → samples (data)") && summary.contains("of the way"))
 
         var messages: [String] = []
         stages = []

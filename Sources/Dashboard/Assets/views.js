@@ -286,7 +286,14 @@ class CompareView {
 function summaryTable(rows) {
   const results = rows.map(row => row.result);
   const best = results.reduce((b, r) => (r.bestValidationLoss != null && (b == null || r.bestValidationLoss < b.bestValidationLoss)) ? r : b, null);
-  const head = ['run', 'best step', 'best val loss', 'final val loss', 'CLIP score', 'steps', 'train time', 'it/s', 'files'];
+  const head = ['run', 'best step', 'best val loss', 'final val loss', 'CLIP score', 'ink: base → samples (data)', 'steps', 'train time', 'it/s', 'files'];
+  // Ink coverage of the base model's and this run's grid cells and of the training images: the LoRA learned the
+  // data's line weight when its samples move from the base value toward the data's.
+  const pct = x => (100 * x).toFixed(1) + '%';
+  const ink = r => (r.sampleInkCoverage == null || r.baseInkCoverage == null || r.datasetInkCoverage == null) ? '—'
+    : pct(r.baseInkCoverage) + ' → ' + pct(r.sampleInkCoverage) + ' (' + pct(r.datasetInkCoverage) + ')'
+      + (Math.abs(r.datasetInkCoverage - r.baseInkCoverage) > 1e-9
+        ? ', ' + Math.round(100 * (r.sampleInkCoverage - r.baseInkCoverage) / (r.datasetInkCoverage - r.baseInkCoverage)) + '% of the way' : '');
   const file = (path, text) => path ? h('a', { href: fileURL(path), text }) : null;
   return h('table', { class: 'summary' },
     h('thead', {}, h('tr', {}, head.map(name => h('th', { text: name })))),
@@ -295,7 +302,8 @@ function summaryTable(rows) {
       h('td', { text: r.bestStep == null ? '—' : String(r.bestStep) }),
       h('td', {}, r === best ? h('strong', { text: fmt(r.bestValidationLoss, 5) }) : fmt(r.bestValidationLoss, 5)),
       h('td', { text: fmt(r.finalValidationLoss, 5) }),
-      h('td', { text: fmt(r.clipScore) }),
+      h('td', { text: fmt(r.clipScore) + (r.clipScore != null && r.clipScoreNote ? ' (' + r.clipScoreNote + ')' : '') }),
+      h('td', { text: ink(r) }),
       h('td', { text: String(r.steps) }),
       h('td', { text: Math.round(r.seconds) + ' s' }),
       h('td', { text: r.stepsPerSecond.toFixed(2) }),

@@ -1,33 +1,51 @@
-// What `inkwell demo` runs: with no weights to download, it makes everything it needs — a synthetic
-// tattoo line-art dataset, a tiny SD1.x-architecture model and a tiny BLIP, both with RANDOM weights —
-// and runs the real pipeline over them: prepare, BLIP captions, three LoRA runs, compare, plots, summary.
+// What `inkwell demo` runs: the committed demo base model (a tiny SD1.x trained by `inkwell train-base` on
+// thin line art) learns BOLD outlines from generated bold drawings, once per caption variant, through the
+// real pipeline: prepare, BLIP captions (a tiny RANDOM BLIP: the words are gibberish), three LoRA runs with
+// CLIP score (a tiny RANDOM CLIP, labelled so), compare, plots, summary with the ink-coverage shift.
 import Foundation
 import RunFiles
 
 public enum DemoSetup {
-    /// Writes the demo's models and raw images under `root` (skipping what exists) and returns the
-    /// pipeline config that runs over them.
-    public static func prepare(root: URL, steps: Int = 60) throws -> PipelineConfig {
+    /// The prompts the demo samples and compares: captions of the base model's corpus.
+    public static let prompts = ["two rings", "a star in the top left", "three triangles", "a square in the centre"]
+    /// The vanilla variant's one caption for every bold drawing.
+    public static let vanillaPrompt = "bold outlines"
+    /// Shown beside every CLIP score of the demo: its CLIP has random weights.
+    public static let clipNote = "random CLIP"
+
+    /// Checks that `baseModel` is a trained demo model, before any work.
+    public static func checkBaseModel(_ baseModel: URL) throws {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: baseModel.appendingPathComponent("model_index.json").path),
+              fm.fileExists(atPath: baseModel.appendingPathComponent(BaseModelTrainer.recipeFile).path) else {
+            throw BaseModelTrainingError("demo: no trained base model at \(baseModel.path) (no model_index.json and "
+                + "\(BaseModelTrainer.recipeFile)); run `make demo-model` or `inkwell train-base --output \(baseModel.path)`, "
+                + "or pass --base-model")
+        }
+    }
+
+    /// Writes the demo's BLIP, CLIP and raw images under `root` (skipping what exists) and returns the
+    /// pipeline config that runs over them with `baseModel`.
+    public static func prepare(root: URL, baseModel: URL, steps: Int = 150) throws -> PipelineConfig {
+        try checkBaseModel(baseModel)
         let fm = FileManager.default
         let models = root.appendingPathComponent("models")
-        let sd = models.appendingPathComponent("sd1-tiny-random"), blip = models.appendingPathComponent("blip-tiny-random")
+        let blip = models.appendingPathComponent("blip-tiny-random"), clip = models.appendingPathComponent("clip-tiny-random")
         let raw = root.appendingPathComponent("data/raw")
-        let items = try SyntheticLineArt.make(count: 24, size: 96, seed: 7)
-        let words = Set(items.flatMap { $0.caption.split(whereSeparator: { !$0.isLetter }).map(String.init) })
-            .union(["a", "tattoo", "of", "with", "on", "white", "minimal", "line", "art", "stencil", "high", "contrast",
-                    "clean", "no", "shading", "rose", "swallow", "color", "blurry"]).sorted()
-        if !fm.fileExists(atPath: sd.appendingPathComponent("model_index.json").path) {
-            try DemoModels.writeStableDiffusion(to: sd, seed: 1, words: words)
-        }
+        let items = try LineArtCorpus.make(count: 32, size: 64, seed: 7, stroke: .bold)
+        let words = Set(LineArtCorpus.vocabulary + ["a", "tattoo", "of", "line", "art", "bold", "outlines"]).sorted()
         if !fm.fileExists(atPath: raw.path) {
             // Images only: the BLIP variants caption them; vanilla uses its fixed prompt.
             try fm.createDirectory(at: raw, withIntermediateDirectories: true)
             for (i, item) in items.enumerated() {
-                try item.image.writePNG(to: raw.appendingPathComponent(String(format: "flash%02d.png", i)))
+                try item.image.writePNG(to: raw.appendingPathComponent(String(format: "bold%02d.png", i)))
             }
         }
         if !fm.fileExists(atPath: blip.appendingPathComponent("model.safetensors").path) {
             try DemoModels.writeBlip(to: blip, seed: 2, words: words)
+        }
+        if !fm.fileExists(atPath: clip.appendingPathComponent("model.safetensors").path) {
+            try DemoModels.writeClip(to: clip, seed: 3, words: words)
         }
 
         var config = PipelineConfig()
@@ -41,19 +59,26 @@ public enum DemoSetup {
         config.blipBeams = 2
         config.compareScales = [0.5, 1.0]
         var t = TrainingConfig()
-        t.model.path = sd.path
+        t.model.path = baseModel.path
         t.data.dataset = "(set per run)"
-        t.lora.rank = 4
-        t.lora.alpha = 4
-        t.optimizer.learningRate = 1e-3
+        t.data.vanillaPrompt = vanillaPrompt
+        t.data.flip = false
+        t.lora.rank = 8
+        t.lora.alpha = 8
+        t.optimizer.learningRate = 2e-3
         t.schedule.warmupSteps = steps / 10
         t.training.maxSteps = steps
-        t.training.batchSize = 2
+        t.training.batchSize = 4
         t.validation.every = max(1, steps / 3)
-        t.samples.every = max(1, steps / 2)
+        t.samples.every = max(1, steps / 3)
+        t.samples.prompts = prompts
+        t.samples.negativePrompt = ""
         t.samples.size = 64
-        t.samples.steps = 8
+        t.samples.steps = 20
+        t.samples.sampler = .ddim
         t.samples.seeds = [1, 2]
+        t.samples.clipScore = true
+        t.samples.clipModel = clip.path
         t.output.dir = root.appendingPathComponent("runs").path
         config.training = t
         return config

@@ -29,6 +29,8 @@ public final class PipelineRunner {
     /// `inkwell train` starts), given the run's config, written as the run's config.toml, and whether to resume.
     /// It returns once that training has ended, stopped or finished; the run folder says which.
     public var externalTraining: ((TrainingConfig, _ resume: Bool) throws -> Void)?
+    /// Written beside every CLIP score in the summary (the demo's "random CLIP").
+    public var clipScoreNote: String?
 
     public init(config: PipelineConfig, loadPipeline: @escaping () throws -> StableDiffusionPipeline) {
         self.config = config
@@ -36,15 +38,34 @@ public final class PipelineRunner {
         // The default later stages: a comparison grid (base model vs each run's best LoRA at every scale,
         // the runs' sample prompts and seeds) and the training curves.
         compare = { [config] runs, shouldStop in
-            let source = try ModelSource(path: config.training.model.path)
-            let (columns, _) = try CompareColumn.columns(modelName: source.displayName, runs: runs, checkpoint: .best,
-                                                         scales: config.compareScales)
-            let comparison = Comparison(model: source, settings: CompareSettings(samples: config.training.samples),
-                                        columns: columns, outputDirectory: config.folder.appendingPathComponent("compare"))
-            _ = try comparison.run(pipeline: loadPipeline, progress: { _, _ in !shouldStop() })
+            _ = try Self.comparison(config, runs: runs).run(pipeline: loadPipeline, progress: { _, _ in !shouldStop() })
         }
         plot = { [config] runs in
             _ = try TrainingPlots.write(try RunLog.load(runs), to: config.folder.appendingPathComponent("plots"))
+        }
+    }
+
+    /// The comparison grid of the runs: base model vs each run's best LoRA at every scale, the samples' prompts and seeds.
+    static func comparison(_ config: PipelineConfig, runs: [URL]) throws -> Comparison {
+        let source = try ModelSource(path: config.training.model.path)
+        let (columns, _) = try CompareColumn.columns(modelName: source.displayName, runs: runs, checkpoint: .best,
+                                                     scales: config.compareScales)
+        return Comparison(model: source, settings: CompareSettings(samples: config.training.samples),
+                          columns: columns, outputDirectory: config.folder.appendingPathComponent("compare"))
+    }
+
+    /// Ink coverage of the grid's cells and of the training images, into each row (nil fields when the grid
+    /// has no cells yet).
+    func addLineArtShift(_ rows: inout [PipelineRunResult], runs: [URL]) throws {
+        guard let first = config.variants.first, FileManager.default.fileExists(atPath: config.folder.appendingPathComponent("compare").path)
+        else { return }
+        let examples = try TrainingDataset.examples(dataset: dataset, config: config.runConfig(variant: first))
+        guard let shift = try LineArtShift.measure(try Self.comparison(config, runs: runs),
+                                                   datasetImages: examples.filter { !$0.isValidation }.map(\.image)) else { return }
+        for i in rows.indices {
+            rows[i].baseInkCoverage = shift.base
+            rows[i].datasetInkCoverage = shift.dataset
+            rows[i].sampleInkCoverage = shift.runs[runs[i].path]
         }
     }
 
@@ -155,6 +176,8 @@ public final class PipelineRunner {
             starting("plot")
             try plot(runFolders)
         }
+        if compare != nil { try addLineArtShift(&rows, runs: runFolders) }
+        if let clipScoreNote { for i in rows.indices where rows[i].clipScore != nil { rows[i].clipScoreNote = clipScoreNote } }
         try PipelineSummaryFile.write(rows, name: config.name, to: config.folder)
         if !didWork { events(.message("everything is up to date: nothing to do")) }
         return rows

@@ -1,0 +1,92 @@
+import Evaluation
+import Foundation
+import Imaging
+import RunFiles
+import StableDiffusion
+import Testing
+import TestSupport
+import Torch
+@testable import Training
+
+/// The committed demo base model (demo-model/, made by `make demo-model`): diffusers draws the same images
+/// with it, it draws thin line art, and a short LoRA run on bold drawings makes its strokes bolder, which is
+/// what the demo shows. A trainer that still "runs" but no longer learns fails the last test.
+@Suite(.serialized) struct DemoModelTests {
+    static let folder = Fixtures.packageRoot.appendingPathComponent("demo-model")
+
+    func load() throws -> StableDiffusionPipeline {
+        try DemoSetup.checkBaseModel(Self.folder)
+        return try StableDiffusionPipeline.load(.diffusersFolder(Self.folder), device: .cpu, dtype: .float32)
+    }
+
+    func draw(_ pipe: StableDiffusionPipeline, _ prompt: String, seed: UInt64) throws -> Tensor {
+        var options = GenerationOptions(prompt: prompt)
+        options.steps = 20
+        options.guidanceScale = 7.5
+        options.width = 64
+        options.height = 64
+        options.seed = seed
+        options.use(.ddim)
+        return try pipe(options)
+    }
+
+    /// Mean ink coverage (LineArtMetrics) of images [N, 3, H, W] in [0, 1].
+    func inkCoverage(_ images: Tensor) throws -> Double {
+        let list = try Image.batch(images, range: .unit)
+        return try list.map { try LineArtMetrics.inkCoverage($0) }.reduce(0, +) / Double(list.count)
+    }
+
+    @Test func diffusersDrawsTheSameImagesWithTheDemoModel() throws {
+        struct Cases: Decodable {
+            struct Case: Decodable { var name: String; var prompt: String; var seed: UInt64 }
+            var steps: Int
+            var cases: [Case]
+        }
+        let cases = try JSONDecoder().decode(Cases.self, from: Data(contentsOf: Fixtures.url("demo_model", "cases.json")))
+        let expected = try Fixtures.tensors("demo_model", "images")
+        let pipe = try load()
+        #expect(cases.cases.count == 8)
+        for c in cases.cases {
+            let start = Date()
+            let image = try draw(pipe, c.prompt, seed: c.seed)
+            #expect(Date().timeIntervalSince(start) < 1.5, "a 64 px image in well under a second (debug build)")
+            let pixels = try (image * 255).round().to(.uint8).permute([0, 2, 3, 1]).contiguous()
+            let diff = try maxAbsDiff(pixels, expected.get(c.name))
+            #expect(diff <= 1, "\(c.name) '\(c.prompt)': max difference \(diff) levels")
+        }
+    }
+
+    @Test func aShortLoRARunOnBoldDrawingsMakesTheStrokesBolder() throws {
+        let dir = try temporaryDirectory()
+        let items = try LineArtCorpus.make(count: 16, size: 64, seed: 21, stroke: .bold)
+        let urls = try SyntheticLineArt.write(items, to: dir.appendingPathComponent("images"))
+        let examples = urls.enumerated().map { i, url in
+            TrainingExample(name: url.lastPathComponent, image: url, caption: DemoSetup.vanillaPrompt, isValidation: i >= 14)
+        }
+        let pipe = try load()
+        let prompts = ["two rings", "a square in the centre"]
+        let base = try inkCoverage(Tensor.cat(prompts.map { try draw(pipe, $0, seed: 3) }))
+        let data = try inkCoverage(Tensor.stack(items.map { try $0.image.tensor(range: .unit) }))
+        var config = TrainingConfig()
+        config.model.path = Self.folder.path
+        config.data.dataset = dir.path
+        config.data.resolution = 64
+        config.data.flip = false
+        config.lora.rank = 8
+        config.lora.alpha = 8
+        config.optimizer.learningRate = 2e-3
+        config.schedule.warmupSteps = 5
+        config.training.maxSteps = 60
+        config.training.batchSize = 4
+        config.validation.every = 0
+        config.samples.every = 0
+        config.output.dir = dir.appendingPathComponent("runs").path
+        let trainer = try LoRATrainer(config: config, examples: examples, pipeline: pipe, modelIdentity: "demo-model",
+                                      cacheDirectory: dir.appendingPathComponent("cache"))
+        _ = try trainer.run(resume: false)
+        let lora = try inkCoverage(Tensor.cat(prompts.map { try draw(pipe, $0, seed: 3) }))
+        // The base model draws thin lines, the data is bold: the LoRA must cover a good part of the gap.
+        #expect(data > 1.5 * base, "the bold data (\(data)) should carry much more ink than the base model's samples (\(base))")
+        #expect(lora - base > 0.3 * (data - base), "ink coverage base \(base) → LoRA \(lora), data \(data)")
+    }
+}
