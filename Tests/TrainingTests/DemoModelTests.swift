@@ -56,6 +56,19 @@ import Torch
         }
     }
 
+    /// A LoRA trains the UNet only, so the VAE must already carry bold strokes through; one that saw only thin
+    /// lines decodes bold drawings as thin ones (ink 0.11 → 0.06), and then no LoRA can teach bold.
+    @Test func theVAEKeepsBoldOutlinesBold() throws {
+        let pipe = try load()
+        for stroke in [LineArtCorpus.Stroke.thin, .bold] {
+            let items = try LineArtCorpus.make(count: 8, size: 64, seed: 5, stroke: stroke)
+            let x = try Tensor.stack(items.map { try $0.image.tensor(range: .symmetric) })
+            let y = try noGrad { try pipe.vae.decode(try pipe.vae.encode(x).mean) }
+            let drawn = try inkCoverage((x + 1) / 2), decoded = try inkCoverage(((y + 1) / 2).clamp(min: 0, max: 1))
+            #expect(abs(decoded - drawn) < 0.15 * drawn, "\(stroke) outlines: ink \(drawn) drawn, \(decoded) after the VAE")
+        }
+    }
+
     @Test func aShortLoRARunOnBoldDrawingsMakesTheStrokesBolder() throws {
         let dir = try temporaryDirectory()
         let items = try LineArtCorpus.make(count: 16, size: 64, seed: 21, stroke: .bold)

@@ -34,16 +34,7 @@ import Torch
     @Test func aFullDiskIsNamedAndResumeAfterFreeingSpaceEndsWithTheSameLoRA() throws {
         let harness = try KillHarness(["train", "--config", "train.toml"], mutable: []) { work in
             try KillSafetyTests.prepared(work)
-            try (KillSafetyTests.training + """
-
-                [data]
-                dataset = "data/ds"
-                captions = "vanilla"
-                resolution = 64
-                [output]
-                dir = "runs"
-                name = "r"
-                """).write(to: work.appendingPathComponent("train.toml"), atomically: true, encoding: .utf8)
+            try KillSafetyTests.writeTrainConfig(work)
         }
         let fm = FileManager.default
         // The latent cache stays on the real disk (kept from a first run); the run folder gets half the room it needs.

@@ -24,6 +24,20 @@ import TestSupport
         }
     }
 
+    /// train.toml: `training` over the prepared dataset, into runs/r.
+    static func writeTrainConfig(_ work: URL) throws {
+        try (Self.training + """
+
+            [data]
+            dataset = "data/ds"
+            captions = "vanilla"
+            resolution = 64
+            [output]
+            dir = "runs"
+            name = "r"
+            """).write(to: work.appendingPathComponent("train.toml"), atomically: true, encoding: .utf8)
+    }
+
     static func prepared(_ work: URL) throws {
         try writeRaw(work)
         let process = Process()
@@ -72,16 +86,7 @@ import TestSupport
         let train = ["train", "--config", "train.toml", "--resume"]
         var harness = try KillHarness(train, mutable: ["state", "log.csv"], unchecked: ["status.json", "trainer.json"]) { work in
             try Self.prepared(work)
-            try (Self.training + """
-
-                [data]
-                dataset = "data/ds"
-                captions = "vanilla"
-                resolution = 64
-                [output]
-                dir = "runs"
-                name = "r"
-                """).write(to: work.appendingPathComponent("train.toml"), atomically: true, encoding: .utf8)
+            try Self.writeTrainConfig(work)
         }
         let result = try harness.killRepeatedly(train, count: 3)
         #expect(result.kills > 0 && result.insideWrites > 0, "\(result)")
