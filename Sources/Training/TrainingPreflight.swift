@@ -64,7 +64,7 @@ public enum TrainingPreflight {
     static func modelProblems(_ model: TrainingConfig.Model) -> [String] {
         let source: ModelSource
         do {
-            source = try ModelSource(path: model.path)
+            source = try ModelSource(path: model.path, variant: model.variant)
         } catch {
             return ["model.path: \(error); point it at a diffusers folder or a .safetensors checkpoint"]
         }

@@ -117,9 +117,10 @@ final class ByteProgress {
     private let unit: Int64
     private let line: ProgressLine
 
-    init(total: Int64) {
+    init(total: Int64, toStandardError: Bool = false) {
         unit = total >= 10_000_000 ? 1_000_000 : 1_000
-        line = ProgressLine(total: Int((total + unit - 1) / unit), label: "download", unit: unit == 1_000_000 ? "MB" : "kB")
+        line = ProgressLine(total: Int((total + unit - 1) / unit), label: "download", unit: unit == 1_000_000 ? "MB" : "kB",
+                            toStandardError: toStandardError)
     }
 
     func update(_ progress: HubDownloadProgress) {
@@ -132,4 +133,29 @@ final class ByteProgress {
 
     /// Ends the line where it stands (a stopped or failed download).
     func finish() { line.finish() }
+}
+
+/// Implicit downloads (a model named by repo id, not in the cache, network allowed: ModelLocation) drawn as
+/// `inkwell download` draws them, on stderr, so that a command's own output on stdout stays as it is.
+final class CommandLineDownloadObserver: ModelDownloadObserver, @unchecked Sendable {
+    private let lock = NSLock()
+    private var line: ByteProgress?
+
+    func started(_ id: HubRepoID, plan: HubDownloader.Plan, settings: HubSettings) {
+        Self.write("\(id) is not in the Hugging Face cache: downloading it (HF_HUB_OFFLINE=1 turns this off)\n"
+                   + Download.summary(plan, settings: settings))
+        lock.withLock { line = plan.bytesToFetch > 0 ? ByteProgress(total: plan.bytesToFetch, toStandardError: true) : nil }
+    }
+
+    func progress(_ progress: HubDownloadProgress) { lock.withLock { line?.update(progress) } }
+
+    func finished(_ id: HubRepoID, snapshot: URL?, error: Error?) {
+        lock.withLock {
+            if snapshot != nil { line?.complete() } else { line?.finish() }
+            line = nil
+        }
+        if let snapshot { Self.write("\(id) is in \(snapshot.path)") }
+    }
+
+    private static func write(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 }

@@ -74,7 +74,7 @@ struct Generate: ParsableCommand {
         let references = try loraReferences()
         let target = try chooseDevice(device, setting: "--device", dtype: weightsType, dtypeSetting: "--dtype")
 
-        let source = try ModelSource(path: model)
+        let source = try ModelSource(path: model, variant: variant)
         say("loading \(source.url.path) on \(target)…")
         let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType, variant: variant,
                                                         tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, offload: offload)

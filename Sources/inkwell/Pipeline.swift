@@ -60,7 +60,7 @@ func runPipeline(_ config: PipelineConfig, file: String, ranks: PipelineRanks? =
         }
     }
     let device = try preflight(config.training, file: file, dataset: false, more: more).device
-    let source = try ModelSource(path: config.training.model.path)
+    let source = try ModelSource(path: config.training.model.path, variant: config.training.model.variant)
     let dtype = config.training.training.weightDType
     // Captioning picks its own device (INKWELL_DEVICE or the best): check that choice too, before any work.
     _ = try chooseDevice(nil, setting: "INKWELL_DEVICE", dtype: nil, dtypeSetting: "")

@@ -53,7 +53,7 @@ struct Train: ParsableCommand {
             device = .cuda(local)  // one GPU per rank, as torchrun's LOCAL_RANK says
             if rank == 0 { say("\(group.worldSize) data-parallel ranks, one GPU each") }
         }
-        let source = try ModelSource(path: config.model.path)
+        let source = try ModelSource(path: config.model.path, variant: config.model.variant)
         say("loading \(source.url.path) on \(device) (\(dtype))…")
         let pipeline = try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.model.variant,
                                                         tokenizer: config.model.tokenizer.map { URL(fileURLWithPath: $0) },
