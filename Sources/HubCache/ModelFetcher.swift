@@ -21,8 +21,7 @@ public struct ModelDownloadError: Error, CustomStringConvertible {
     public let reason: Error
 
     public var description: String {
-        "\(id) is not in the Hugging Face cache \(cache.path), and downloading it failed: \(reason) "
-            + "(`\(HubCache.downloadCommand(id))` downloads it by itself; HF_HUB_OFFLINE=1 turns downloads off)"
+        "\(id) is not in the Hugging Face cache \(cache.path), and downloading it failed: \(reason)"
     }
 }
 

@@ -33,4 +33,13 @@ public enum ModelLocation {
             throw failure(error)
         }
     }
+
+    /// Whether resolving `text` would download: no such local path, a repo id the cache lacks, and the network
+    /// allowed. Checks that find other problems leave such a model for later, so a typo elsewhere is reported
+    /// at once, not after gigabytes.
+    public static func needsDownload(_ text: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        let local = URL(fileURLWithPath: (text as NSString).expandingTildeInPath)
+        guard !FileManager.default.fileExists(atPath: local.path), let id = HubRepoID(text) else { return false }
+        return (try? HubCache.snapshot(id, environment: environment)) == nil && !HubSettings(environment: environment).offline
+    }
 }

@@ -1,5 +1,6 @@
 // `inkwell download REPO[@REV]`: a model from the Hugging Face Hub into the Hugging Face cache, only the files
 // Inkwell uses (HubCache's HubDownloader does the work; this parses, prints and turns Ctrl-C into a clean stop).
+// The same summary and progress line show implicit downloads (a command naming a repo id the cache lacks).
 import ArgumentParser
 import Foundation
 import HubCache
@@ -11,8 +12,9 @@ struct Download: ParsableCommand {
         Fetches the safetensors weights, configs and tokenizer files (never pickled .bin/.ckpt files unless --include \
         names them) into $HF_HUB_CACHE (else $HF_HOME/hub, else ~/.cache/huggingface/hub), laid out as \
         huggingface_hub does, so diffusers and transformers use the same files. Then name the model by its id: \
-        `inkwell generate --model REPO`. Gated models need a token (--token, HF_TOKEN or `hf auth login`) from an \
-        account that accepted the licence on the model's page; HF_ENDPOINT points at a mirror.
+        `inkwell generate --model REPO` (which also downloads a missing repo by itself, unless HF_HUB_OFFLINE=1). \
+        Gated models need a token (--token, HF_TOKEN or `hf auth login`) from an account that accepted the licence \
+        on the model's page; HF_ENDPOINT points at a mirror; HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured.
         """)
 
     @Argument(help: "The repo id, org/name (optionally org/name@revision).") var repo: String

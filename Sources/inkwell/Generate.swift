@@ -13,7 +13,7 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate images from a prompt; each PNG carries its parameters as A1111 writes them.")
 
-    @Option(help: "A diffusers model folder or a single-file .safetensors checkpoint.") var model: String
+    @Option(help: "A diffusers model folder, a single-file .safetensors checkpoint, or a Hub repo id (org/name[@revision], downloaded into the Hugging Face cache when missing).") var model: String
     @Option(help: "The prompt; <lora:NAME:SCALE> tags in it apply LoRAs as in A1111 (see --lora-dir).") var prompt: String
     @Option(name: .customLong("negative-prompt"), help: "What to steer away from.") var negativePrompt = ""
     @Option(help: "Denoising steps.") var steps = 30

@@ -95,6 +95,38 @@ import TestSupport
         #expect(absent.status != 0 && absent.output.contains("inkwell-test/absent: no such model on \(server.url)"), "\(absent.output)")
     }
 
+    /// `inkwell train` naming a repo id the cache lacks, with a dataset path that is wrong: the dataset problem is
+    /// reported at once and nothing is downloaded (no request at all); offline, the model's own problem is listed too.
+    @Test func aConfigWithOtherProblemsDownloadsNothing() throws {
+        let server = try HubServer()
+        let dir = try temporaryDirectory()
+        let config = dir.appendingPathComponent("train.toml")
+        try """
+            [model]
+            path = "\(HubServer.repo)"
+            device = "cpu"
+            [data]
+            dataset = "\(dir.appendingPathComponent("no-such-dataset").path)"
+            captions = "vanilla"
+            resolution = 64
+            [training]
+            max_steps = 1
+            [samples]
+            every = 0
+            [output]
+            dir = "\(dir.appendingPathComponent("runs").path)"
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let cache = try temporaryDirectory()
+        let environment = ["HF_ENDPOINT": server.url, "HF_HUB_CACHE": cache.path]
+        let (status, output) = try inkwell(["train", "--config", config.path], environment: environment)
+        #expect(status != 0 && output.contains("data.dataset: ") && !output.contains("model.path"), "\(output)")
+        #expect(try server.requests().isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path).isEmpty)
+
+        let offline = try inkwell(["train", "--config", config.path], environment: environment.merging(["HF_HUB_OFFLINE": "1"]) { $1 })
+        #expect(offline.output.contains("model.path: ") && offline.output.contains("`inkwell download \(HubServer.repo)`"), "\(offline.output)")
+    }
+
     /// The library entry point: a revision and a variant are what gets downloaded; a commit needs no ref.
     @Test func revisionAndVariantAreHonoured() async throws {
         let server = try HubServer()
