@@ -89,7 +89,7 @@ let package = Package(
         .target(name: "GenerationFixtures", dependencies: ["Imaging", "StableDiffusion", "TestSupport", "Torch"],
                 path: "Tests/GenerationFixtures"),
         .testTarget(name: "AtomicFileTests", dependencies: ["AtomicFile"]),
-        .testTarget(name: "HubCacheTests", dependencies: ["HubCache", "StableDiffusion", "TestSupport"]),
+        .testTarget(name: "HubCacheTests", dependencies: ["HubCache", "Imaging", "StableDiffusion", "TestSupport"]),
         .testTarget(name: "TorchPickleTests", dependencies: ["TorchPickle", "Torch", "TestSupport"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),

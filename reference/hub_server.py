@@ -14,10 +14,12 @@ revision 404 RevisionNotFound, a missing file 404 EntryNotFound, a gated repo 40
 403 GatedRepo with a token that was not granted access. A renamed repo (--alias) answers 307 with a relative
 Location, as the Hub does. Faults for the tests: --drop-after N closes the connection after N bytes of the first
 GET of each LFS blob; --corrupt PATH serves that file's bytes altered, once; --rate B sends LFS bodies at B bytes
-a second. Every request is appended to --log as a JSON line. The first line on stdout is the address.
+a second. --cdn-host NAME puts the CDN at NAME:port instead (for the proxy tests: a name only the proxy
+resolves). Every request is appended to --log as a JSON line. The first line on stdout is the address.
 
 usage: hub_server.py --repo org/name=FOLDER [--repo …] [--gated org/name] [--token T] [--denied-token T]
-                     [--alias old/name=org/name] [--drop-after N] [--corrupt org/name:PATH] [--rate B] [--log FILE]
+                     [--alias old/name=org/name] [--drop-after N] [--corrupt org/name:PATH] [--rate B]
+                     [--cdn-host NAME] [--log FILE]
 """
 import argparse
 import hashlib
@@ -73,6 +75,7 @@ class Hub:
         self.token, self.denied = options.token, options.denied_token
         self.drop_after = options.drop_after
         self.rate = options.rate
+        self.cdn_host = options.cdn_host
         # The SHA-256 of each file named by --corrupt org/name:PATH (an LFS file, served from the CDN).
         self.corrupt = {self.repos[spec.split(":", 1)[0]].files[spec.split(":", 1)[1]]["lfs"] for spec in options.corrupt}
         self.dropped, self.corrupted = set(), set()
@@ -201,6 +204,8 @@ class Handler(BaseHTTPRequestHandler):
             # Another origin than the endpoint's, as the Hub's CDN is: clients stop following there on HEAD and
             # drop the Authorization header on GET.
             host = self.headers.get("Host", "").replace("127.0.0.1", "localhost")
+            if self.hub.cdn_host:
+                host = f"{self.hub.cdn_host}:{self.server.server_address[1]}"
             location = f"http://{host}/cdn/{entry['lfs']}?name={os.path.basename(path)}"
             return self.reply(302, {"Location": location, "X-Repo-Commit": commit, "ETag": f'"{entry["oid"]}"',
                                     "X-Linked-Etag": f'"{entry["lfs"]}"', "X-Linked-Size": str(entry["size"]),
@@ -264,6 +269,7 @@ def main():
     parser.add_argument("--drop-after", type=int)
     parser.add_argument("--corrupt", action="append", default=[])
     parser.add_argument("--rate", type=int, help="serve CDN bodies at this many bytes a second")
+    parser.add_argument("--cdn-host")
     parser.add_argument("--log")
     parser.add_argument("--port", type=int, default=0)
     options = parser.parse_args()

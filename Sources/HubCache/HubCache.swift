@@ -109,18 +109,3 @@ public enum HubCache {
         text.count == 40 && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
     }
 }
-
-/// Where a model named on the command line or in a config is: the local file or folder when it exists,
-/// else a repo id's snapshot in the Hugging Face cache. The error begins with the local path.
-public enum ModelLocation {
-    public static func resolve(_ text: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> URL {
-        let local = URL(fileURLWithPath: (text as NSString).expandingTildeInPath)
-        if FileManager.default.fileExists(atPath: local.path) { return local }
-        guard let id = HubRepoID(text) else { throw HubCacheError(subject: local.path, message: "no such file or folder") }
-        do {
-            return try HubCache.snapshot(id, environment: environment)
-        } catch let error as HubCacheError {
-            throw HubCacheError(subject: local.path, message: "no such file or folder, and as a Hugging Face repo id: \(error)")
-        }
-    }
-}

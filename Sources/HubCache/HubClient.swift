@@ -13,7 +13,8 @@ import NIOHTTP1
 
 public final class HubClient: Sendable {
     public let settings: HubSettings
-    let http: HTTPClient
+    /// By proxy (nil: direct).
+    private let clients: [HubProxy?: HTTPClient]
 
     public struct RepoInfo: Sendable, Equatable {
         /// The commit the asked revision points at.
@@ -39,17 +40,36 @@ public final class HubClient: Sendable {
 
     public init(settings: HubSettings) {
         self.settings = settings
-        // Redirects are followed here, by the Hub's rules, not by the client; a stalled read fails after a minute.
-        let configuration = HTTPClient.Configuration(
+        // One client per way out (direct, and each proxy the environment names): AsyncHTTPClient's proxy is a
+        // setting of the client, and the Hub and its CDN may be reached through different ones (NO_PROXY).
+        var clients: [HubProxy?: HTTPClient] = [:]
+        for proxy in [nil] + settings.proxies.proxies.values.map(Optional.some) where clients[proxy] == nil {
+            clients[proxy] = Self.makeClient(proxy: proxy)
+        }
+        self.clients = clients
+    }
+
+    /// Redirects are followed here, by the Hub's rules, not by the client; a stalled read fails after a minute.
+    private static func makeClient(proxy: HubProxy?) -> HTTPClient {
+        var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10), read: .seconds(60)),
             decompression: .disabled)
-        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        switch proxy?.kind {
+        case .http?:
+            let authorization = proxy!.username.map { HTTPClient.Authorization.basic(username: $0, password: proxy!.password ?? "") }
+            configuration.proxy = .server(host: proxy!.host, port: proxy!.port, authorization: authorization)
+        case .socks5?:
+            configuration.proxy = .socksServer(host: proxy!.host, port: proxy!.port)
+        case nil:
+            break
+        }
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 
     /// The connections close when the client goes (AsyncHTTPClient requires a shutdown before its deinit; this
     /// one does not wait for it).
-    deinit { http.shutdown { _ in } }
+    deinit { for client in clients.values { client.shutdown { _ in } } }
 
     // MARK: - Endpoints
 
@@ -150,11 +170,12 @@ public final class HubClient: Sendable {
         request.headers.add(name: "Accept-Encoding", value: "identity")
         if authorized, let token = settings.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let range { request.headers.add(name: "Range", value: "bytes=\(range)-") }
+        let proxy = settings.proxies.proxy(for: url)
         do {
-            return try await http.execute(request, timeout: timeout)
+            return try await clients[proxy]!.execute(request, timeout: timeout)
         } catch {
             if Task.isCancelled || error is CancellationError { throw CancellationError() }
-            throw HubError.unreachable(url: url, reason: Self.reason(error))
+            throw HubError.unreachable(url: url, reason: Self.reason(error) + (proxy.map { " (through the proxy \($0))" } ?? ""))
         }
     }
 

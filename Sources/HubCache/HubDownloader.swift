@@ -6,6 +6,8 @@
 //   models--org--name/snapshots/<commit>/<path>     relative links into blobs/
 //   models--org--name/refs/<revision>               the commit, written once every file is in place, so a
 //                                                   stopped download never looks like a complete snapshot
+//   .locks/models--org--name/<etag>.lock            held while a blob is written (BlobLock), by huggingface_hub
+//                                                   too: a second process waits, then finds the blob there
 // In two steps, so the command line can say what it will do before it does it: `plan` asks the Hub (the file
 // list, then one HEAD per file) and checks what the cache already holds; `fetch` downloads the rest, a few
 // files at once. Blobs already present are hashed: a corrupted one is fetched again.
@@ -47,6 +49,7 @@ public struct HubDownloader: Sendable {
 
     public func plan(_ id: HubRepoID, variant: String? = nil, include: [String] = []) async throws -> Plan {
         guard !client.settings.offline else { throw HubError.offline(repo: id.repo) }
+        if let problem = client.settings.proxies.problem { throw HubError.badProxy(problem) }
         let revision = id.revision ?? "main"
         let info = try await client.repoInfo(id.repo, revision: revision)
         let selection = HubFileSelection(files: info.files, variant: variant, include: include)
@@ -93,9 +96,6 @@ public struct HubDownloader: Sendable {
         // One download per blob: two paths with the same bytes share it.
         var blobs: [String: HubClient.FileMetadata] = [:]
         for file in plan.files where !plan.cached.contains(file.path) && blobs[file.etag] == nil { blobs[file.etag] = file }
-        for file in blobs.values where plan.corrupt.contains(file.path) {
-            try? fm.removeItem(at: Self.blob(file.etag, in: folder))
-        }
         _ = try await Self.concurrently(blobs.values.sorted { $0.path < $1.path }, limit: concurrency) { file in
             try await fetchBlob(file, repo: plan.repo, folder: folder)
         }
@@ -108,7 +108,25 @@ public struct HubDownloader: Sendable {
         return plan.snapshot
     }
 
+    /// One blob under its lock: what the lock's holder wrote while this one waited is checked and kept; a blob
+    /// that does not match its ETag (the plan found it corrupt) is replaced.
     private func fetchBlob(_ file: HubClient.FileMetadata, repo: String, folder: URL) async throws {
+        let lock = try await BlobLock.acquire(cache: client.settings.cache, repo: repo, etag: file.etag)
+        defer { lock.release() }
+        let blob = Self.blob(file.etag, in: folder)
+        if FileManager.default.fileExists(atPath: blob.path) {
+            if try Self.matches(blob, file) {
+                progress.add(file.size ?? 0)
+                return
+            }
+            try FileManager.default.removeItem(at: blob)
+        }
+        try await downloadBlob(file, repo: repo, folder: folder)
+    }
+
+    /// Downloads a blob into its `.incomplete` (resuming what is there), checks it and moves it into place.
+    /// Called with the blob's lock held.
+    private func downloadBlob(_ file: HubClient.FileMetadata, repo: String, folder: URL) async throws {
         let fm = FileManager.default
         let incomplete = Self.incomplete(file.etag, in: folder)
         if !fm.fileExists(atPath: incomplete.path) { _ = fm.createFile(atPath: incomplete.path, contents: nil) }
@@ -140,7 +158,7 @@ public struct HubDownloader: Sendable {
             if resumedFrom > 0 {
                 // The bytes kept from an earlier run may be the bad ones: one more try from the start.
                 progress.add(-resumedFrom)
-                return try await fetchBlob(file, repo: repo, folder: folder)
+                return try await downloadBlob(file, repo: repo, folder: folder)
             }
             throw HubError.checksumMismatch(path: file.path, expected: file.size.map { "\(file.etag) (\($0) bytes)" } ?? file.etag,
                                             actual: actual)
@@ -170,7 +188,8 @@ public struct HubDownloader: Sendable {
     }
 
     /// snapshots/<commit>/<path> → ../../blobs/<etag> (one more `..` per folder in the path), replacing what
-    /// was there, as huggingface_hub's _create_symlink.
+    /// was there, as huggingface_hub's _create_symlink. Made under a temporary name and renamed over the path, so
+    /// two processes linking the same snapshot never see a missing link or fail on an existing one.
     static func link(_ file: HubClient.FileMetadata, snapshot: URL, folder: URL) throws {
         let fm = FileManager.default
         let pointer = snapshot.appendingPathComponent(file.path)
@@ -178,8 +197,13 @@ public struct HubDownloader: Sendable {
         let depth = file.path.split(separator: "/").count - 1
         let target = String(repeating: "../", count: 2 + depth) + "blobs/" + file.etag
         if (try? fm.destinationOfSymbolicLink(atPath: pointer.path)) == target { return }
-        try? fm.removeItem(at: pointer)
-        try fm.createSymbolicLink(atPath: pointer.path, withDestinationPath: target)
+        let temporary = pointer.deletingLastPathComponent().appendingPathComponent(".\(pointer.lastPathComponent).\(UUID().uuidString).tmp")
+        try fm.createSymbolicLink(atPath: temporary.path, withDestinationPath: target)
+        guard rename(temporary.path, pointer.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? fm.removeItem(at: temporary)
+            throw HubCacheError(subject: pointer.path, message: "cannot link the snapshot file: \(reason)")
+        }
     }
 
     /// refs/<revision> holds the commit, written through a temporary name (a reader never sees half of it).

@@ -23,6 +23,8 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
     /// An answer that is not the Hub's (missing X-Repo-Commit or ETag, a JSON body that is not model info).
     case notAHub(url: String, missing: String)
     case http(url: String, status: Int, message: String)
+    /// A proxy variable that cannot be used (HubProxies says which and why).
+    case badProxy(String)
     /// No file of the repo matched what was asked for.
     case nothingSelected(repo: String, include: [String], files: Int)
 
@@ -62,6 +64,8 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
             return "\(url) answered without \(missing), so it is not a Hugging Face Hub; check HF_ENDPOINT"
         case .http(let url, let status, let message):
             return "\(url): HTTP \(status)\(message.isEmpty ? "" : ": \(message)")"
+        case .badProxy(let problem):
+            return problem
         case .nothingSelected(let repo, let include, let files):
             return include.isEmpty
                 ? "\(repo) has \(files) files but none that Inkwell uses (safetensors weights, configs, tokenizer "

@@ -15,10 +15,13 @@ public struct HubSettings: Sendable {
     public var offline: Bool
     /// The Hugging Face cache (models--org--name/ folders).
     public var cache: URL
+    /// Which requests go through which proxy.
+    public var proxies: HubProxies
 
     public init(endpoint: String = "https://huggingface.co", token: String? = nil, tokenSource: String? = nil,
-                offline: Bool = false, cache: URL) {
+                offline: Bool = false, cache: URL, proxies: HubProxies = HubProxies()) {
         self.endpoint = endpoint
+        self.proxies = proxies
         self.token = token
         self.tokenSource = tokenSource
         self.offline = offline
@@ -51,7 +54,8 @@ public struct HubSettings: Sendable {
         self.init(endpoint: endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint,
                   token: chosen, tokenSource: source,
                   offline: Self.isTrue(environment["HF_HUB_OFFLINE"] ?? environment["TRANSFORMERS_OFFLINE"]),
-                  cache: cache ?? HubCache.directory(environment: environment))
+                  cache: cache ?? HubCache.directory(environment: environment),
+                  proxies: HubProxies(environment: environment))
     }
 
     /// HF_TOKEN_PATH, else $HF_HOME/token.

@@ -11,10 +11,10 @@ public enum ModelSource: Sendable, Equatable {
     case singleFile(URL)
 
     /// Classifies a user-supplied path, or a Hugging Face repo id (`org/name[@revision]`) found in the local
-    /// cache; the error says what was expected.
-    public init(path: String) throws {
+    /// cache or downloaded into it (of `variant`, when the repo has it); the error says what was expected.
+    public init(path: String, variant: String? = nil) throws {
         let url: URL
-        do { url = try ModelLocation.resolve(path) } catch let error as HubCacheError {
+        do { url = try ModelLocation.resolve(path, variant: variant) } catch let error as HubCacheError {
             throw DiffusersFolderError(path: error.subject, message: error.message)
         }
         var isDirectory: ObjCBool = false

@@ -18,21 +18,33 @@ public struct PreflightError: Error, CustomStringConvertible, Equatable {
 
 public enum TrainingPreflight {
     /// The problems with what `config` points at, and the dataset's examples when it was checked and read.
-    /// `dataset: false` leaves the dataset out (a pipeline makes it later).
-    public static func check(_ config: TrainingConfig, dataset: Bool = true) -> (problems: [String], examples: [TrainingExample]) {
-        var problems = modelProblems(config.model)
+    /// `dataset: false` leaves the dataset out (a pipeline makes it later). A model or CLIP named by a repo id the
+    /// cache lacks is downloaded here, but only when nothing else is wrong (`downloads: false` says the caller
+    /// found problems of its own): a typo in the dataset's path is reported at once, not after gigabytes.
+    public static func check(_ config: TrainingConfig, dataset: Bool = true, downloads: Bool = true) -> (problems: [String], examples: [TrainingExample]) {
+        var datasetProblems: [String] = [], otherProblems: [String] = []
         var examples: [TrainingExample] = []
         if dataset {
             do {
                 examples = try TrainingDataset.examples(dataset: URL(fileURLWithPath: config.data.dataset), config: config)
                 if examples.allSatisfy(\.isValidation) {
-                    problems.append("data.dataset: all \(examples.count) images are validation images; run `inkwell prepare` with a smaller --val-fraction")
+                    datasetProblems.append("data.dataset: all \(examples.count) images are validation images; run `inkwell prepare` with a smaller --val-fraction")
                 }
             } catch {
-                problems.append("data.dataset: \(error)")
+                datasetProblems.append("data.dataset: \(error)")
             }
         }
-        if config.samples.clipScore, let name = config.samples.clipModel {
+        if config.samples.every > 0 && config.samples.prompts.isEmpty {
+            otherProblems.append("samples.prompts is empty: add a prompt, or set samples.every = 0 for no samples")
+        }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: config.output.dir, isDirectory: &isFolder), !isFolder.boolValue {
+            otherProblems.append("output.dir: \(config.output.dir) is a file; point it at a folder for the runs")
+        }
+        let download = downloads && datasetProblems.isEmpty && otherProblems.isEmpty
+        let modelChecked = download || !ModelLocation.needsDownload(config.model.path)
+        var clipProblems: [String] = []
+        if config.samples.clipScore, let name = config.samples.clipModel, download || !ModelLocation.needsDownload(name) {
             let fixes = "set samples.clip_score = false, or point samples.clip_model at a CLIP ViT-B/32 folder or repo id"
             do {
                 let folder = try ModelLocation.resolve(name)
@@ -42,21 +54,15 @@ public enum TrainingPreflight {
                     !alternatives.contains { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
                 }.map { $0.joined(separator: " or ") }
                 if !isDirectory(folder.path) {
-                    problems.append("samples.clip_model: \(folder.path) is not a folder; \(fixes)")
+                    clipProblems.append("samples.clip_model: \(folder.path) is not a folder; \(fixes)")
                 } else if !missing.isEmpty {
-                    problems.append("samples.clip_model: \(folder.path) is not a CLIP model folder (no \(missing.joined(separator: ", "))); \(fixes)")
+                    clipProblems.append("samples.clip_model: \(folder.path) is not a CLIP model folder (no \(missing.joined(separator: ", "))); \(fixes)")
                 }
             } catch {
-                problems.append("samples.clip_model: \(error); \(fixes)")
+                clipProblems.append("samples.clip_model: \(error); \(fixes)")
             }
         }
-        if config.samples.every > 0 && config.samples.prompts.isEmpty {
-            problems.append("samples.prompts is empty: add a prompt, or set samples.every = 0 for no samples")
-        }
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: config.output.dir, isDirectory: &isFolder), !isFolder.boolValue {
-            problems.append("output.dir: \(config.output.dir) is a file; point it at a folder for the runs")
-        }
+        let problems = (modelChecked ? modelProblems(config.model) : []) + datasetProblems + clipProblems + otherProblems
         return (problems, examples)
     }
 
@@ -64,7 +70,7 @@ public enum TrainingPreflight {
     static func modelProblems(_ model: TrainingConfig.Model) -> [String] {
         let source: ModelSource
         do {
-            source = try ModelSource(path: model.path)
+            source = try ModelSource(path: model.path, variant: model.variant)
         } catch {
             return ["model.path: \(error); point it at a diffusers folder or a .safetensors checkpoint"]
         }

@@ -1,5 +1,6 @@
 // `inkwell download REPO[@REV]`: a model from the Hugging Face Hub into the Hugging Face cache, only the files
 // Inkwell uses (HubCache's HubDownloader does the work; this parses, prints and turns Ctrl-C into a clean stop).
+// The same summary and progress line show implicit downloads (a command naming a repo id the cache lacks).
 import ArgumentParser
 import Foundation
 import HubCache
@@ -11,8 +12,9 @@ struct Download: ParsableCommand {
         Fetches the safetensors weights, configs and tokenizer files (never pickled .bin/.ckpt files unless --include \
         names them) into $HF_HUB_CACHE (else $HF_HOME/hub, else ~/.cache/huggingface/hub), laid out as \
         huggingface_hub does, so diffusers and transformers use the same files. Then name the model by its id: \
-        `inkwell generate --model REPO`. Gated models need a token (--token, HF_TOKEN or `hf auth login`) from an \
-        account that accepted the licence on the model's page; HF_ENDPOINT points at a mirror.
+        `inkwell generate --model REPO` (which also downloads a missing repo by itself, unless HF_HUB_OFFLINE=1). \
+        Gated models need a token (--token, HF_TOKEN or `hf auth login`) from an account that accepted the licence \
+        on the model's page; HF_ENDPOINT points at a mirror; HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured.
         """)
 
     @Argument(help: "The repo id, org/name (optionally org/name@revision).") var repo: String
@@ -117,9 +119,10 @@ final class ByteProgress {
     private let unit: Int64
     private let line: ProgressLine
 
-    init(total: Int64) {
+    init(total: Int64, toStandardError: Bool = false) {
         unit = total >= 10_000_000 ? 1_000_000 : 1_000
-        line = ProgressLine(total: Int((total + unit - 1) / unit), label: "download", unit: unit == 1_000_000 ? "MB" : "kB")
+        line = ProgressLine(total: Int((total + unit - 1) / unit), label: "download", unit: unit == 1_000_000 ? "MB" : "kB",
+                            toStandardError: toStandardError)
     }
 
     func update(_ progress: HubDownloadProgress) {
@@ -132,4 +135,29 @@ final class ByteProgress {
 
     /// Ends the line where it stands (a stopped or failed download).
     func finish() { line.finish() }
+}
+
+/// Implicit downloads (a model named by repo id, not in the cache, network allowed: ModelLocation) drawn as
+/// `inkwell download` draws them, on stderr, so that a command's own output on stdout stays as it is.
+final class CommandLineDownloadObserver: ModelDownloadObserver, @unchecked Sendable {
+    private let lock = NSLock()
+    private var line: ByteProgress?
+
+    func started(_ id: HubRepoID, plan: HubDownloader.Plan, settings: HubSettings) {
+        Self.write("\(id) is not in the Hugging Face cache: downloading it (HF_HUB_OFFLINE=1 turns this off)\n"
+                   + Download.summary(plan, settings: settings))
+        lock.withLock { line = plan.bytesToFetch > 0 ? ByteProgress(total: plan.bytesToFetch, toStandardError: true) : nil }
+    }
+
+    func progress(_ progress: HubDownloadProgress) { lock.withLock { line?.update(progress) } }
+
+    func finished(_ id: HubRepoID, snapshot: URL?, error: Error?) {
+        lock.withLock {
+            if snapshot != nil { line?.complete() } else { line?.finish() }
+            line = nil
+        }
+        if let snapshot { Self.write("\(id) is in \(snapshot.path)") }
+    }
+
+    private static func write(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 }

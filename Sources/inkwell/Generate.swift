@@ -13,7 +13,7 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate images from a prompt; each PNG carries its parameters as A1111 writes them.")
 
-    @Option(help: "A diffusers model folder or a single-file .safetensors checkpoint.") var model: String
+    @Option(help: "A diffusers model folder, a single-file .safetensors checkpoint, or a Hub repo id (org/name[@revision], downloaded into the Hugging Face cache when missing).") var model: String
     @Option(help: "The prompt; <lora:NAME:SCALE> tags in it apply LoRAs as in A1111 (see --lora-dir).") var prompt: String
     @Option(name: .customLong("negative-prompt"), help: "What to steer away from.") var negativePrompt = ""
     @Option(help: "Denoising steps.") var steps = 30
@@ -74,7 +74,7 @@ struct Generate: ParsableCommand {
         let references = try loraReferences()
         let target = try chooseDevice(device, setting: "--device", dtype: weightsType, dtypeSetting: "--dtype")
 
-        let source = try ModelSource(path: model)
+        let source = try ModelSource(path: model, variant: variant)
         say("loading \(source.url.path) on \(target)…")
         let pipeline = try StableDiffusionPipeline.load(source, device: target, dtype: weightsType, variant: variant,
                                                         tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, offload: offload)

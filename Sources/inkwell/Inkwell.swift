@@ -1,5 +1,6 @@
 // The `inkwell` command line: parses arguments, calls the libraries, prints.
 import ArgumentParser
+import HubCache
 
 @main
 struct Inkwell: ParsableCommand {
@@ -15,4 +16,10 @@ struct Inkwell: ParsableCommand {
                       DashboardCommand.self,
                       SelfCheckCommand.self, DeviceCheckCommand.self, Info.self]
     )
+
+    /// A model named by repo id and missing from the cache is downloaded with a progress line on stderr.
+    static func main() {
+        ModelFetcher.observer = CommandLineDownloadObserver()
+        main(nil)
+    }
 }

@@ -54,13 +54,18 @@ func runPipeline(_ config: PipelineConfig, file: String, ranks: PipelineRanks? =
     if !TrainingPreflight.isDirectory(config.input) {
         more.append("pipeline.input: no folder \(config.input); point it at the raw images")
     }
-    if let blip = config.blip {
+    func checkBLIP(_ blip: String) -> String? {
         do { _ = try ModelLocation.resolve(blip) } catch {
-            more.append("pipeline.blip: \(error); point it at a transformers BLIP captioning folder or repo id, or leave it out")
+            return "pipeline.blip: \(error); point it at a transformers BLIP captioning folder or repo id, or leave it out"
         }
+        return nil
     }
+    // A BLIP the cache lacks is downloaded once everything else checked out (a typo elsewhere is told at once).
+    let blipDownload = config.blip.map { ModelLocation.needsDownload($0) } ?? false
+    if let blip = config.blip, !blipDownload, let problem = checkBLIP(blip) { more.append(problem) }
     let device = try preflight(config.training, file: file, dataset: false, more: more).device
-    let source = try ModelSource(path: config.training.model.path)
+    if let blip = config.blip, blipDownload, let problem = checkBLIP(blip) { throw CommandError("\(file): \(problem)") }
+    let source = try ModelSource(path: config.training.model.path, variant: config.training.model.variant)
     let dtype = config.training.training.weightDType
     // Captioning picks its own device (INKWELL_DEVICE or the best): check that choice too, before any work.
     _ = try chooseDevice(nil, setting: "INKWELL_DEVICE", dtype: nil, dtypeSetting: "")

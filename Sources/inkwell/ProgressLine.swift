@@ -6,6 +6,7 @@ import Foundation
 
 /// Whether stdout is a terminal (progress redraws in place) or a pipe or file (plain lines).
 let stdoutIsTerminal = isatty(STDOUT_FILENO) != 0
+let stderrIsTerminal = isatty(STDERR_FILENO) != 0
 
 /// Whether a progress line is drawn without its newline: the next output must clear it first.
 nonisolated(unsafe) private var progressLineOpen = false
@@ -25,16 +26,19 @@ final class ProgressLine {
     private let total: Int
     private let label: String
     private let unit: String
+    /// stderr for output that must stay off stdout (an implicit download before a command's own output).
+    private let toStandardError: Bool
     /// The first update's count and time: the rate is taken from there, so that setup before the first item
     /// (loading, caching latents) and the items a resumed run had already done do not distort it.
     private var first: (done: Int, at: Date)?
     private var lastPrinted = Date.distantPast
     private var finished = false
 
-    init(total: Int, label: String, unit: String = "it") {
+    init(total: Int, label: String, unit: String = "it", toStandardError: Bool = false) {
         self.total = total
         self.label = label
         self.unit = unit
+        self.toStandardError = toStandardError
     }
 
     /// Reports that `done` of `total` items are finished; `detail` is appended (loss, lr, ...). The count never
@@ -51,7 +55,15 @@ final class ProgressLine {
         let eta = rate.map { Self.clock(Double(total - done) / $0) } ?? "-"
         let line = String(format: "%@ %d/%d  %@ %@/s  ETA %@  %@", label, done, total, speed, unit, eta, detail)
         finished = done == total
-        if stdoutIsTerminal {
+        if toStandardError {
+            // Redrawn in place on a terminal; else a line every 5 s (say() only knows about stdout's line).
+            if stderrIsTerminal {
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (finished ? "\n" : "")).utf8))
+            } else if finished || now.timeIntervalSince(lastPrinted) >= 5 {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+                lastPrinted = now
+            }
+        } else if stdoutIsTerminal {
             FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line + (finished ? "\n" : "")).utf8))
             progressLineOpen = !finished
         } else if finished || now.timeIntervalSince(lastPrinted) >= 5 {
@@ -65,7 +77,9 @@ final class ProgressLine {
     func finish() {
         guard !finished else { return }
         finished = true
-        if progressLineOpen {
+        if toStandardError {
+            if stderrIsTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        } else if progressLineOpen {
             print("")
             progressLineOpen = false
         }

@@ -53,7 +53,7 @@ struct Train: ParsableCommand {
             device = .cuda(local)  // one GPU per rank, as torchrun's LOCAL_RANK says
             if rank == 0 { say("\(group.worldSize) data-parallel ranks, one GPU each") }
         }
-        let source = try ModelSource(path: config.model.path)
+        let source = try ModelSource(path: config.model.path, variant: config.model.variant)
         say("loading \(source.url.path) on \(device) (\(dtype))…")
         let pipeline = try StableDiffusionPipeline.load(source, device: device, dtype: dtype, variant: config.model.variant,
                                                         tokenizer: config.model.tokenizer.map { URL(fileURLWithPath: $0) },
@@ -131,15 +131,17 @@ func checkResumable(_ config: TrainingConfig, worldSize: Int = 1) throws {
 /// lists every problem (with `more`, the caller's own). The dataset's examples when `dataset` is checked.
 func preflight(_ config: TrainingConfig, file: String, dataset: Bool = true,
                more: [String] = []) throws -> (device: Device, examples: [TrainingExample]) {
-    let check = TrainingPreflight.check(config, dataset: dataset)
-    var problems = check.problems + more
     var device = Device.cpu
+    var deviceProblem: String?
     do {
         device = try chooseDevice(config.model.device, setting: "model.device", dtype: config.training.weightDType,
                                   dtypeSetting: "training.mixed_precision")
     } catch {
-        problems.append("\(error)")
+        deviceProblem = "\(error)"
     }
+    // Models the cache lacks are downloaded by the check only when nothing else is wrong.
+    let check = TrainingPreflight.check(config, dataset: dataset, downloads: more.isEmpty && deviceProblem == nil)
+    let problems = check.problems + more + (deviceProblem.map { [$0] } ?? [])
     if !problems.isEmpty { throw CommandError("\(file): \(PreflightError(problems))") }
     return (device, check.examples)
 }

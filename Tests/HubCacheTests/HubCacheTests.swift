@@ -45,7 +45,8 @@ private struct Expected: Decodable {
         for bad in ["name", "a/b/c", "/abs/path", "org/na me", "org/name@../../x", "./x", "org/name@"] {
             #expect(HubRepoID(bad) == nil, "\(bad)")
         }
-        let env = ["HF_HUB_CACHE": expected.cache]
+        // Offline: a miss is an error that says how to download (online, it would be downloaded).
+        let env = ["HF_HUB_CACHE": expected.cache, "HF_HUB_OFFLINE": "1"]
         for (id, says) in [("inkwell-test/absent", "not in the Hugging Face cache"), ("inkwell-test/tiny-sd@v9", "no revision 'v9'")] {
             #expect(throws: HubCacheError.self) { try HubCache.snapshot(HubRepoID(id)!, environment: env) }
             do { _ = try HubCache.snapshot(HubRepoID(id)!, environment: env) } catch {
@@ -57,6 +58,7 @@ private struct Expected: Decodable {
         #expect(try ModelLocation.resolve(dir.path, environment: env).path == dir.path)
         #expect { try ModelLocation.resolve("models/sd15", environment: env) } throws: {
             "\($0)".contains("no such file or folder, and as a Hugging Face repo id: models/sd15: not in")
+                && "\($0)".contains("HF_HUB_OFFLINE is set, so Inkwell does not download it")
         }
     }
 

@@ -47,7 +47,7 @@ public final class PipelineRunner {
 
     /// The comparison grid of the runs: base model vs each run's best LoRA at every scale, the samples' prompts and seeds.
     static func comparison(_ config: PipelineConfig, runs: [URL]) throws -> Comparison {
-        let source = try ModelSource(path: config.training.model.path)
+        let source = try ModelSource(path: config.training.model.path, variant: config.training.model.variant)
         let (columns, _) = try CompareColumn.columns(modelName: source.displayName, runs: runs, checkpoint: .best,
                                                      scales: config.compareScales)
         return Comparison(model: source, settings: CompareSettings(samples: config.training.samples),
@@ -144,7 +144,7 @@ public final class PipelineRunner {
             }
             let examples = try TrainingDataset.examples(dataset: dataset, config: runConfig)
             let trainer = try LoRATrainer(config: runConfig, examples: examples, pipeline: try loadPipeline(),
-                                          modelIdentity: try TrainingDataset.identity(of: ModelSource(path: runConfig.model.path)),
+                                          modelIdentity: try TrainingDataset.identity(of: ModelSource(path: runConfig.model.path, variant: runConfig.model.variant)),
                                           cacheDirectory: dataset.appendingPathComponent("cache/latents"))
             trainer.clipScorer = clipScorer
             let result = try trainer.run(resume: resume, shouldStop: shouldStop, stopSignal: stopSignal) {
