@@ -71,7 +71,7 @@ extension ImageDecoder {
             try bytes.withUnsafeBufferPointer { b in
                 let png = try PNGDecoder.header(b, file: name, maxPixels: maxPixels)
                 let channels = PNGDecoder.outputChannels(png, b)
-                try PNGDecoder.decodeRows(b, png: png, file: name, bandRows: rows(header.storedWidth, channels)) { band, first in
+                try PNGDecoder.decodeRows(b, png: png, file: name, maxPixels: maxPixels, bandRows: rows(header.storedWidth, channels)) { band, first in
                     try body(ImageBand(image: band, firstRow: first, fullWidth: header.storedWidth, fullHeight: header.storedHeight))
                 }
             }

@@ -42,7 +42,8 @@ enum PNGDecoder {
         let channels = outputChannels(png, bytes)
         var pixels = [UInt8]()
         pixels.reserveCapacity(h.width * h.height * channels)
-        try decodeRows(bytes, png: png, file: file, bandRows: max(1, (1 << 20) / max(1, h.width * channels))) { band, _ in
+        let bandRows = max(1, (1 << 20) / max(1, h.width * channels))
+        try decodeRows(bytes, png: png, file: file, maxPixels: maxPixels, bandRows: bandRows) { band, _ in
             pixels.append(contentsOf: band.pixels)
         }
         return (Image(unchecked: h.width, h.height, channels, pixels), png)
@@ -52,7 +53,7 @@ enum PNGDecoder {
     /// A non-interlaced image is inflated, unfiltered and expanded a band at a time, so memory holds one
     /// band and the row before it, never the image. Adam7 spreads every band over the whole stream: an
     /// interlaced image is decoded whole first.
-    static func decodeRows(_ bytes: UnsafeBufferPointer<UInt8>, png: PNGFile, file: String, bandRows: Int,
+    static func decodeRows(_ bytes: UnsafeBufferPointer<UInt8>, png: PNGFile, file: String, maxPixels: Int, bandRows: Int,
                            _ body: (Image, Int) throws -> Void) throws {
         let h = png.header
         func corrupt(_ why: String) -> ImageError { ImageError(file: file, reason: .corrupt(why)) }
@@ -69,7 +70,7 @@ enum PNGDecoder {
             let (bytes, overflow1) = ph.multipliedReportingOverflow(by: 1 + h.rowBytes(pw))
             let (sum, overflow2) = total.addingReportingOverflow(bytes)
             guard !overflow1, !overflow2 else {
-                throw ImageError(file: file, reason: .tooLarge(width: h.width, height: h.height, limit: Int.max))
+                throw ImageError(file: file, reason: .tooLarge(width: h.width, height: h.height, limit: maxPixels))
             }
             total = sum
         }
