@@ -61,9 +61,10 @@ extension ImageDecoder {
     /// least `needed` (upright width, height; nil: full size wanted). Every band reports the size of the
     /// image it belongs to, which is smaller than the header's when JPEG DCT scaling was used: 1/s with
     /// s the largest of 8, 4, 2 that keeps both sides at least `needed` (Pillow's `draft`).
-    /// Bands hold about `bandBytes` bytes of pixels.
+    /// Bands hold about `bandBytes` bytes of pixels (2 MB: as many samples as one piece of `RowResizer`'s
+    /// float64 work, so a band is one piece; fewer, larger bands mean fewer small tensor operations).
     public static func decodeBands(_ bytes: [UInt8], name: String = "<memory>", maxPixels: Int = defaultMaxPixels,
-                                   needed: (width: Int, height: Int)? = nil, bandBytes: Int = 1 << 20,
+                                   needed: (width: Int, height: Int)? = nil, bandBytes: Int = 1 << 21,
                                    _ body: (ImageBand) throws -> Void) throws {
         let header = try header(bytes, name: name, maxPixels: maxPixels)
         func rows(_ width: Int, _ channels: Int) -> Int { max(1, bandBytes / max(1, width * channels)) }
@@ -71,8 +72,10 @@ extension ImageDecoder {
             try bytes.withUnsafeBufferPointer { b in
                 let png = try PNGDecoder.header(b, file: name, maxPixels: maxPixels)
                 let channels = PNGDecoder.outputChannels(png, b)
-                try PNGDecoder.decodeRows(b, png: png, file: name, maxPixels: maxPixels, bandRows: rows(header.storedWidth, channels)) { band, first in
-                    try body(ImageBand(image: band, firstRow: first, fullWidth: header.storedWidth, fullHeight: header.storedHeight))
+                let bandRows = rows(header.storedWidth, channels)
+                try PNGDecoder.decodeRows(b, png: png, file: name, maxPixels: maxPixels, bandRows: bandRows) { band, first in
+                    try body(ImageBand(image: band, firstRow: first, fullWidth: header.storedWidth,
+                                       fullHeight: header.storedHeight))
                 }
             }
             return
@@ -82,7 +85,9 @@ extension ImageDecoder {
             // In the stored frame: a sideways turn swaps what the consumer needs.
             let need = header.turnsSideways ? (width: needed.height, height: needed.width) : needed
             let s = JPEGDecoder.reduction(width: header.storedWidth, height: header.storedHeight, needed: need)
-            image = try bytes.withUnsafeBufferPointer { try JPEGDecoder.decode($0, file: name, maxPixels: maxPixels, reduction: s) }
+            image = try bytes.withUnsafeBufferPointer {
+                try JPEGDecoder.decode($0, file: name, maxPixels: maxPixels, reduction: s)
+            }
             image = try image.upright(orientation: header.orientation)
         } else {
             image = try decode(bytes, name: name, maxPixels: maxPixels).image
