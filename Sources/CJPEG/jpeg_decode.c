@@ -42,7 +42,8 @@ static void emit_message(j_common_ptr cinfo, int level) {
 
 static void output_message(j_common_ptr cinfo) { (void)cinfo; }
 
-CJPEGStatus cjpeg_decode(const unsigned char *data, size_t size, int64_t max_pixels, CJPEGResult *result) {
+CJPEGStatus cjpeg_decode(const unsigned char *data, size_t size, int64_t max_pixels, int scale_denom,
+                         int header_only, CJPEGResult *result) {
     memset(result, 0, sizeof *result);
     struct jpeg_decompress_struct cinfo;
     memset(&cinfo, 0, sizeof cinfo);  // zeroed: destroying it is safe even if creation failed
@@ -65,6 +66,7 @@ CJPEGStatus cjpeg_decode(const unsigned char *data, size_t size, int64_t max_pix
     jpeg_read_header(&cinfo, TRUE);
     result->width = (int)cinfo.image_width;
     result->height = (int)cinfo.image_height;
+    result->components = cinfo.num_components;
     CJPEGStatus status = CJPEGStatusDecoded;
     // The size check happens on the header, before libjpeg allocates anything for the image.
     if ((int64_t)cinfo.image_width * (int64_t)cinfo.image_height > max_pixels) {
@@ -76,10 +78,14 @@ CJPEGStatus cjpeg_decode(const unsigned char *data, size_t size, int64_t max_pix
     case 3: cinfo.out_color_space = JCS_RGB; break;
     case 4: cinfo.out_color_space = JCS_CMYK; break;  // libjpeg turns YCCK into CMYK itself
     default:
-        result->components = cinfo.num_components;
         status = CJPEGStatusUnsupported;
         goto done;
     }
+    if (header_only) goto done;
+    // DCT scaling (Pillow's draft): libjpeg-turbo decodes at 1/2, 1/4 or 1/8 straight from the DCT
+    // coefficients, so the full-size image is never made; 1 keeps the full-size decode unchanged.
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = (unsigned int)(scale_denom > 1 ? scale_denom : 1);
     jpeg_start_decompress(&cinfo);
     size_t row_bytes = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
     size_t bytes = row_bytes * cinfo.output_height;

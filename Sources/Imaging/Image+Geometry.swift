@@ -60,6 +60,10 @@ struct ResampleKernel {
     var first: [Int]
     var counts: [Int]
     var weights: [[Double]]
+    /// For each block of `block` outputs (from output 0): its input window and its banded weight matrix,
+    /// (outputs, window) row-major, built once rather than on every band of a large image.
+    var blockWindows: [Range<Int>] = []
+    var blockMatrices: [[Double]] = []
 
     init(inSize: Int, outSize: Int, filter: ResampleFilter) {
         self.inSize = inSize
@@ -84,28 +88,53 @@ struct ResampleKernel {
             counts.append(count)
             weights.append(k.map { w in Double(Int(w < 0 ? w * one - 0.5 : w * one + 0.5)) })
         }
+        for start in stride(from: 0, to: outSize, by: Self.block) {
+            let outputs = start..<min(start + Self.block, outSize)
+            blockWindows.append(window(outputs))
+            blockMatrices.append(matrix(outputs))
+        }
+    }
+
+    /// The weights of `outputs` over their window, (outputs, window) row-major.
+    func matrix(_ outputs: Range<Int>) -> [Double] {
+        let window = self.window(outputs)
+        var band = [Double](repeating: 0, count: outputs.count * window.count)
+        for j in outputs {
+            for (t, w) in weights[j].enumerated() { band[(j - outputs.lowerBound) * window.count + first[j] - window.lowerBound + t] = w }
+        }
+        return band
     }
 
     /// Resamples the last dimension of an (N, inSize) float64 tensor of integer samples to
     /// (N, outSize), rounding and clipping to 0…255 like Pillow. Each block of outputs is one matrix
     /// product with the banded weights of its input window; every product and sum is an integer below
-    /// 2^53, so float64 is exact whatever order BLAS adds in.
-    func apply(_ x: Tensor) throws -> Tensor {
+    /// 2^53, so float64 is exact whatever order BLAS adds in (and however the work is split).
+    func apply(_ x: Tensor) throws -> Tensor { try apply(x, outputs: 0..<outSize, inputOffset: 0) }
+
+    /// Outputs `outputs` only, from an (N, k) tensor holding inputs `inputOffset ..< inputOffset + k`, which
+    /// must cover `window(outputs)`.
+    func apply(_ x: Tensor, outputs: Range<Int>, inputOffset: Int) throws -> Tensor {
         var pieces: [Tensor] = []
-        for start in stride(from: 0, to: outSize, by: ResampleKernel.block) {
-            let end = min(start + ResampleKernel.block, outSize)
-            let lo = first[start..<end].min() ?? 0
-            let hi = max(lo + 1, (start..<end).map { first[$0] + counts[$0] }.max() ?? lo + 1)
-            var band = [Double](repeating: 0, count: (end - start) * (hi - lo))
-            for j in start..<end {
-                for (t, w) in weights[j].enumerated() { band[(j - start) * (hi - lo) + first[j] - lo + t] = w }
-            }
-            let matrix = try Tensor(band, shape: [end - start, hi - lo])
-            pieces.append(try x.narrow(dim: 1, start: lo, length: hi - lo).matmul(matrix.transpose(0, 1)))
+        for start in stride(from: outputs.lowerBound, to: outputs.upperBound, by: ResampleKernel.block) {
+            let end = min(start + ResampleKernel.block, outputs.upperBound)
+            // Blocks aligned to the precomputed ones (all of them, for whole passes and the row stream) reuse them.
+            let index = start / ResampleKernel.block
+            let cached = start % ResampleKernel.block == 0 && end == min(start + ResampleKernel.block, outSize)
+            let window = cached ? blockWindows[index] : self.window(start..<end)
+            let (lo, hi) = (window.lowerBound, window.upperBound)
+            let matrix = try Tensor(cached ? blockMatrices[index] : self.matrix(start..<end), shape: [end - start, hi - lo])
+            pieces.append(try x.narrow(dim: 1, start: lo - inputOffset, length: hi - lo).matmul(matrix.transpose(0, 1)))
         }
         let sum = pieces.count == 1 ? pieces[0] : try Tensor.cat(pieces, dim: 1)
         let half = Double(1 << (ResampleKernel.precisionBits - 1)), one = Double(1 << ResampleKernel.precisionBits)
         return try (sum + half).floorDivide(one).clamp(min: 0, max: 255)
+    }
+
+    /// The inputs that `outputs` read (never empty, as the matrix products need a column).
+    func window(_ outputs: Range<Int>) -> Range<Int> {
+        let lo = first[outputs].min() ?? 0
+        let hi = max(lo + 1, outputs.map { first[$0] + counts[$0] }.max() ?? lo + 1)
+        return lo..<hi
     }
 }
 
@@ -115,64 +144,21 @@ extension Image {
         try resized(width: width, height: height, filter: filter, bandValues: 1 << 21)
     }
 
-    /// `bandValues`: how many float64 values one band of the first pass holds (16 MB by default).
+    /// `bandValues`: how many float64 values one band holds (16 MB by default).
     func resized(width: Int, height: Int, filter: ResampleFilter, bandValues: Int) throws -> Image {
         guard width > 0, height > 0 else { throw ImageError.invalid("cannot resize to \(width)×\(height)") }
         if width == self.width && height == self.height { return self }
-        let source = try hwcTensor()
-        let c = channels
-        var w = self.width, h = self.height
-        /// A band of the uint8 source as float64 (C, rows, columns) planes, premultiplied where there is alpha.
-        func planes(_ band: Tensor) throws -> Tensor {
-            var t = try band.to(.float64)
-            if hasAlpha { t = try Image.premultiply(t) }
-            return try t.permute([2, 0, 1]).contiguous()
-        }
-        // The first pass reads the source in bands of rows (horizontal) or columns (vertical), each independent,
-        // so only one band is ever float64: an 8000×8000 source no longer needs gigabytes of float copies. The
-        // weights are Pillow's fixed-point integers, so float64 sums are exact and banding changes no pixel.
-        var t: Tensor
-        func horizontal(_ input: Tensor?) throws -> Tensor {
-            let kernel = ResampleKernel(inSize: w, outSize: width, filter: filter)
-            guard let input else {
-                let rows = max(1, bandValues / (w * c))
-                let bands = try stride(from: 0, to: h, by: rows).map { start in
-                    let n = min(rows, h - start)
-                    return try kernel.apply(try planes(source.narrow(dim: 0, start: start, length: n)).view([c * n, w]))
-                        .view([c, n, width])
-                }
-                return bands.count == 1 ? bands[0] : try Tensor.cat(bands, dim: 1)
+        let resizer = try RowResizer(sourceWidth: self.width, sourceHeight: self.height, channels: channels,
+                                     width: width, height: height, filter: filter, bandValues: bandValues)
+        let rows = max(1, bandValues / (self.width * channels)), rowBytes = self.rowBytes
+        try pixels.withUnsafeBytes { raw in
+            for start in stride(from: 0, to: self.height, by: rows) {
+                let n = min(rows, self.height - start)
+                let band = UnsafeRawBufferPointer(rebasing: raw[(start * rowBytes)..<((start + n) * rowBytes)])
+                try resizer.append(try Tensor(bytes: band, shape: [n, self.width, channels], dtype: .uint8))
             }
-            return try kernel.apply(try input.contiguous().view([c * h, w])).view([c, h, width])
         }
-        func vertical(_ input: Tensor?) throws -> Tensor {
-            let kernel = ResampleKernel(inSize: h, outSize: height, filter: filter)
-            guard let input else {
-                let columns = max(1, bandValues / (h * c))
-                let bands = try stride(from: 0, to: w, by: columns).map { start in
-                    let n = min(columns, w - start)
-                    let band = try planes(source.narrow(dim: 1, start: start, length: n)).transpose(1, 2).contiguous()
-                    return try kernel.apply(band.view([c * n, h])).view([c, n, height]).transpose(1, 2)
-                }
-                return bands.count == 1 ? bands[0] : try Tensor.cat(bands, dim: 2)
-            }
-            return try kernel.apply(try input.transpose(1, 2).contiguous().view([c * w, h])).view([c, w, height]).transpose(1, 2)
-        }
-        // Pillow 13 (Resample.c) runs the vertical pass first when the image loses more than twice as
-        // many rows as columns; each pass rounds, so the order shows in the pixels.
-        let lostRows = self.height - height, lostColumns = self.width - width
-        if lostRows > 0 && lostRows > 2 * lostColumns {
-            t = height != h ? try vertical(nil) : try planes(source)
-            h = height
-            if width != w { t = try horizontal(t); w = width }
-        } else {
-            t = width != w ? try horizontal(nil) : try planes(source)
-            w = width
-            if height != h { t = try vertical(t); h = height }
-        }
-        t = try t.permute([1, 2, 0])
-        if hasAlpha { t = try Image.unpremultiply(t) }
-        return try Image(hwc: try t.to(.uint8).contiguous())
+        return try resizer.finish()
     }
 
     /// torchvision's `Resize(size)` for one int: the short side becomes `shortSide`, the long side

@@ -6,10 +6,32 @@ import Foundation
 import Torch
 
 enum JPEGDecoder {
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int) throws -> Image {
+    /// Pillow's `draft` rule for a consumer that needs at least `needed` (width, height): the largest of
+    /// 8, 4, 2, 1 that is at most min(W // w, H // h). The decode is then ⌈W / s⌉ × ⌈H / s⌉.
+    static func reduction(width: Int, height: Int, needed: (width: Int, height: Int)) -> Int {
+        guard needed.width > 0, needed.height > 0 else { return 1 }
+        let scale = min(width / needed.width, height / needed.height)
+        return [8, 4, 2, 1].first { scale >= $0 } ?? 1
+    }
+
+    /// The frame's width, height and component count, from the header alone.
+    static func header(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int) throws -> (width: Int, height: Int) {
+        let (_, width, height) = try run(bytes, file: file, maxPixels: maxPixels, reduction: 1, headerOnly: true)
+        return (width, height)
+    }
+
+    /// The image, decoded at 1/`reduction` of its size (1: full size).
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int, reduction: Int = 1) throws -> Image {
+        let (image, _, _) = try run(bytes, file: file, maxPixels: maxPixels, reduction: reduction, headerOnly: false)
+        guard let image else { throw ImageError(file: file, reason: .corrupt("libjpeg produced no pixels")) }
+        return image
+    }
+
+    private static func run(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int, reduction: Int,
+                            headerOnly: Bool) throws -> (Image?, Int, Int) {
         guard let input = bytes.baseAddress else { throw ImageError(file: file, reason: .empty) }
         var result = CJPEGResult()
-        let status = cjpeg_decode(input, bytes.count, Int64(maxPixels), &result)
+        let status = cjpeg_decode(input, bytes.count, Int64(maxPixels), Int32(reduction), headerOnly ? 1 : 0, &result)
         defer { free(result.pixels) }
         let message = withUnsafeBytes(of: result.message) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
@@ -17,10 +39,10 @@ enum JPEGDecoder {
         let (width, height, components) = (Int(result.width), Int(result.height), Int(result.components))
         switch status {
         case .decoded:
-            guard let output = result.pixels else { throw ImageError(file: file, reason: .corrupt("libjpeg produced no pixels")) }
+            guard let output = result.pixels else { return (nil, width, height) }
             let pixels = [UInt8](UnsafeBufferPointer(start: output, count: width * height * components))
             let image = Image(unchecked: width, height, components, pixels)
-            return components == 4 ? try adobeCMYKToRGB(image) : image
+            return (components == 4 ? try adobeCMYKToRGB(image) : image, width, height)
         case .tooLarge:
             throw ImageError(file: file, reason: .tooLarge(width: width, height: height, limit: maxPixels))
         case .unsupported:

@@ -14,24 +14,50 @@ enum PNGDecoder {
         var offset: Int
     }
 
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int) throws -> (Image, PNGFile) {
+    /// The chunks, checked as far as the header allows: size limit, image data present, palette sane.
+    static func header(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int) throws -> PNGFile {
         let png = try PNGFile(bytes, file: file)
         let h = png.header
-        func corrupt(_ why: String) -> ImageError { ImageError(file: file, reason: .corrupt(why)) }
-        func truncated(_ why: String) -> ImageError { ImageError(file: file, reason: .truncated(why)) }
-
         // The decompression-bomb check comes before any allocation that depends on the header.
         let (pixelCount, overflow) = h.width.multipliedReportingOverflow(by: h.height)
         guard !overflow, pixelCount <= maxPixels else {
             throw ImageError(file: file, reason: .tooLarge(width: h.width, height: h.height, limit: maxPixels))
         }
         guard !png.idat.isEmpty else {
-            throw png.truncation.map(truncated) ?? corrupt("no IDAT chunk")
+            throw png.truncation.map { ImageError(file: file, reason: .truncated($0)) }
+                ?? ImageError(file: file, reason: .corrupt("no IDAT chunk"))
         }
         if h.colorType == 3 {
-            guard let palette = png.palette else { throw corrupt("palette image without a PLTE chunk") }
-            guard palette.count % 3 == 0, palette.count <= 768 else { throw corrupt("PLTE chunk of \(palette.count) bytes") }
+            guard let palette = png.palette else { throw ImageError(file: file, reason: .corrupt("palette image without a PLTE chunk")) }
+            guard palette.count % 3 == 0, palette.count <= 768 else {
+                throw ImageError(file: file, reason: .corrupt("PLTE chunk of \(palette.count) bytes"))
+            }
         }
+        return png
+    }
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int) throws -> (Image, PNGFile) {
+        let png = try header(bytes, file: file, maxPixels: maxPixels)
+        let h = png.header
+        let channels = outputChannels(png, bytes)
+        var pixels = [UInt8]()
+        pixels.reserveCapacity(h.width * h.height * channels)
+        let bandRows = max(1, (1 << 20) / max(1, h.width * channels))
+        try decodeRows(bytes, png: png, file: file, maxPixels: maxPixels, bandRows: bandRows) { band, _ in
+            pixels.append(contentsOf: band.pixels)
+        }
+        return (Image(unchecked: h.width, h.height, channels, pixels), png)
+    }
+
+    /// Decodes in bands of up to `bandRows` rows, top to bottom, each handed to `body` with its first row.
+    /// A non-interlaced image is inflated, unfiltered and expanded a band at a time, so memory holds one
+    /// band and the row before it, never the image. Adam7 spreads every band over the whole stream: an
+    /// interlaced image is decoded whole first.
+    static func decodeRows(_ bytes: UnsafeBufferPointer<UInt8>, png: PNGFile, file: String, maxPixels: Int, bandRows: Int,
+                           _ body: (Image, Int) throws -> Void) throws {
+        let h = png.header
+        func corrupt(_ why: String) -> ImageError { ImageError(file: file, reason: .corrupt(why)) }
+        func truncated(_ why: String) -> ImageError { ImageError(file: file, reason: .truncated(why)) }
 
         var passes: [Pass] = []
         var total = 0
@@ -49,10 +75,14 @@ enum PNGDecoder {
             total = sum
         }
 
-        var raw = [UInt8](repeating: 0, count: total)
-        let outcome = raw.withUnsafeMutableBufferPointer { Zlib.inflate(bytes, pieces: png.idat, into: $0) }
-        if outcome.produced < total {
-            let shortBy = "\(outcome.produced) of \(total) bytes of image data"
+        let inflater = Zlib.Inflater(bytes, pieces: png.idat)
+        var inflated = 0
+        /// Fills `buffer` from the stream, or throws what today's whole-stream decode reports.
+        func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>) throws {
+            let outcome = inflater.read(into: buffer)
+            inflated += outcome.produced
+            guard outcome.produced < buffer.count else { return }
+            let shortBy = "\(inflated) of \(total) bytes of image data"
             if let error = outcome.error {
                 throw png.truncated ? truncated("\(shortBy); zlib: \(error)") : corrupt("compressed image data: \(error)")
             }
@@ -61,16 +91,48 @@ enum PNGDecoder {
         }
 
         let channels = outputChannels(png, bytes)
-        var pixels = [UInt8](repeating: 0, count: pixelCount * channels)
-        try raw.withUnsafeMutableBufferPointer { data in
-            try pixels.withUnsafeMutableBufferPointer { out in
-                for pass in passes where pass.width > 0 && pass.height > 0 {
-                    try unfilter(data, pass: pass, header: h, corrupt)
-                    expand(data, pass: pass, png: png, bytes: bytes, channels: channels, into: out)
+        guard !h.interlaced else {
+            var raw = [UInt8](repeating: 0, count: total)
+            try raw.withUnsafeMutableBufferPointer { try fill($0) }
+            var pixels = [UInt8](repeating: 0, count: h.width * h.height * channels)
+            try raw.withUnsafeMutableBufferPointer { data in
+                try pixels.withUnsafeMutableBufferPointer { out in
+                    for pass in passes where pass.width > 0 && pass.height > 0 {
+                        try unfilter(data, pass: pass, header: h, corrupt)
+                        expand(data, pass: pass, png: png, bytes: bytes, channels: channels, into: out)
+                    }
                 }
             }
+            raw = []
+            let rowBytes = h.width * channels
+            for start in stride(from: 0, to: h.height, by: bandRows) {
+                let n = min(bandRows, h.height - start)
+                try body(Image(unchecked: h.width, n, channels, Array(pixels[(start * rowBytes)..<((start + n) * rowBytes)])), start)
+            }
+            return
         }
-        return (Image(unchecked: h.width, h.height, channels, pixels), png)
+
+        // Row 0 of `raw` holds the previous band's last row (unfiltered), which the filters of the band's
+        // first row read; rows 1… hold the band.
+        let stride = 1 + h.rowBytes(h.width)
+        var raw = [UInt8](repeating: 0, count: (1 + min(bandRows, h.height)) * stride)
+        for start in Swift.stride(from: 0, to: h.height, by: bandRows) {
+            let n = min(bandRows, h.height - start)
+            var pixels = [UInt8](repeating: 0, count: n * h.width * channels)
+            try raw.withUnsafeMutableBufferPointer { data in
+                if start > 0 {  // the last row of the band before becomes row 0
+                    let last = (1 + bandRows - 1) * stride
+                    for i in 0..<stride { data[i] = data[last + i] }
+                }
+                try fill(UnsafeMutableBufferPointer(rebasing: data[stride..<((1 + n) * stride)]))
+                let band = Pass(x0: 0, y0: 0, dx: 1, dy: 1, width: h.width, height: n, offset: stride)
+                try unfilter(data, pass: band, header: h, firstRow: start, corrupt)
+                pixels.withUnsafeMutableBufferPointer { out in
+                    expand(data, pass: band, png: png, bytes: bytes, channels: channels, into: out)
+                }
+            }
+            try body(Image(unchecked: h.width, n, channels, pixels), start)
+        }
     }
 
     /// Grey and RGB gain an alpha channel from a tRNS key, palette images from a tRNS table.
@@ -86,12 +148,15 @@ enum PNGDecoder {
     }
 
     /// Undoes the five PNG row filters in place (filter byte + row bytes, row by row).
-    static func unfilter(_ data: UnsafeMutableBufferPointer<UInt8>, pass: Pass, header: PNGHeader,
+    /// `firstRow` > 0: the pass is a band of a non-interlaced image whose first row is that image row,
+    /// and the row before it is in `data` just before the band (row-by-row decoding).
+    static func unfilter(_ data: UnsafeMutableBufferPointer<UInt8>, pass: Pass, header: PNGHeader, firstRow: Int = 0,
                          _ corrupt: (String) -> ImageError) throws {
         let n = header.rowBytes(pass.width), bpp = header.filterStride
-        for y in 0..<pass.height {
-            let row = pass.offset + y * (n + 1) + 1
+        for j in 0..<pass.height {
+            let row = pass.offset + j * (n + 1) + 1
             let prev = row - (n + 1)  // only read when y > 0
+            let y = firstRow + j
             switch data[row - 1] {
             case 0:
                 break

@@ -6,19 +6,7 @@ import CImageCodecs
 enum WebPDecoder {
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int) throws -> (Image, exif: Range<Int>?) {
         func corrupt(_ why: String) -> ImageError { ImageError(file: file, reason: .corrupt(why)) }
-        guard bytes.count >= 16 else { throw ImageError(file: file, reason: .truncated("\(bytes.count)-byte RIFF header")) }
-        let riffSize = Int(readLE32(bytes, 4))
-        guard riffSize + 8 <= bytes.count else {
-            throw ImageError(file: file, reason: .truncated("RIFF says \(riffSize + 8) bytes, the file has \(bytes.count)"))
-        }
-        let riff = UnsafeBufferPointer(rebasing: bytes[0..<(riffSize + 8)])
-
-        // The size check reads the first chunk's header before libwebp allocates the canvas.
-        guard let (width, height) = headerSize(riff) else { throw corrupt("no VP8, VP8L or VP8X header") }
-        let (pixelCount, overflow) = width.multipliedReportingOverflow(by: height)
-        guard !overflow, pixelCount <= maxPixels else {
-            throw ImageError(file: file, reason: .tooLarge(width: width, height: height, limit: maxPixels))
-        }
+        let (riff, _, _) = try header(bytes, file: file, maxPixels: maxPixels)
 
         var features = WebPBitstreamFeatures()
         let status = WebPGetFeatures(riff.baseAddress, riff.count, &features)
@@ -49,6 +37,26 @@ enum WebPDecoder {
         var image = Image(unchecked: w, h, 4, rgba)
         if features.has_alpha == 0 { image = try image.rgb() }
         return (image, chunk("EXIF", in: riff))
+    }
+
+    /// The RIFF container and the canvas size from the first chunk's header, checked against `maxPixels`
+    /// before libwebp allocates anything.
+    static func header(_ bytes: UnsafeBufferPointer<UInt8>, file: String, maxPixels: Int)
+        throws -> (riff: UnsafeBufferPointer<UInt8>, width: Int, height: Int) {
+        guard bytes.count >= 16 else { throw ImageError(file: file, reason: .truncated("\(bytes.count)-byte RIFF header")) }
+        let riffSize = Int(readLE32(bytes, 4))
+        guard riffSize + 8 <= bytes.count else {
+            throw ImageError(file: file, reason: .truncated("RIFF says \(riffSize + 8) bytes, the file has \(bytes.count)"))
+        }
+        let riff = UnsafeBufferPointer(rebasing: bytes[0..<(riffSize + 8)])
+        guard let (width, height) = headerSize(riff) else {
+            throw ImageError(file: file, reason: .corrupt("no VP8, VP8L or VP8X header"))
+        }
+        let (pixelCount, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixelCount <= maxPixels else {
+            throw ImageError(file: file, reason: .tooLarge(width: width, height: height, limit: maxPixels))
+        }
+        return (riff, width, height)
     }
 
     /// Width and height from the first chunk, read as Pillow's `_get_size` reads them.

@@ -44,19 +44,52 @@ enum Zlib {
     /// Stops when `output` is full: trailing data, as libpng and Pillow do, is ignored.
     static func inflate(_ source: UnsafeBufferPointer<UInt8>, pieces: [Range<Int>],
                         into output: UnsafeMutableBufferPointer<UInt8>) -> Outcome {
-        var stream = z_stream()
-        guard inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            return Outcome(produced: 0, streamEnded: false, error: "zlib could not start (out of memory)")
+        let stream = Inflater(source, pieces: pieces)
+        return stream.read(into: output)
+    }
+
+    /// One zlib stream read piece by piece, as much output at a time as the caller asks for: a PNG is
+    /// inflated a band of rows at a time instead of all at once.
+    final class Inflater {
+        private var stream = z_stream()
+        private let source: UnsafeBufferPointer<UInt8>
+        private let pieces: [Range<Int>]
+        private var piece = 0
+        private var offset: Int
+        private var started = false
+        /// Set once the stream has ended or failed; later reads produce nothing more.
+        private var finished: Outcome?
+
+        init(_ source: UnsafeBufferPointer<UInt8>, pieces: [Range<Int>]) {
+            self.source = source
+            self.pieces = pieces
+            offset = pieces.first?.lowerBound ?? 0
         }
-        defer { inflateEnd(&stream) }
-        guard let outBase = output.baseAddress, let inBase = source.baseAddress else {
-            return Outcome(produced: 0, streamEnded: false, error: nil)
-        }
-        var produced = 0
-        for piece in pieces {
-            var offset = piece.lowerBound
-            while offset < piece.upperBound, produced < output.count {
-                let inCount = min(piece.upperBound - offset, Int(UInt32.max))
+
+        deinit { if started { inflateEnd(&stream) } }
+
+        /// Fills `output` from where the last read stopped; `produced` falls short of `output.count`
+        /// only when the stream ends, fails or runs out of pieces.
+        func read(into output: UnsafeMutableBufferPointer<UInt8>) -> Outcome {
+            if let finished { return Outcome(produced: 0, streamEnded: finished.streamEnded, error: finished.error) }
+            if !started {
+                guard inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                    return finish(Outcome(produced: 0, streamEnded: false, error: "zlib could not start (out of memory)"))
+                }
+                started = true
+            }
+            guard let outBase = output.baseAddress, let inBase = source.baseAddress else {
+                return Outcome(produced: 0, streamEnded: false, error: nil)
+            }
+            var produced = 0
+            while piece < pieces.count, produced < output.count {
+                let end = pieces[piece].upperBound
+                if offset >= end {
+                    piece += 1
+                    if piece < pieces.count { offset = pieces[piece].lowerBound }
+                    continue
+                }
+                let inCount = min(end - offset, Int(UInt32.max))
                 let outCount = min(output.count - produced, Int(UInt32.max))
                 stream.next_in = UnsafeMutablePointer(mutating: inBase + offset)
                 stream.avail_in = UInt32(inCount)
@@ -68,20 +101,24 @@ enum Zlib {
                 produced += written
                 switch status {
                 case Z_STREAM_END:
-                    return Outcome(produced: produced, streamEnded: true, error: nil)
+                    return finish(Outcome(produced: produced, streamEnded: true, error: nil))
                 case Z_OK, Z_BUF_ERROR:
                     // With input and room for output zlib always moves; if it did not, stop rather than spin.
                     if consumed == 0 && written == 0 {
-                        return Outcome(produced: produced, streamEnded: false, error: "zlib made no progress")
+                        return finish(Outcome(produced: produced, streamEnded: false, error: "zlib made no progress"))
                     }
                 default:
                     let message = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-                    return Outcome(produced: produced, streamEnded: false, error: message)
+                    return finish(Outcome(produced: produced, streamEnded: false, error: message))
                 }
             }
-            if produced == output.count { break }
+            return Outcome(produced: produced, streamEnded: false, error: nil)
         }
-        return Outcome(produced: produced, streamEnded: false, error: nil)
+
+        private func finish(_ outcome: Outcome) -> Outcome {
+            finished = outcome
+            return outcome
+        }
     }
 
     /// Inflates a whole small stream (a compressed text chunk); nil if it is malformed, incomplete or

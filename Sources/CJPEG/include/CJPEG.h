@@ -29,6 +29,10 @@ typedef struct CJPEGResult {
 
 /// Decodes `size` bytes of JPEG to 8-bit grey, RGB or CMYK, set up as Pillow sets it up (default islow
 /// IDCT, fancy upsampling). Images of more than `max_pixels` pixels are refused from the header alone.
-CJPEGStatus cjpeg_decode(const unsigned char *data, size_t size, int64_t max_pixels, CJPEGResult *result);
+/// `scale_denom` (1, 2, 4 or 8) decodes at that fraction of the size by DCT scaling, as Pillow's `draft`;
+/// the result then holds the scaled size, ⌈width / scale_denom⌉ × ⌈height / scale_denom⌉.
+/// `header_only` stops after the header: `width`, `height` and `components` are the frame's, no pixels.
+CJPEGStatus cjpeg_decode(const unsigned char *data, size_t size, int64_t max_pixels, int scale_denom,
+                         int header_only, CJPEGResult *result);
 
 #endif

@@ -55,7 +55,12 @@ struct ImagePreparation {
     /// The output image of a flattened RGB source.
     func prepare(_ flat: Image) throws -> (image: Image, plan: FramePlan) {
         let plan = try plan(width: flat.width, height: flat.height)
-        var image = try Self.resized(flat, to: plan.resized, filter: settings.resampleFilter)
+        return (try frame(try Self.resized(flat, to: plan.resized, filter: settings.resampleFilter), plan: plan), plan)
+    }
+
+    /// Clean-up and crop or pad of an image already resized to `plan.resized`.
+    func frame(_ resized: Image, plan: FramePlan) throws -> Image {
+        var image = resized
         if settings.clean { image = try cleanup.apply(image) }
         switch plan.fit {
         case .crop:
@@ -63,7 +68,7 @@ struct ImagePreparation {
         case .pad:
             image = try Self.padded(image, to: plan.canvas)
         }
-        return (image, plan)
+        return image
     }
 
     /// Pillow's resize to `size` (`Image.resized` follows Pillow 13's pass order).

@@ -39,7 +39,20 @@ public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
 
     /// The hash of an image (any mode; alpha should already be flattened by the caller).
     public init(_ image: Image) throws {
-        let thumbnail = try image.gray().resized(width: Self.side, height: Self.side, filter: .box)
+        try self.init(thumbnail: try image.gray().resized(width: Self.side, height: Self.side, filter: .box))
+    }
+
+    /// What makes the thumbnail of a `width`×`height` image from its grey rows as they arrive (so a large
+    /// image is hashed without being held whole): append bands of `image.gray()`, then `init(thumbnail:)`.
+    public static func thumbnailResizer(width: Int, height: Int) throws -> RowResizer {
+        try RowResizer(sourceWidth: width, sourceHeight: height, channels: 1, width: side, height: side, filter: .box)
+    }
+
+    /// The hash of the 32×32 grey thumbnail.
+    init(thumbnail: Image) throws {
+        guard thumbnail.width == Self.side, thumbnail.height == Self.side, thumbnail.channels == 1 else {
+            throw DatasetError("a perceptual-hash thumbnail is 32×32 grey, got \(thumbnail.width)×\(thumbnail.height)×\(thumbnail.channels)")
+        }
         let x = try thumbnail.hwcTensor().to(.float64).view([Self.side, Self.side])
         let d = try Self.dctMatrix()
         let coefficients = try d.matmul(x).matmul(d.transpose(0, 1))

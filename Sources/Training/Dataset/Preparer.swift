@@ -245,20 +245,59 @@ public struct Preparer {
     private func prepare(_ source: String, stem: String) throws -> DatasetImage {
         let url = options.input.appendingPathComponent(source)
         let bytes: [UInt8]
-        do { bytes = [UInt8](try Data(contentsOf: url)) } catch { throw SkipReason(text: "cannot read the file") }
+        guard let read = Self.contents(of: url) else { throw SkipReason(text: "cannot read the file") }
+        bytes = read
         // The bytes hashed in step 1 may have changed since: hash what is actually decoded.
         let actualSHA = ContentHash.sha256(bytes)
-        let decoded = try ImageDecoder.decode(bytes, name: source, maxPixels: options.maxPixels).image
-        let flat = try ImagePreparation.flatten(decoded)
-        let perceptual = try PerceptualHash(flat)
-        let (image, plan) = try preparation.prepare(flat)
+        // The plan comes from the header; the pixels then arrive in bands, each flattened and fed to the resize
+        // and to the hash's thumbnail, so memory follows the output size, not the source's (issue 17).
+        let header = try ImageDecoder.header(bytes, name: source, maxPixels: options.maxPixels)
+        let plan = try preparation.plan(width: header.width, height: header.height)
+        var resize: RowResizer?
+        var thumbnail: RowResizer?
+        try ImageDecoder.decodeBands(bytes, name: source, maxPixels: options.maxPixels,
+                                     needed: (plan.resized.width, plan.resized.height)) { band in
+            let flat = try ImagePreparation.flatten(band.image)
+            if resize == nil {
+                resize = try RowResizer(sourceWidth: band.fullWidth, sourceHeight: band.fullHeight, channels: 3,
+                                        width: plan.resized.width, height: plan.resized.height,
+                                        filter: preparation.settings.resampleFilter)
+                thumbnail = try PerceptualHash.thumbnailResizer(width: band.fullWidth, height: band.fullHeight)
+            }
+            try resize?.append(try flat.hwcTensor())
+            try thumbnail?.append(try flat.gray().hwcTensor())
+        }
+        guard let resize, let thumbnail else { throw SkipReason(text: "the decoder produced no rows") }
+        let perceptual = try PerceptualHash(thumbnail: try thumbnail.finish())
+        let image = try preparation.frame(try resize.finish(), plan: plan)
         let png = Data(try image.pngData())
         let output = "\(DatasetManifest.imagesFolder)/\(stem).png"
         try writeAtomically(png, to: options.datasetDirectory.appendingPathComponent(output))
         return DatasetImage(source: source, sourceSHA256: actualSHA, output: output, outputSHA256: ContentHash.sha256(png),
-                            width: image.width, height: image.height, sourceWidth: flat.width, sourceHeight: flat.height,
+                            width: image.width, height: image.height, sourceWidth: header.width, sourceHeight: header.height,
                             bucket: options.settings.buckets ? plan.canvas : nil, settings: options.settings,
                             split: .train, perceptualHash: perceptual.description)
+    }
+
+    /// The file's bytes read straight into one array (`[UInt8](Data(contentsOf:))` holds them twice for a
+    /// moment, which for a 190 MB noise PNG is the largest allocation of the whole run).
+    static func contents(of url: URL) -> [UInt8]? {
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size >= 0 else { return nil }
+        let size = Int(info.st_size)
+        var complete = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            while initialized < size {
+                let n = read(fd, buffer.baseAddress! + initialized, size - initialized)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { complete = false; break }
+                initialized += n
+            }
+        }
+        return complete ? bytes : nil
     }
 
     /// Recomputes the split and the near-duplicate pairs, then writes the manifest.
