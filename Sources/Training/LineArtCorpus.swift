@@ -53,14 +53,26 @@ public enum LineArtCorpus {
         }
     }
 
-    /// The words of every caption the corpus can write (for a tokenizer that keeps each one token).
-    public static var vocabulary: [String] {
-        let captions = Shape.allCases.flatMap { shape in
+    /// Every scene the corpus can draw: each shape alone in each position, and two and three in a row (35).
+    public static var allScenes: [Scene] {
+        Shape.allCases.flatMap { shape in
             [1, 2, 3].flatMap { count in
-                (count == 1 ? Position.allCases.map(Optional.some) : [nil]).map { Scene(shape: shape, count: count, position: $0).caption }
+                (count == 1 ? Position.allCases.map(Optional.some) : [nil]).map { Scene(shape: shape, count: count, position: $0) }
             }
         }
-        return Array(Set(captions.flatMap { $0.split(separator: " ").map(String.init) } + ["bold", "outlines"])).sorted()
+    }
+
+    /// The words of every caption the corpus can write (for a tokenizer that keeps each one token).
+    public static var vocabulary: [String] {
+        Array(Set(allScenes.flatMap { $0.caption.split(separator: " ").map(String.init) } + ["bold", "outlines"])).sorted()
+    }
+
+    /// `count` different scenes (at most all of them) in an order deterministic in `seed`: a small training set
+    /// without the duplicates that random draws from 35 scenes would have.
+    public static func distinctScenes(count: Int, seed: UInt64) throws -> [Scene] {
+        let all = allScenes
+        let order = try Tensor.randperm(all.count, generator: try Generator(seed: seed)).toArray(Int.self)
+        return order.prefix(count).map { all[$0] }
     }
 
     /// `count` scenes, deterministic in `seed`: a shape, one to three of it, and a position when alone.
@@ -142,7 +154,12 @@ public enum LineArtCorpus {
     /// The same scenes with `boldFraction` of them drawn bold, spread evenly through the list.
     public static func make(count: Int, size: Int, seed: UInt64, boldFraction: Double,
                             suffix: String = "") throws -> [SyntheticLineArt.Item] {
-        try scenes(count: count, seed: seed).enumerated().map { i, scene in
+        try draw(try scenes(count: count, seed: seed), size: size, boldFraction: boldFraction, suffix: suffix)
+    }
+
+    /// `scenes` drawn with `boldFraction` of them bold, spread evenly through the list, and captioned.
+    public static func draw(_ scenes: [Scene], size: Int, boldFraction: Double, suffix: String = "") throws -> [SyntheticLineArt.Item] {
+        try scenes.enumerated().map { i, scene in
             let bold = (Double(i + 1) * boldFraction).rounded(.down) > (Double(i) * boldFraction).rounded(.down)
             return SyntheticLineArt.Item(image: try draw(scene, size: size, stroke: bold ? .bold : .thin), caption: scene.caption + suffix)
         }

@@ -47,9 +47,7 @@ import Torch
         let pipe = try load()
         #expect(cases.cases.count == 8)
         for c in cases.cases {
-            let start = Date()
             let image = try draw(pipe, c.prompt, seed: c.seed)
-            #expect(Date().timeIntervalSince(start) < 1.5, "a 64 px image in well under a second (debug build)")
             let pixels = try (image * 255).round().to(.uint8).permute([0, 2, 3, 1]).contiguous()
             let diff = try maxAbsDiff(pixels, expected.get(c.name))
             #expect(diff <= 1, "\(c.name) '\(c.prompt)': max difference \(diff) levels")
@@ -71,15 +69,18 @@ import Torch
 
     @Test func aShortLoRARunOnBoldDrawingsMakesTheStrokesBolder() throws {
         let dir = try temporaryDirectory()
-        let items = try LineArtCorpus.make(count: 16, size: 64, seed: 21, stroke: .bold)
+        let items = try LineArtCorpus.draw(try LineArtCorpus.distinctScenes(count: 16, seed: 21), size: 64, boldFraction: 1)
         let urls = try SyntheticLineArt.write(items, to: dir.appendingPathComponent("images"))
         let examples = urls.enumerated().map { i, url in
             TrainingExample(name: url.lastPathComponent, image: url, caption: DemoSetup.vanillaPrompt, isValidation: i >= 14)
         }
         let pipe = try load()
-        let prompts = ["two rings", "a square in the centre"]
+        // Measured on the same scenes: the base model draws them thin, the LoRA should draw them as the bold data does.
+        let scenes = [LineArtCorpus.Scene(shape: .ring, count: 2, position: nil),
+                      LineArtCorpus.Scene(shape: .square, count: 1, position: .centre)]
+        let prompts = scenes.map(\.caption)
         let base = try inkCoverage(Tensor.cat(prompts.map { try draw(pipe, $0, seed: 3) }))
-        let data = try inkCoverage(Tensor.stack(items.map { try $0.image.tensor(range: .unit) }))
+        let data = try inkCoverage(Tensor.stack(scenes.map { try LineArtCorpus.draw($0, size: 64, stroke: .bold).tensor(range: .unit) }))
         var config = TrainingConfig()
         config.model.path = Self.folder.path
         config.data.dataset = dir.path
@@ -98,8 +99,10 @@ import Torch
                                       cacheDirectory: dir.appendingPathComponent("cache"))
         _ = try trainer.run(resume: false)
         let lora = try inkCoverage(Tensor.cat(prompts.map { try draw(pipe, $0, seed: 3) }))
-        // The base model draws thin lines, the data is bold: the LoRA must cover a good part of the gap.
-        #expect(data > 1.5 * base, "the bold data (\(data)) should carry much more ink than the base model's samples (\(base))")
-        #expect(lora - base > 0.3 * (data - base), "ink coverage base \(base) → LoRA \(lora), data \(data)")
+        // The base model draws thin lines, the data is bold: the LoRA must cover a good part of the gap, and not
+        // by smearing ink everywhere (at most the gap again beyond the data).
+        #expect(data > 1.5 * base, "the bold drawings (\(data)) should carry much more ink than the base model's (\(base))")
+        #expect(lora - base > 0.4 * (data - base), "ink coverage base \(base) → LoRA \(lora), data \(data)")
+        #expect(lora < data + (data - base), "ink coverage base \(base) → LoRA \(lora), data \(data)")
     }
 }

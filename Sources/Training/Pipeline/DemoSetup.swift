@@ -32,7 +32,7 @@ public enum DemoSetup {
         let models = root.appendingPathComponent("models")
         let blip = models.appendingPathComponent("blip-tiny-random"), clip = models.appendingPathComponent("clip-tiny-random")
         let raw = root.appendingPathComponent("data/raw")
-        let items = try LineArtCorpus.make(count: 32, size: 64, seed: 7, stroke: .bold)
+        let items = try LineArtCorpus.draw(try LineArtCorpus.distinctScenes(count: 32, seed: 7), size: 64, boldFraction: 1)
         let words = Set(LineArtCorpus.vocabulary + ["a", "tattoo", "of", "line", "art", "bold", "outlines"]).sorted()
         if !fm.fileExists(atPath: raw.path) {
             // Images only: the BLIP variants caption them; vanilla uses its fixed prompt.
