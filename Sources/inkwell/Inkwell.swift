@@ -1,5 +1,6 @@
 // The `inkwell` command line: parses arguments, calls the libraries, prints.
 import ArgumentParser
+import Torch
 
 @main
 struct Inkwell: ParsableCommand {
@@ -15,4 +16,16 @@ struct Inkwell: ParsableCommand {
                       DashboardCommand.self,
                       SelfCheckCommand.self, DeviceCheckCommand.self, Info.self]
     )
+
+    /// ArgumentParser's own main, with the CPU thread count settled (`--threads`, INKWELL_THREADS,
+    /// OMP_NUM_THREADS, or the automatic choice) between parsing and running, whatever the command.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try CPUPacing.start(flag: (command as? ComputingCommand)?.cpu.threads)
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
