@@ -119,6 +119,7 @@ def main():
         ink_cmd = [args.bench, "--model", folder, "--size", size, "--steps", steps,
                    "--case", f"generate {steps} steps {size}px"] + timing
 
+        background = busy_cores_by_others()
         figures = {}
         for side, cmd in (("PyTorch", torch_cmd), ("Inkwell", ink_cmd)):
             for loaded in (False, True):
@@ -142,7 +143,8 @@ def main():
         iq, ih = figures["Inkwell", False][0], figures["Inkwell", True][0]
         label = f"{name} {size}px {steps} steps"
         print(f"{label:28s} {cell('PyTorch', False):>14s} {cell('PyTorch', True):>14s} {ratio(ph, pq)}"
-              f" {cell('Inkwell', False):>14s} {cell('Inkwell', True):>14s} {ratio(ih, iq)} {ratio(ih, ph):>22s}",
+              f" {cell('Inkwell', False):>14s} {cell('Inkwell', True):>14s} {ratio(ih, iq)} {ratio(ih, ph):>22s}"
+              f"{f'  (other processes kept {background:.2f} cores busy before this row)' if background > 0.3 else ''}",
               flush=True)
     for e in errors:
         print(f"  error: {e}")
