@@ -4,7 +4,7 @@ PYTHON := .venv/bin/python
 FIXTURE_SCRIPTS := $(wildcard reference/fixtures/[a-z]*.py)
 FIXTURES := $(patsubst reference/fixtures/%.py,.fixtures/%/.done,$(FIXTURE_SCRIPTS))
 
-.PHONY: all bootstrap build release test fixtures demo demo-model bench bench-stencil gpu-bundle gpu-check gpu-check-cpu clean
+.PHONY: all bootstrap build release test fixtures demo demo-model bench bench-load bench-stencil gpu-bundle gpu-check gpu-check-cpu clean
 
 all: build
 
@@ -78,6 +78,12 @@ bench: fixtures
 	  $(if $(filter 0,$(SD15)),,$(if $(filter 1,$(CUDA)),$(BENCH_SD15_CUDA),--model $(BENCH_SD15)))
 	$(SWIFT) build -c release --product inkwell
 	$(PYTHON) benchmarks/ranks.py --inkwell .build/release/inkwell --model benchmarks/.models/small --size 256 --steps 6 --batch 4
+
+# A 20-step generation (the tiny test pipeline at 32 px, the demo model at 64 px) in PyTorch and in Inkwell, each
+# on a quiet machine and with a process spinning on one core beside it: the four figures and the slowdowns.
+bench-load: fixtures
+	$(SWIFT) build -c release --product inkwell-bench
+	$(PYTHON) benchmarks/load.py --bench .build/release/inkwell-bench
 
 # Stencils: seconds per image (threshold and clean-up; tracing), SVG node counts, file sizes, peak memory.
 bench-stencil: .fixtures/stencil_inputs/.done

@@ -26,6 +26,7 @@ public final class BlipImageCaptioner: ImageCaptioner {
     public func caption(_ images: [Image]) throws -> [String] {
         // Images of one size share a forward pass; the processor resizes each to the model's size.
         try images.map { image in
+            CPUPacing.tick()
             let pixels = try image.rgb().tensor(range: .unit, dtype: .float32).unsqueeze(0)
             return try captioner.caption(pixels, prefix: prefix, options: options).first ?? ""
         }

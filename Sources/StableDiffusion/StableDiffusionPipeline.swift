@@ -162,6 +162,7 @@ public final class StableDiffusionPipeline {
         if options.initImage != nil { try ImageToImage.check(strength: options.strength, steps: options.steps) }
         try checkInpainting(options)
         return try noGrad {
+            CPUPacing.tick()
             let guided = options.guidanceScale > 1
             var context = try encode(options.prompt, count: options.batch, clipSkip: options.clipSkip)
             if guided {
@@ -201,6 +202,7 @@ public final class StableDiffusionPipeline {
         var latents = start
         try use(.unet)
         for (i, t) in timesteps.enumerated() {
+            CPUPacing.tick()
             var input = try scheduler.scaleModelInput(guidanceScale != nil ? Tensor.cat([latents, latents]) : latents, timestep: t)
             if let conditioning { input = try Tensor.cat([input, conditioning], dim: 1) }
             var noise = try unet(input, timestep: try Tensor(scalar: t).to(scheduler.timestepDType).to(device),
@@ -221,6 +223,7 @@ public final class StableDiffusionPipeline {
     }
 
     func decodeRecorded(_ latents: Tensor) throws -> Tensor {
+        CPUPacing.tick()
         try use(.vae)
         let vaeType = vae.store.dtype
         let images = try vae.decode(latents.to(vaeType) / vae.scalingFactor)

@@ -55,6 +55,7 @@ public final class LatentCache {
                     continue
                 }
                 try StopRequested.check(shouldStop)
+                CPUPacing.tick()
                 let image = try Image.load(url).rgb()
                 var pixels = try image.tensor(range: .symmetric, dtype: .float32, device: vae.store.device).unsqueeze(0)
                 if flipped { pixels = try pixels.flip([3]) }

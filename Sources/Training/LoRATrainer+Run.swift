@@ -85,6 +85,7 @@ extension LoRATrainer {
                 interrupted = true
                 break
             }
+            CPUPacing.tick()
             let (loss, gradNorm) = try stepSavingOnOutOfMemory()
             state.seconds = secondsBefore + Date().timeIntervalSince(started)
             heartbeat?.beat(step: state.step)

@@ -75,9 +75,10 @@ public final class RankLauncher: @unchecked Sendable {
         }
         defer { sources.forEach { $0.cancel() } }
         // torchrun's default: the ranks share the cores instead of each taking all of them (OMP_NUM_THREADS, which
-        // libtorch's CPU thread pool follows), unless the user set it.
+        // libtorch's CPU thread pool follows), unless the user fixed the count (INKWELL_THREADS wins over it in the
+        // ranks; `--threads` is passed on in their arguments).
         var shared = environment
-        if shared["OMP_NUM_THREADS"] == nil {
+        if shared["OMP_NUM_THREADS"] == nil && shared["INKWELL_THREADS"] == nil {
             shared["OMP_NUM_THREADS"] = String(max(1, ProcessInfo.processInfo.activeProcessorCount / count))
         }
         for rank in 0..<count {

@@ -7,7 +7,7 @@ import RunFiles
 import StableDiffusion
 import Training
 
-struct Caption: ParsableCommand {
+struct Caption: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write caption files for a prepared dataset: blip (captions_blip/) and blip_plus (captions_blip_plus/).",
         discussion: """
@@ -35,6 +35,8 @@ struct Caption: ParsableCommand {
     @Flag(name: .customLong("overwrite-captions"), help: "Replace hand-written and hand-edited captions with the captioner's.")
     var overwriteCaptions = false
     @Flag(help: "Recaption and rewrite everything (hand-written and edited captions are still kept).") var force = false
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         let requested = try (variants.isEmpty ? ["blip", "blip_plus"] : variants).map { text -> CaptionVariant in

@@ -7,7 +7,7 @@ import StableDiffusion
 import Torch
 import Training
 
-struct Compare: ParsableCommand {
+struct Compare: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate the base model and each run's LoRA on the same prompts and seeds, side by side in one grid.",
         discussion: """
@@ -43,6 +43,8 @@ struct Compare: ParsableCommand {
     @Flag(help: "Show the grid's cells as stencils (1-bit line art, as `inkwell stencil` makes them; the stencil flags below apply, print size aside).")
     var stencil = false
     @OptionGroup(title: "Stencil (with --stencil)") var stencilOptions: StencilOptions
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         guard !runs.isEmpty else { throw ValidationError("--runs: name at least one run folder or LoRA file") }

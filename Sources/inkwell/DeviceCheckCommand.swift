@@ -4,7 +4,7 @@ import DeviceCheck
 import Foundation
 import Torch
 
-struct DeviceCheckCommand: ParsableCommand {
+struct DeviceCheckCommand: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         commandName: "device-check",
         abstract: "Run generation, LoRAs, the latent cache, training (fp32/fp16/bf16), BLIP and CLIP score on a device and compare with the CPU.",
@@ -15,6 +15,8 @@ struct DeviceCheckCommand: ParsableCommand {
     @Option(help: "Only these checks (repeatable): \(DeviceLane.Check.allCases.map(\.rawValue).joined(separator: ", ")).")
     var check: [String] = []
     @Option(help: "Keep the models and runs in this folder (default: a temporary folder, removed afterwards).") var work: String?
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         let target = try chooseDevice(device, setting: "--device", dtype: nil, dtypeSetting: "")

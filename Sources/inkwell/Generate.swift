@@ -9,7 +9,7 @@ import Stencil
 import Torch
 import Training
 
-struct Generate: ParsableCommand {
+struct Generate: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate images from a prompt; each PNG carries its parameters as A1111 writes them.")
 
@@ -50,6 +50,8 @@ struct Generate: ParsableCommand {
     @Flag(help: "Also write each image's stencil beside it: NAME-stencil.png (1-bit, print size) and NAME-stencil.svg (see `inkwell stencil` for the flags below).")
     var stencil = false
     @OptionGroup(title: "Stencil (with --stencil)") var stencilOptions: StencilOptions
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         let dims = try size.map(imageSize)

@@ -1,6 +1,7 @@
 // The `inkwell` command line: parses arguments, calls the libraries, prints.
 import ArgumentParser
 import HubCache
+import Torch
 
 @main
 struct Inkwell: ParsableCommand {
@@ -17,9 +18,17 @@ struct Inkwell: ParsableCommand {
                       SelfCheckCommand.self, DeviceCheckCommand.self, Info.self]
     )
 
-    /// A model named by repo id and missing from the cache is downloaded with a progress line on stderr.
+    /// ArgumentParser's own main, with the CPU thread count settled (`--threads`, INKWELL_THREADS,
+    /// OMP_NUM_THREADS, or the automatic choice) between parsing and running, whatever the command; a model
+    /// named by repo id and missing from the cache is downloaded with a progress line on stderr.
     static func main() {
         ModelFetcher.observer = CommandLineDownloadObserver()
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try CPUPacing.start(flag: (command as? ComputingCommand)?.cpu.threads)
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
     }
 }

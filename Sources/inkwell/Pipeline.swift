@@ -9,7 +9,7 @@ import Torch
 import Training
 import Evaluation
 
-struct PipelineCommand: ParsableCommand {
+struct PipelineCommand: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
         abstract: "prepare → caption → train one LoRA per caption variant → compare → plot → summary, idempotently.")
@@ -19,19 +19,23 @@ struct PipelineCommand: ParsableCommand {
     @Option(help: "Train each run data-parallel on N processes of this machine (as inkwell train --nproc N).") var nproc: Int?
     @Option(help: "Seconds a data-parallel rank waits for the others before it fails.") var distTimeout: Double = 1800
 
+    @OptionGroup var cpu: CPUOptions
+
     func run() throws {
         try runPipeline(try PipelineConfig.load(URL(fileURLWithPath: config), overrides: overrides), file: config,
-                        ranks: try pipelineRanks(nproc, timeout: distTimeout))
+                        ranks: try pipelineRanks(nproc, timeout: distTimeout, cpu: cpu))
     }
 }
 
-struct Demo: ParsableCommand {
+struct Demo: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         abstract: "The whole pipeline offline: LoRAs teach the committed tiny demo model bold outlines (see README).")
 
     @Option(help: "Working folder for the demo's models, data and runs.") var root = "demo"
     @Option(help: "The trained demo base model (made by `make demo-model`).") var baseModel = "demo-model"
     @Option(help: "Training steps per run.") var steps = 150
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         let start = Date()

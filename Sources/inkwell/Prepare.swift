@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 import Training
 
-struct Prepare: ParsableCommand {
+struct Prepare: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn a folder of raw images into a training dataset: composited on white, RGB, resized, cropped or padded.",
         discussion: """
@@ -33,6 +33,8 @@ struct Prepare: ParsableCommand {
     @Option(name: .customLong("duplicate-distance"), help: "Perceptual-hash distance (of 63 bits) reported as a near duplicate.")
     var duplicateDistance = 6
     @Flag(help: "Redo every image, even those up to date.") var force = false
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         guard let fitMode = Fit(rawValue: fit.lowercased()) else { throw ValidationError("--fit must be crop or pad, got '\(fit)'") }

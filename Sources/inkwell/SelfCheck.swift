@@ -4,7 +4,7 @@ import DeviceCheck
 import Foundation
 import Torch
 
-struct SelfCheckCommand: ParsableCommand {
+struct SelfCheckCommand: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         commandName: "selfcheck",
         abstract: "Train a small denoiser on synthetic line art with Inkwell's training machinery; prints the loss falling.")
@@ -12,6 +12,8 @@ struct SelfCheckCommand: ParsableCommand {
     @Option(help: "Training steps.") var steps = 300
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Device: cpu, cuda or cuda:N (default: the best available).") var device: String?
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         let target = try chooseDevice(device, setting: "--device", dtype: nil, dtypeSetting: "")

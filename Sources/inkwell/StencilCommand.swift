@@ -5,7 +5,7 @@ import Imaging
 import Stencil
 import Torch
 
-struct StencilCommand: ParsableCommand {
+struct StencilCommand: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         commandName: "stencil",
         abstract: "Turn images (scans, photos, generated line art) into stencils: a 1-bit PNG at print size and an SVG.",
@@ -18,6 +18,8 @@ struct StencilCommand: ParsableCommand {
     @Argument(help: "Input images (PNG, JPEG, WebP).") var inputs: [String]
     @Option(help: "Output folder.") var out: String
     @OptionGroup var options: StencilOptions
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         let settings = try options.settings()

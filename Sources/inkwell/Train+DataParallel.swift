@@ -26,7 +26,7 @@ extension Train {
         if hasState && resume { try checkResumable(config, worldSize: count) }
         _ = try preflight(config, file: self.config)
         let arguments = ["train", "--config", self.config] + overrides.flatMap { ["--set", $0] } + (resume ? ["--resume"] : [])
-            + ["--dist-timeout", String(distTimeout)]
+            + ["--dist-timeout", String(distTimeout)] + cpu.forwarded
         say("starting \(count) data-parallel ranks (gloo, 127.0.0.1)")
         let outcome = try RankLauncher(executable: try RankLauncher.currentExecutable(), arguments: arguments, count: count).run()
         if outcome.status != 0 { throw ExitCode(outcome.status) }

@@ -9,7 +9,7 @@ import StableDiffusion
 import Torch
 import Training
 
-struct Train: ParsableCommand {
+struct Train: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a LoRA on a prepared dataset (validation loss, samples, checkpoints, resume).")
 
@@ -28,6 +28,8 @@ struct Train: ParsableCommand {
             + (worldSize > 1 ? ["--nproc", String(worldSize)] : []))
             .map(shellQuoted).joined(separator: " ")
     }
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         if let nproc { return try launchRanks(nproc) }

@@ -5,7 +5,7 @@ import Foundation
 import Torch
 import Training
 
-struct TrainBase: ParsableCommand {
+struct TrainBase: ParsableCommand, ComputingCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-base",
         abstract: "Train a tiny SD1.x model (VAE, then UNet + text encoder) from scratch on generated, captioned line art.")
@@ -17,8 +17,9 @@ struct TrainBase: ParsableCommand {
     @Option(help: "Phase 2 batch size.") var batchSize = BaseModelRecipe().diffusionBatchSize
     @Option(help: "Phase 2 learning rate (UNet).") var learningRate = BaseModelRecipe().learningRate
     @Option(help: "Seed of the initial weights and of training's random draws.") var seed = BaseModelRecipe().seed
-    @Option(help: "CPU threads for libtorch (default: libtorch's choice).") var threads: Int?
     @Flag(help: "Retrain even if the folder was made by this recipe.") var force = false
+
+    @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         var recipe = BaseModelRecipe()
@@ -29,10 +30,6 @@ struct TrainBase: ParsableCommand {
         recipe.learningRate = learningRate
         recipe.seed = seed
         try recipe.validate()
-        if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
-            Threads.count = threads
-        }
         let interruption = Interruption.install()
         var bar: ProgressLine?
         let summary: BaseModelTrainer.Summary

@@ -30,6 +30,27 @@ import Torch
         }
     }
 
+    /// The thread count each rank of `--nproc N` gets: cores / N in OMP_NUM_THREADS, as torchrun gives, unless the
+    /// user fixed a count (OMP_NUM_THREADS, or INKWELL_THREADS, which wins in the rank). The ranks here are shells
+    /// that write what they were given.
+    @Test func ranksShareTheCoresUnlessTheUserFixedACount() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ranks-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func given(_ environment: [String: String]) throws -> [String] {
+            let script = "echo \"${OMP_NUM_THREADS:-unset} ${INKWELL_THREADS:-unset}\" > \"$OUT/$RANK\""
+            let outcome = try RankLauncher(executable: "/bin/sh", arguments: ["-c", script], count: 2,
+                                           environment: environment.merging(["OUT": dir.path]) { $1 }).run()
+            #expect(outcome.status == 0)
+            return try (0..<2).map { try String(contentsOf: dir.appendingPathComponent("\($0)"), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+        let share = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+        #expect(try given([:]) == ["\(share) unset", "\(share) unset"])
+        #expect(try given(["OMP_NUM_THREADS": "5"]) == ["5 unset", "5 unset"])
+        #expect(try given(["INKWELL_THREADS": "3"]) == ["unset 3", "unset 3"])
+    }
+
     @Test func gradientsGoInBucketsOfOneDtypeUpTo25MiB() throws {
         let big = try Tensor.zeros([4 << 20])  // 16 MiB of float32
         let small = try Tensor.zeros([10])

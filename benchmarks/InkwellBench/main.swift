@@ -218,12 +218,18 @@ func emit(_ fields: [String: Any]) {
     FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
 
-// usage: inkwell-bench [--cuda] [--threads N] [--case NAME] [--warmup N] [--calls N] [--seconds S]
+// usage: inkwell-bench [--cuda] [--threads N (default: automatic, as inkwell)] [--case NAME] [--warmup N] [--calls N] [--seconds S]
 //                      [--model FOLDER [--size PX] [--steps N] [--batch N] [--dtype fp32|bf16|fp16] [--train-only]]
 let args = CommandLine.arguments
 let option = { (name: String) -> String? in args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
 let device: Device = args.contains("--cuda") ? .cuda(0) : .cpu
-if let n = option("--threads").flatMap(Int.init) { Threads.count = n }
+// As `inkwell` does: --threads, else INKWELL_THREADS / OMP_NUM_THREADS, else the automatic choice (bench-load).
+do {
+    try CPUPacing.start(flag: option("--threads").flatMap(Int.init))
+} catch {
+    FileHandle.standardError.write(Data("inkwell-bench: \(error)\n".utf8))
+    exit(2)
+}
 let only = option("--case")
 
 var selected = cases
@@ -251,7 +257,7 @@ for c in selected where only == nil || c.name == only {
     do {
         let run = try c.setup(device)
         let (seconds, baseline, liveStep) = try measure(run, device: device, timing: timing)
-        emit(["name": c.name, "seconds": seconds, "peak_bytes": try peakMemory(device) ?? NSNull(),
+        emit(["name": c.name, "seconds": seconds, "threads": Threads.count, "peak_bytes": try peakMemory(device) ?? NSNull(),
               "baseline_bytes": baseline ?? NSNull(), "live_step_bytes": liveStep ?? NSNull()])
     } catch {
         emit(["name": c.name, "error": "\(error)"])

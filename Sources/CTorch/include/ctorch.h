@@ -38,6 +38,9 @@ void ct_error_free(ct_error *error);
 
 void ct_set_num_threads(int32_t n);
 int32_t ct_get_num_threads(void);
+// 1 when Inkwell started libgomp with OMP_WAIT_POLICY=PASSIVE (the user set neither OMP_WAIT_POLICY nor
+// GOMP_SPINCOUNT), 0 when the user's environment decided (openmp_wait_policy.cpp).
+int32_t ct_openmp_wait_policy_chosen(void);
 bool ct_cuda_is_available(void);
 int32_t ct_cuda_device_count(void);
 ct_error *ct_cuda_synchronize(int32_t device);

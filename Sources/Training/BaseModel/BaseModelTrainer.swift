@@ -147,6 +147,7 @@ public final class BaseModelTrainer {
         var smoothed: Double?
         for step in 1...steps {
             if shouldStop() { throw BaseModelTrainingStopped(phase: phase, step: step - 1) }
+            CPUPacing.tick()
             if position + batchSize > order.count {
                 order = try Tensor.randperm(items, generator: rng).toArray(Int.self)
                 position = 0
