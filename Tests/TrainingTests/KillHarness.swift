@@ -65,7 +65,9 @@ struct KillHarness {
         process.executableURL = Self.binary
         process.arguments = arguments
         process.currentDirectoryURL = work
-        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+        // One fixed thread count: libtorch's reductions depend on it, and the automatic choice follows the
+        // machine's load, so an interrupted run and the uninterrupted one could otherwise differ in the last bit.
+        process.environment = ProcessInfo.processInfo.environment.merging(["INKWELL_THREADS": "1"].merging(extra) { $1 }) { $1 }
         let log = work.deletingLastPathComponent().appendingPathComponent("output-\(UUID().uuidString).txt")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
