@@ -157,9 +157,12 @@ struct KillHarness {
         #expect(temporaries.isEmpty, "temporary files left after a finished run: \(temporaries)")
     }
 
+    /// Files a run rewrites as it goes: the named ones, and a run's best LoRA (`NAME-best.safetensors`), which is
+    /// replaced at every validation that improves, so a killed run holds the best so far, not the final best.
     func isMutable(_ file: String) -> Bool {
         let parts = file.split(separator: "/").map(String.init)
         return parts.contains { mutable.contains($0) } || unchecked.contains(parts.last ?? "")
+            || (parts.last ?? "").hasSuffix("-best.safetensors")
     }
 
     static func isTemporary(_ file: String) -> Bool {
