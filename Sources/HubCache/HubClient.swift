@@ -171,8 +171,12 @@ public final class HubClient: Sendable {
         if authorized, let token = settings.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let range { request.headers.add(name: "Range", value: "bytes=\(range)-") }
         let proxy = settings.proxies.proxy(for: url)
+        // init made one client per proxy the settings name, and proxy(for:) only answers with those.
+        guard let client = clients[proxy] else {
+            throw HubError.unreachable(url: url, reason: "no HTTP client was set up for the proxy \(proxy.map { "\($0)" } ?? "(none)")")
+        }
         do {
-            return try await clients[proxy]!.execute(request, timeout: timeout)
+            return try await client.execute(request, timeout: timeout)
         } catch {
             if Task.isCancelled || error is CancellationError { throw CancellationError() }
             throw HubError.unreachable(url: url, reason: Self.reason(error) + (proxy.map { " (through the proxy \($0))" } ?? ""))

@@ -18,6 +18,9 @@ public struct PrintSize: Equatable, Sendable {
     public var width: Length?
     public var height: Length?
 
+    /// 300 dpi at the image's own size: the defaults, valid as they stand.
+    public init() {}
+
     public init(dpi: Double = 300, width: Length? = nil, height: Length? = nil) throws {
         guard dpi.isFinite, dpi >= 10, dpi <= 10_000 else { throw StencilError("--dpi must be between 10 and 10000, got \(dpi)") }
         for (flag, length) in [("width", width), ("height", height)] {

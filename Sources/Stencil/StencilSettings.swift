@@ -9,7 +9,7 @@ public struct StencilSettings: Equatable, Sendable {
     public var holeArea = 0
     /// Every stroke redrawn this many pixels wide (at print size); nil keeps the drawing's own weights.
     public var lineWeight: Int?
-    public var printSize = try! PrintSize()  // the defaults are valid by construction
+    public var printSize = PrintSize()
     public var trace = TraceSettings()
 
     public init() {}
