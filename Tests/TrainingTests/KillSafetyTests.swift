@@ -88,7 +88,7 @@ import TestSupport
             try Self.prepared(work)
             try Self.writeTrainConfig(work)
         }
-        let result = try harness.killRepeatedly(train, count: 3)
+        let result = try harness.killRepeatedly(train, count: 5)
         #expect(result.kills > 0 && result.insideWrites > 0, "\(result)")
     }
 
