@@ -15,6 +15,15 @@ var torchLinkFlags = ["-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(
 if hasCUDA { torchLinkFlags += ["-ltorch_cuda", "-lc10_cuda"] }
 torchLinkFlags += ["-Xlinker", "--as-needed"]
 
+// ProcessGroupNCCL (multi-GPU training) is libtorch_cuda's; its header needs CUDA's runtime, crt and CCCL headers
+// and NCCL's, from pip's nvidia-* packages beside the wheel's torch (scripts/bootstrap.sh installs the two torch
+// does not pull in). Without them the shim builds Gloo only, and NCCL is refused with the reason.
+let nvidia = "\(libtorch)/../nvidia"
+let ncclIncludes = ["\(nvidia)/nccl/include", "\(nvidia)/cu13/include", "\(nvidia)/cu13/include/cccl"]
+let hasNCCL = hasCUDA && ["nccl/include/nccl.h", "cu13/include/cuda_runtime_api.h", "cu13/include/crt/host_config.h",
+                          "cu13/include/cccl/nv/target"].allSatisfy { FileManager.default.fileExists(atPath: "\(nvidia)/\($0)") }
+let ncclFlags = hasNCCL ? ncclIncludes.map { "-I\($0)" } + ["-DINKWELL_NCCL"] : []
+
 let package = Package(
     name: "Inkwell",
     platforms: [.macOS(.v13)],
@@ -44,13 +53,14 @@ let package = Package(
             name: "CTorch",
             cxxSettings: [
                 .unsafeFlags(["-I\(libtorch)/include", "-I\(libtorch)/include/torch/csrc/api/include",
-                              "-D_GLIBCXX_USE_CXX11_ABI=1", "-O2", "-Wno-deprecated-declarations"]),
+                              "-D_GLIBCXX_USE_CXX11_ABI=1", "-O2", "-Wno-deprecated-declarations"] + ncclFlags),
                 // ProcessGroupGloo.hpp includes Gloo headers the wheel does not ship (see the folder's README).
                 .headerSearchPath("gloo_decls"),
             ],
             linkerSettings: [.unsafeFlags(torchLinkFlags)]
         ),
         .target(name: "AtomicFile"),
+        .target(name: "CProcess"),
         .target(name: "Torch", dependencies: ["CTorch", "AtomicFile"]),
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
@@ -75,7 +85,7 @@ let package = Package(
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "NIOHTTPTypes", package: "swift-nio-extras")],
                 resources: [.copy("Assets")]),
-        .target(name: "Training", dependencies: ["AtomicFile", "HubCache", "Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles",
+        .target(name: "Training", dependencies: ["AtomicFile", "CProcess", "HubCache", "Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles",
                                                  .product(name: "TOMLKit", package: "TOMLKit"),
                                                  .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "DeviceCheck", dependencies: ["Torch", "Imaging", "StableDiffusion", "LoRA", "Captioning", "Evaluation", "RunFiles", "Training"]),

@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 # libtorch 2.11.0: the version on the GPU machines Inkwell is measured on, so a binary built here
 # runs there against their libtorch (the C++ ABI and operator schemas change between releases).
 TORCH_VERSION=2.11.0
+# CUDA's crt and CCCL headers, which ProcessGroupNCCL's header needs beside the runtime and NCCL headers torch
+# pulls in (build-time only: multi-GPU training; the versions of the wheel's CUDA 13.0).
+CUDA_HEADERS=("nvidia-cuda-crt==13.0.88" "nvidia-cuda-cccl==13.0.85")
 OPEN_CLIP_VERSION=3.3.0   # ships the real 49,408-token CLIP vocabulary used by the tokenizer tests
 
 say() { printf '[bootstrap] %s\n' "$*"; }
@@ -32,6 +35,19 @@ if [ ! -f ".venv/.torch-$TORCH_VERSION" ]; then
     say "installing torch==$TORCH_VERSION into .venv"
     .venv/bin/pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
     touch ".venv/.torch-$TORCH_VERSION"
+  fi
+fi
+
+# 2b. The headers NCCL's process group needs, when the venv's torch is a CUDA build (PyPI's Linux wheel is).
+if [ -z "${LIBTORCH:-}" ] && ls .venv/lib/python3*/site-packages/torch/lib/libtorch_cuda.so >/dev/null 2>&1; then
+  stamp=".venv/.cuda-headers-$(echo "${CUDA_HEADERS[*]}" | sha1sum | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    say "installing ${CUDA_HEADERS[*]} (headers for multi-GPU training)"
+    if .venv/bin/pip install -q --disable-pip-version-check --no-deps "${CUDA_HEADERS[@]}"; then
+      touch "$stamp"
+    else
+      say "could not install them: Inkwell will build without NCCL (multi-GPU training then uses gloo)"
+    fi
   fi
 fi
 

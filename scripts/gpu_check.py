@@ -6,6 +6,9 @@ Parts, in order, each under a time cap (the SD1.5 benchmark keeps a reserve, so 
   parity     `inkwell generate` against a diffusers run on the device, same seed: max pixel difference (fp32, fp16;
              bf16 on the CPU)
   resume     a tiny training run stopped with SIGINT and resumed, against an uninterrupted run's final LoRA
+  ranks      the same run as a one-rank data-parallel launch (torchrun's environment) on NCCL and on Gloo (cuda),
+             Gloo only (cpu), against the plain run's final LoRA: the whole DDP path through each backend (two
+             ranks need two GPUs for NCCL; the CPU tests in make test run two Gloo ranks)
   precision  fp16 (dynamic loss scaling) and bf16 training runs: every loss finite
   bench      benchmarks/bench.py at the SD1.5 shape, 512 px, bf16 (cpu: the small model at 64 px, one call per
              row, to test the wiring)
@@ -327,11 +330,43 @@ keep = 2
             noise = self.lora_diff(self.lora("a"), self.lora("c")) if rc == 0 else None
             reference = f"uninterrupted twice: {noise:.3g}" if noise is not None else "second run failed"
             bound = max(2 * (noise or 0), 1e-3)
+            self.noise = noise
         else:
             reference, bound = "bit-exact on the CPU", 0.0
         self.row(name, f"stopped at step {stopped.group(1)}, resumed: max |final LoRA - uninterrupted| {diff:.3g}, "
                        f"log {'equal' if logs_equal else 'differs'} ({time.monotonic() - started:.0f} s)",
                  reference, "pass" if diff <= bound else f"FAIL (> {bound:g})")
+
+    def ranks(self, reserve):
+        """A one-rank launch as torchrun makes it (RANK, WORLD_SIZE, MASTER_ADDR/PORT): the trainer joins a process
+        group of one and every gradient bucket, loss and stop flag goes through the backend's collectives."""
+        import socket
+        reference_lora = self.lora("a")
+        noise = getattr(self, "noise", None)
+        bound = max(2 * (noise or 0), 1e-3) if self.cuda else 0.0
+        for backend in (("nccl", "gloo") if self.cuda else ("gloo",)):
+            name = f"training: 1-rank launch, {backend} ({self.steps} steps) vs plain run"
+            started = time.monotonic()
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+            saved = self.ink_env
+            self.ink_env = dict(saved, **env)
+            try:
+                rc, out = self.run(self.train_cmd(f"dp-{backend}") + ["--dist-backend", backend, "--dist-timeout", "120"],
+                                   f"train-dp-{backend}", self.cap(120, reserve))
+            finally:
+                self.ink_env = saved
+            if rc != 0:
+                self.row(name, self.failure(rc, out, 120), verdict="FAIL")
+                continue
+            joined = f"process group ({backend})" in out
+            diff = self.lora_diff(reference_lora, self.lora(f"dp-{backend}"))
+            self.row(name, f"{'joined' if joined else 'NO process group line'}; max |final LoRA - plain| {diff:.3g} "
+                           f"({time.monotonic() - started:.0f} s)",
+                     f"uninterrupted twice: {noise:.3g}" if noise is not None else "bit-exact on the CPU",
+                     "pass" if joined and diff <= bound else f"FAIL (> {bound:g})" if joined else "FAIL")
 
     def precision(self, precision, reserve):
         # Inkwell refuses fp16 on the CPU, so the CPU check runs fp16 on the virtual GPU (CPU kernels under CUDA's
@@ -445,6 +480,7 @@ keep = 2
             self.guard("parity", lambda: self.parity(reserve))
             if self.guard("training setup", lambda: self.training_setup(reserve)):
                 self.guard("training resume", lambda: self.resume(reserve))
+                self.guard("training ranks", lambda: self.ranks(reserve))
                 for precision in ("fp16", "bf16"):
                     self.guard(f"training {precision}", lambda: self.precision(precision, reserve))
             self.guard("bench", self.benchmark)
@@ -454,8 +490,10 @@ keep = 2
 
     def info(self):
         rc, out = self.run([self.inkwell, "info"], "info", 60)
-        info = " ".join(" ".join(ln.split()) for ln in out.splitlines() if ln.startswith(("device", "CUDA")))
-        if rc != 0 or (self.cuda and "CUDA devices: 0" in info):
+        info = " ".join(" ".join(ln.split()) for ln in out.splitlines() if ln.startswith(("device", "CUDA", "distributed")))
+        if rc == 0 and self.cuda and "nccl" not in info:
+            self.row("inkwell info", info + " (no NCCL in this build: CUDA's and NCCL's headers were missing)", verdict="FAIL")
+        elif rc != 0 or (self.cuda and "CUDA devices: 0" in info):
             self.row("inkwell info", self.failure(rc, out, 60) if rc != 0 else info + " (no CUDA: built against a "
                      "CPU-only libtorch, or no GPU here)", verdict="FAIL")
         else:

@@ -1,11 +1,12 @@
 // Data-parallel collectives over libtorch's c10d, as torch.distributed sets them up: a TCPStore
-// rendezvous (rank 0 hosts it unless a launcher such as torchrun already does), a ProcessGroupGloo
-// over it, and all-reduce / broadcast / barrier that wait at most the group's timeout. A rank that never
-// arrives is named; a rank that dies surfaces as Gloo's error (connection closed, or the timeout).
+// rendezvous (rank 0 hosts it unless a launcher such as torchrun already does), a ProcessGroupGloo (CPU ranks)
+// or ProcessGroupNCCL (one CUDA GPU per rank; distributed_nccl.cpp) over it, and all-reduce / broadcast /
+// barrier that wait at most the group's timeout. A rank that never arrives is named; a rank that dies
+// surfaces as the backend's error (connection closed, or the timeout).
 //
-// NCCL: the wheel's headers for ProcessGroupNCCL need CUDA's and NCCL's own headers, which it does not ship,
-// so this shim builds Gloo only. Gloo moves CUDA tensors too; ct_process_group_all_reduce stages them
-// through one host buffer (the trainer sends one flat bucket per step), so GPU ranks work, at Gloo's speed.
+// Each backend reduces tensors where it lives: Gloo in host memory, NCCL on its rank's GPU. A tensor elsewhere
+// (a CUDA bucket under Gloo, a host scalar under NCCL) is staged there and copied back; the trainer sends one
+// flat bucket per step, so staging costs one copy each way.
 // The wheel's libtorch_cpu is built with Gloo (c10d::ProcessGroupGloo is exported); its header is guarded by the
 // build flag, which a consumer sets itself.
 #define USE_C10D_GLOO
@@ -17,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "distributed_backends.h"
 #include "internal.h"
 
 using namespace ctorch;
@@ -27,6 +29,7 @@ struct ct_process_group_s {
   int rank;
   int world_size;
   std::chrono::milliseconds timeout;
+  at::Device device;  // where the backend reduces: the CPU (Gloo) or this rank's GPU (NCCL)
 };
 
 namespace {
@@ -62,17 +65,31 @@ void wait(const c10::intrusive_ptr<c10d::Work> &work, const ct_process_group_s &
   work->wait(group.timeout);
 }
 
+// `tensor` where the backend reduces (itself when it is there already), and after the collective, its values back.
+at::Tensor staged(const at::Tensor &tensor, const ct_process_group_s &group) {
+  return tensor.device() == group.device ? tensor : tensor.to(group.device);
+}
+void unstage(const at::Tensor &tensor, const at::Tensor &staged) {
+  if (!staged.is_same(tensor)) tensor.copy_(staged);
+}
+
 }  // namespace
 
 extern "C" {
 
+bool ct_process_group_has_nccl(void) { return nccl_built(); }
+
 ct_error *ct_process_group_new(const char *host, int32_t port, bool host_store, const char *prefix, int32_t rank,
-                               int32_t world_size, int64_t timeout_ms, ct_process_group *out) {
+                               int32_t world_size, int64_t timeout_ms, int32_t backend, int32_t cuda_device,
+                               ct_process_group *out) {
   *out = nullptr;
   return guard([&] {
     TORCH_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "rank ", rank, " is not in a world of size ",
                 world_size);
     TORCH_CHECK(port > 0 && port < 65536, "port ", port, " is not a TCP port");
+    TORCH_CHECK(backend == 0 || backend == 1, "unknown process group backend ", backend);
+    // NCCL's checks come before the rendezvous: a rank without its GPU must not leave the others waiting.
+    if (backend == 1) check_nccl(rank, cuda_device);
     auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions options;
     options.port = static_cast<uint16_t>(port);
@@ -90,9 +107,15 @@ ct_error *ct_process_group_new(const char *host, int32_t port, bool host_store, 
     }
     auto store = c10::make_intrusive<c10d::PrefixStore>(prefix, tcp);
     await_all_ranks(*store, rank, world_size, timeout);
-    auto gloo_options = c10d::ProcessGroupGloo::Options::create_default(timeout);
-    auto backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, gloo_options);
-    *out = new ct_process_group_s{store, backend, rank, world_size, timeout};
+    if (backend == 1) {
+      auto nccl = make_nccl_backend(store, rank, world_size, timeout, cuda_device);
+      *out = new ct_process_group_s{store, nccl, rank, world_size, timeout,
+                                    at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(cuda_device))};
+    } else {
+      auto gloo_options = c10d::ProcessGroupGloo::Options::create_default(timeout);
+      auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, gloo_options);
+      *out = new ct_process_group_s{store, gloo, rank, world_size, timeout, at::Device(at::kCPU)};
+    }
   });
 }
 
@@ -103,15 +126,14 @@ ct_error *ct_process_group_all_reduce(ct_process_group group, ct_tensor t, int32
     TORCH_CHECK(op == 0 || op == 1, "unknown reduce op ", op);
     const at::Tensor &tensor = unwrap(t);
     TORCH_CHECK(tensor.is_contiguous(), "all_reduce needs a contiguous tensor");
-    // Gloo reduces host memory; a device tensor goes through one host copy and back.
-    at::Tensor host = tensor.is_cpu() ? tensor : tensor.to(at::kCPU);
-    std::vector<at::Tensor> tensors{host};
+    at::Tensor work = staged(tensor, *group);
+    std::vector<at::Tensor> tensors{work};
     c10d::AllreduceOptions options;
     options.reduceOp = c10d::ReduceOp::SUM;  // Gloo has no AVG; divided below, as DDP divides its buckets
     options.timeout = group->timeout;
     wait(group->backend->allreduce(tensors, options), *group);
-    if (op == 1) host.div_(group->world_size);
-    if (!tensor.is_cpu()) tensor.copy_(host);
+    if (op == 1) work.div_(group->world_size);
+    unstage(tensor, work);
   });
 }
 
@@ -121,13 +143,13 @@ ct_error *ct_process_group_broadcast(ct_process_group group, ct_tensor t, int32_
                 group->world_size);
     const at::Tensor &tensor = unwrap(t);
     TORCH_CHECK(tensor.is_contiguous(), "broadcast needs a contiguous tensor");
-    at::Tensor host = tensor.is_cpu() ? tensor : tensor.to(at::kCPU);
-    std::vector<at::Tensor> tensors{host};
+    at::Tensor work = staged(tensor, *group);
+    std::vector<at::Tensor> tensors{work};
     c10d::BroadcastOptions options;
     options.rootRank = root;
     options.timeout = group->timeout;
     wait(group->backend->broadcast(tensors, options), *group);
-    if (!tensor.is_cpu()) tensor.copy_(host);
+    unstage(tensor, work);
   });
 }
 

@@ -3,7 +3,10 @@
 // MASTER_PORT), and supervises them as torchrun does: when one fails the others are stopped (SIGTERM, then
 // SIGKILL after a grace period), and Ctrl-C / SIGTERM / SIGHUP sent to the launcher reach every rank once,
 // so they stop together at the same step. The ranks get process groups of their own, so a terminal's Ctrl-C
-// reaches them only through the launcher, never twice.
+// reaches them only through the launcher, never twice. A launcher that dies without passing anything on
+// (SIGKILL, OOM killer) takes its ranks with it: each asks the kernel for a signal when its parent dies
+// (PR_SET_PDEATHSIG), and stops as after Ctrl-C, saving its state.
+import CProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -35,6 +38,26 @@ public final class RankLauncher: @unchecked Sendable {
         self.count = count
         self.environment = environment
         self.grace = grace
+    }
+
+    /// The variable that tells a rank its launcher's pid, for `followLauncher`.
+    static let launcherVariable = "INKWELL_LAUNCHER_PID"
+
+    /// The signal a rank gets when its launcher dies. Not SIGTERM: the kernel sends it at every reparenting, once
+    /// per launcher thread that exits, and a second SIGTERM means "quit now"; a stop request is asked once.
+    public static let launcherDiedSignal = SIGUSR1
+
+    /// In a rank this launcher started: asks the kernel for `launcherDiedSignal` when the launcher dies
+    /// (PR_SET_PDEATHSIG; the rank then stops after the step and saves its state, as after Ctrl-C), and sends it at
+    /// once if the launcher died before this call. Until the command takes the signal as a stop request, its
+    /// default action ends the rank. Returns false (and does nothing) in a process started otherwise (torchrun's
+    /// agent supervises its own workers).
+    public static func followLauncher() -> Bool {
+        guard let text = getenv(launcherVariable).map({ String(cString: $0) }), let launcher = Int32(text) else { return false }
+        unsetenv(launcherVariable)  // not for processes this rank starts
+        _ = cp_set_parent_death_signal(launcherDiedSignal)
+        if getppid() != launcher { kill(getpid(), launcherDiedSignal) }
+        return true
     }
 
     /// This program's own executable, as the kernel knows it.
@@ -78,6 +101,7 @@ public final class RankLauncher: @unchecked Sendable {
         // libtorch's CPU thread pool follows), unless the user fixed the count (INKWELL_THREADS wins over it in the
         // ranks; `--threads` is passed on in their arguments).
         var shared = environment
+        shared[Self.launcherVariable] = String(getpid())
         if shared["OMP_NUM_THREADS"] == nil && shared["INKWELL_THREADS"] == nil {
             shared["OMP_NUM_THREADS"] = String(max(1, ProcessInfo.processInfo.activeProcessorCount / count))
         }

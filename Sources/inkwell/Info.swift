@@ -13,6 +13,7 @@ struct Info: ParsableCommand, ComputingCommand {
         print("CUDA devices: \(Device.cudaDeviceCount)")
         print("CPU threads:  \(threads())")
         print("OpenMP wait:  \(CPUPacing.waitPolicy)")
+        print("distributed:  \(ProcessGroup.Backend.built.map(\.rawValue).joined(separator: ", ")) (c10d backends of this build)")
         print("host memory:  \(HostMemory.isCaching ? "caching allocator (INKWELL_HOST_CACHE=0 turns it off)" : "c10's default allocator")")
     }
 

@@ -2,8 +2,10 @@
 // safe point (the trainer saves its state, prepare and caption their manifests, then the command returns);
 // a second one quits at once, which is safe too because every file is written through a temporary name and
 // a rename. SIGTERM (a scheduler, `kill`, a container stopping) and SIGHUP (a closed terminal or SSH session)
-// save the same way as Ctrl-C.
+// save the same way as Ctrl-C. A data-parallel rank also stops when its launcher dies (the kernel's signal,
+// which may come more than once and never means "quit now").
 import Foundation
+import Glibc
 
 final class Interruption: @unchecked Sendable {
     static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
@@ -13,9 +15,13 @@ final class Interruption: @unchecked Sendable {
     private var first: Int32?
     private var sources: [DispatchSourceSignal] = []
 
-    static func install() -> Interruption {
+    private var once: Set<Int32> = []
+
+    /// `stopOnce`: further signals that ask for a stop, however often they come.
+    static func install(stopOnce: [Int32] = []) -> Interruption {
         let interruption = Interruption()
-        for number in signals {
+        interruption.once = Set(stopOnce)
+        for number in signals + stopOnce {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { interruption.receive(number) }
@@ -43,12 +49,21 @@ final class Interruption: @unchecked Sendable {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
         case SIGHUP: return "SIGHUP"
+        case SIGUSR1: return "SIGUSR1"
         default: return "signal \(number)"
         }
     }
 
     private func receive(_ number: Int32) {
         lock.lock()
+        if once.contains(number) {
+            let repeated = count > 0
+            count = max(count, 1)
+            if first == nil { first = number }
+            lock.unlock()
+            if !repeated { FileHandle.standardError.write(Data("\nthe launcher is gone: stopping at the next safe point\n".utf8)) }
+            return
+        }
         count += 1
         if first == nil { first = number }
         let received = count
@@ -58,7 +73,9 @@ final class Interruption: @unchecked Sendable {
             FileHandle.standardError.write(Data("\n\(name): stopping at the next safe point (again to quit now)\n".utf8))
         } else {
             FileHandle.standardError.write(Data("\n\(name) again: quitting now; what was last saved stands (no file is left half-written)\n".utf8))
-            exit(128 + number)
+            // _exit, not exit: static destructors must not run under threads still computing (a collective, a step).
+            fflush(nil)
+            _exit(128 + number)
         }
     }
 }

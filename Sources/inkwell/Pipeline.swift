@@ -18,12 +18,13 @@ struct PipelineCommand: ParsableCommand, ComputingCommand {
     @Option(name: .customLong("set"), help: "Override a training key: section.key=value (repeatable).") var overrides: [String] = []
     @Option(help: "Train each run data-parallel on N processes of this machine (as inkwell train --nproc N).") var nproc: Int?
     @Option(help: "Seconds a data-parallel rank waits for the others before it fails.") var distTimeout: Double = 1800
+    @Option(help: "The ranks' c10d backend: nccl or gloo (default: nccl on CUDA, gloo on the CPU).") var distBackend: ProcessGroup.Backend?
 
     @OptionGroup var cpu: CPUOptions
 
     func run() throws {
         try runPipeline(try PipelineConfig.load(URL(fileURLWithPath: config), overrides: overrides), file: config,
-                        ranks: try pipelineRanks(nproc, timeout: distTimeout, cpu: cpu))
+                        ranks: try pipelineRanks(nproc, timeout: distTimeout, backend: distBackend, cpu: cpu))
     }
 }
 

@@ -8,6 +8,8 @@ import RunFiles
 import Torch
 import Training
 
+extension ProcessGroup.Backend: ExpressibleByArgument {}
+
 extension Train {
     /// `--nproc N`: checks the config once, then starts N ranks of this same command and waits for them.
     func launchRanks(_ count: Int) throws {
@@ -25,22 +27,43 @@ extension Train {
         }
         if hasState && resume { try checkResumable(config, worldSize: count) }
         _ = try preflight(config, file: self.config)
+        let backend = try self.backend(config)
         let arguments = ["train", "--config", self.config] + overrides.flatMap { ["--set", $0] } + (resume ? ["--resume"] : [])
-            + ["--dist-timeout", String(distTimeout)] + cpu.forwarded
-        say("starting \(count) data-parallel ranks (gloo, 127.0.0.1)")
+            + ["--dist-timeout", String(distTimeout), "--dist-backend", backend.rawValue] + cpu.forwarded
+        say("starting \(count) data-parallel ranks (\(backend), 127.0.0.1)")
         let outcome = try RankLauncher(executable: try RankLauncher.currentExecutable(), arguments: arguments, count: count).run()
         if outcome.status != 0 { throw ExitCode(outcome.status) }
     }
 
-    /// The process group this rank belongs to, when the environment places it in a launch of more than one rank.
-    func joinProcessGroup() throws -> ProcessGroup? {
-        guard let launch = try LaunchEnvironment.read(), launch.worldSize > 1 else { return nil }
+    /// `--dist-backend`, else torch's default for the config's device: NCCL on CUDA, Gloo on the CPU. NCCL on a CPU
+    /// run, or in a build without NCCL, is refused here, before any rank waits for another.
+    func backend(_ config: TrainingConfig) throws -> ProcessGroup.Backend {
+        // A device setting that does not resolve is the preflight's to report; Gloo works everywhere meanwhile.
+        let device = (try? DeviceChoice.resolve(config.model.device, setting: "model.device")) ?? .cpu
+        let backend = distBackend ?? .default(for: device)
+        if backend == .nccl {
+            guard case .cuda = device else {
+                throw ValidationError("--dist-backend nccl needs CUDA GPUs, but model.device is \(device): use --dist-backend gloo (the default on the CPU)")
+            }
+            guard ProcessGroup.Backend.built.contains(.nccl) else {
+                throw ValidationError("--dist-backend nccl: this Inkwell was built without NCCL (a libtorch without CUDA, or CUDA's and "
+                    + "NCCL's headers were missing at build time: run scripts/bootstrap.sh, then rebuild); use --dist-backend gloo")
+            }
+        }
+        return backend
+    }
+
+    /// The process group this rank belongs to, when a launcher (torchrun, `--nproc`) placed it in the environment:
+    /// a group of one too, as torch.distributed makes it (the same training, through the same collectives).
+    func joinProcessGroup(_ config: TrainingConfig) throws -> ProcessGroup? {
+        guard let launch = try LaunchEnvironment.read() else { return nil }
         guard distTimeout > 0 else { throw ValidationError("--dist-timeout must be positive, got \(distTimeout)") }
+        let backend = try self.backend(config)
         let group = try ProcessGroup(host: launch.masterAddress, port: launch.masterPort, rank: launch.rank,
                                      worldSize: launch.worldSize, hostsStore: launch.hostsStore, prefix: launch.storePrefix,
-                                     timeout: distTimeout)
+                                     timeout: distTimeout, backend: backend, cudaDevice: launch.localRank)
         if launch.rank == 0 {
-            say("rank 0 of \(launch.worldSize): process group (gloo) at \(launch.masterAddress):\(launch.masterPort)")
+            say("rank 0 of \(launch.worldSize): process group (\(backend)) at \(launch.masterAddress):\(launch.masterPort)")
         } else {
             // Rank 0 reports for all; the others' errors still reach stderr.
             let null = open("/dev/null", O_WRONLY)

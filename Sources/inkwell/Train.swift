@@ -21,6 +21,8 @@ struct Train: ParsableCommand, ComputingCommand {
     var nproc: Int?
     @Option(help: "Seconds a data-parallel rank waits for the others (rendezvous, each step's all-reduce) before it fails.")
     var distTimeout: Double = 1800
+    @Option(help: "The data-parallel ranks' c10d backend: nccl (CUDA GPUs, one per rank) or gloo (CPUs; GPUs through the host). Default: nccl on CUDA, gloo on the CPU.")
+    var distBackend: ProcessGroup.Backend?
 
     /// The command that continues this run, as a shell takes it.
     func resumeCommand(worldSize: Int = 1) -> String {
@@ -36,7 +38,8 @@ struct Train: ParsableCommand, ComputingCommand {
         let config = try TrainingConfig.load(URL(fileURLWithPath: self.config), overrides: overrides)
         let runDirectory = config.runDirectory
         let fm = FileManager.default
-        let group = try joinProcessGroup()
+        let followsLauncher = RankLauncher.followLauncher()  // --nproc's ranks stop when their launcher dies
+        let group = try joinProcessGroup(config)
         let rank = group?.rank ?? 0
         if restart && rank == 0 { try? fm.removeItem(at: runDirectory) }
         try group?.barrier()
@@ -73,7 +76,7 @@ struct Train: ParsableCommand, ComputingCommand {
             trainer.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
         }
         // Polled between steps and inside latent caching, validation and samples: the trainer then saves its state.
-        let interruption = Interruption.install()
+        let interruption = Interruption.install(stopOnce: followsLauncher ? [RankLauncher.launcherDiedSignal] : [])
         let bar = ProgressLine(total: config.training.maxSteps, label: "step")
         var lastValidation = "-"
         do {

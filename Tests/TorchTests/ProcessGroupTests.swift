@@ -1,6 +1,7 @@
 // c10d through the shim: two ranks (threads of this process, each with its own ProcessGroupGloo over one
 // TCPStore, as two processes would have) all-reduce, broadcast and meet at a barrier; a rank that never arrives
-// is named within the timeout instead of hanging.
+// is named within the timeout instead of hanging. NCCL: built in whenever the libtorch is a CUDA build, and
+// refused before the rendezvous where its GPU is missing (its collectives run in the GPU check).
 import Foundation
 import Testing
 import Torch
@@ -90,5 +91,55 @@ import Torch
         }
         let message = try results.get(0).get()
         #expect(message.contains("rank 0 of 2: the all-reduce failed (another rank died or did not answer within 3 s)"), "\(message)")
+    }
+
+    @Test func aGroupOfOneReducesToItself() throws {
+        // torchrun --nproc-per-node 1: the trainer still goes through the group.
+        let group = try ProcessGroup(host: "127.0.0.1", port: try Self.freePort(), rank: 0, worldSize: 1, hostsStore: true,
+                                     prefix: "one", timeout: 10)
+        let t = try Tensor([Float(1.5), -2, 7], shape: [3])
+        try group.allReduce(t, .average)
+        try group.allReduce(t, .sum)
+        try group.broadcast(t, from: 0)
+        try group.barrier()
+        #expect(try t.toArray(Float.self) == [1.5, -2, 7])
+        #expect(group.backend == .gloo)
+    }
+
+    @Test func theDefaultBackendFollowsTheDevice() {
+        #expect(ProcessGroup.Backend.default(for: .cuda(1)) == .nccl)
+        #expect(ProcessGroup.Backend.default(for: .cpu) == .gloo)
+    }
+
+    /// The CUDA build of libtorch is what this process runs on (the binaries link libtorch_cuda with
+    /// --no-as-needed): then the shim must have ProcessGroupNCCL, or multi-GPU training would silently fall
+    /// back to Gloo. Fails if the build lost CUDA's or NCCL's headers (scripts/bootstrap.sh installs them).
+    @Test func thisBuildHasNCCLWhenItsLibtorchIsACUDABuild() throws {
+        // Read to the end: Foundation's String(contentsOfFile:) stops at 4 KiB for /proc files.
+        let handle = try #require(FileHandle(forReadingAtPath: "/proc/self/maps"))
+        let maps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        try #require(maps.contains("libtorch_cpu.so"), "libtorch is not loaded?")
+        if maps.contains("libtorch_cuda.so") {
+            #expect(ProcessGroup.Backend.built == [.gloo, .nccl])
+        } else {
+            #expect(ProcessGroup.Backend.built == [.gloo], "NCCL without libtorch_cuda cannot be")
+        }
+    }
+
+    @Test func ncclIsRefusedBeforeTheRendezvousWhenItsGPUIsMissing() throws {
+        // A GPU index past the last (cuda:0 on this CPU-only machine): the rank fails at once, not after the
+        // timeout, saying what to use instead, and never joins the store (no other rank would be left waiting).
+        let missing = Device.cudaDeviceCount
+        let started = Date()
+        #expect {
+            _ = try ProcessGroup(host: "127.0.0.1", port: try Self.freePort(), rank: 1, worldSize: 2, hostsStore: false,
+                                 prefix: "nccl", timeout: 60, backend: .nccl, cudaDevice: missing)
+        } throws: { error in
+            let text = "\(error)"
+            return ProcessGroup.Backend.built.contains(.nccl)
+                ? text.contains("rank 1: NCCL needs a CUDA GPU per rank, but cuda:\(missing) is not there") && text.contains("gloo")
+                : text.contains("built without NCCL") && text.contains("gloo")
+        }
+        #expect(Date().timeIntervalSince(started) < 10)
     }
 }

@@ -226,4 +226,66 @@ import Torch
         #expect(output.contains("rank 1 of 2 (pid \(children[1])) was killed by Killed (signal 9); stopping the other ranks"), "\(output)")
         #expect(kill(children[0], 0) != 0, "rank 0 outlived the launcher")
     }
+
+    @Test func aOneRankLaunchTrainsExactlyAsThePlainRun() throws {
+        // torchrun --nproc-per-node 1: a process group of one, every bucket, loss and stop flag through Gloo.
+        let setup = try Setup()
+        let config = try setup.config(steps: 4, batch: 2).path
+        let launched = try Self.start(["train", "--config", config, "--set", "output.name=launched", "--dist-timeout", "120"],
+                                      environment: Self.rankEnvironment(0, of: 1, port: try RankLauncher.freePort()),
+                                      log: setup.dir.appendingPathComponent("launched.out"))
+        let plain = try Self.start(["train", "--config", config, "--set", "output.name=plain"], environment: ["OMP_NUM_THREADS": "1"],
+                                   log: setup.dir.appendingPathComponent("plain.out"))
+        for (process, name) in [(launched, "launched"), (plain, "plain")] {
+            #expect(Self.finish(process, within: 300) && process.terminationStatus == 0,
+                    "\(name): \(Self.text(setup.dir.appendingPathComponent("\(name).out")))")
+        }
+        let output = Self.text(setup.dir.appendingPathComponent("launched.out"))
+        #expect(output.contains("rank 0 of 1: process group (gloo)"), "\(output)")
+        try Self.expectSameTraining(setup.run("launched"), setup.run("plain"), "1-rank launch vs plain run")
+        // Not merely close: the same bits (an average over one rank is the value itself).
+        let a = try Safetensors.load(setup.run("launched").final).tensors, b = try Safetensors.load(setup.run("plain").final).tensors
+        for (key, t) in a { #expect(try (t - #require(b[key])).abs().max().item() == 0, "\(key)") }
+    }
+
+    @Test func ncclForCPURanksIsRefusedBeforeAnyRankStarts() throws {
+        let setup = try Setup()
+        let config = try setup.config(steps: 2, batch: 1).path
+        let started = Date()
+        let (status, output) = try TrainCommandStopTests.inkwell(["train", "--config", config, "--nproc", "2", "--dist-backend", "nccl"])
+        #expect(status != 0)
+        #expect(output.contains("--dist-backend nccl needs CUDA GPUs, but model.device is cpu: use --dist-backend gloo"), "\(output)")
+        #expect(!output.contains("starting 2 data-parallel ranks"), "\(output)")
+        #expect(Date().timeIntervalSince(started) < 60)
+    }
+
+    @Test func killingTheLauncherStopsItsRanksAndTheyKeepTheirState() throws {
+        // SIGKILL gives the launcher no chance to pass anything on: the ranks learn it from the kernel
+        // (PR_SET_PDEATHSIG → SIGTERM) and stop as after Ctrl-C, rank 0 saving the state.
+        let setup = try Setup()
+        let config = try setup.config(steps: 200, batch: 1).path
+        let log = setup.dir.appendingPathComponent("launcher.out")
+        let launcher = try Self.start(["train", "--config", config, "--nproc", "2", "--dist-timeout", "60"], log: log)
+        Self.waitForStep(1, in: setup.run("run"), while: launcher)
+        let children = try String(contentsOfFile: "/proc/\(launcher.processIdentifier)/task/\(launcher.processIdentifier)/children",
+                                  encoding: .utf8).split(separator: " ").compactMap { Int32($0) }
+        try #require(children.count == 2, "children: \(children); \(Self.text(log))")
+        kill(launcher.processIdentifier, SIGKILL)
+        launcher.waitUntilExit()
+        let killed = Date()
+        // Reparented, an exited rank is a zombie until its new parent reaps it (or gone).
+        func running(_ pid: Int32) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[close...].hasPrefix(") Z")
+        }
+        while children.contains(where: running), Date().timeIntervalSince(killed) < 120 {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let alive = children.filter(running)
+        alive.forEach { kill($0, SIGKILL) }
+        #expect(alive.isEmpty, "ranks \(alive) outlived their launcher by 120 s")
+        let state = try #require(TrainerState.read(setup.run("run")), "no state saved: \(Self.text(log))")
+        #expect(state.step >= 1 && state.step < 200 && state.worldSize == 2, "state at step \(state.step), world size \(String(describing: state.worldSize)): \(Self.text(log))")
+    }
 }

@@ -308,15 +308,20 @@ ct_error *ct_checkpoint(ct_checkpoint_fn fn, void *context, void (*release)(void
 
 // MARK: - Distributed (distributed.cpp)
 
-// A c10d process group (TCPStore rendezvous + ProcessGroupGloo), one per rank.
+// A c10d process group (TCPStore rendezvous + ProcessGroupGloo or ProcessGroupNCCL), one per rank.
 typedef struct ct_process_group_s *ct_process_group;
+// True when this shim was built with ProcessGroupNCCL.
+bool ct_process_group_has_nccl(void);
 // Joins a group of `world_size` ranks at host:port. `host_store`: this rank hosts the TCPStore (rank 0, unless a
-// launcher such as torchrun hosts it); keys go under `prefix`. Waits at most `timeout_ms` for every rank to arrive
-// (the error names those that did not); every collective waits at most as long.
+// launcher such as torchrun hosts it); keys go under `prefix`. `backend` 0 = Gloo, 1 = NCCL on CUDA device
+// `cuda_device` (checked before the rendezvous). Waits at most `timeout_ms` for every rank to arrive (the error
+// names those that did not); every collective waits at most as long.
 ct_error *ct_process_group_new(const char *host, int32_t port, bool host_store, const char *prefix, int32_t rank,
-                               int32_t world_size, int64_t timeout_ms, ct_process_group *out);
+                               int32_t world_size, int64_t timeout_ms, int32_t backend, int32_t cuda_device,
+                               ct_process_group *out);
 void ct_process_group_free(ct_process_group group);
-// In place, over all ranks; op 0 = sum, 1 = average. A CUDA tensor is staged through host memory.
+// In place, over all ranks; op 0 = sum, 1 = average. A tensor not where the backend reduces (a CUDA tensor under
+// Gloo, a host tensor under NCCL) is staged there and copied back.
 ct_error *ct_process_group_all_reduce(ct_process_group group, ct_tensor t, int32_t op);
 // In place: every rank gets rank `root`'s values.
 ct_error *ct_process_group_broadcast(ct_process_group group, ct_tensor t, int32_t root);
