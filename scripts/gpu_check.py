@@ -41,6 +41,10 @@ class Check:
         os.makedirs(os.path.join(self.work, "logs"), exist_ok=True)
         self.log = open(os.path.join(self.work, "gpu-check.log"), "w")
         self.ink_env = dict(os.environ, LD_LIBRARY_PATH=args.ld_library_path)
+        if not self.cuda:
+            # The CPU rows compare runs bit for bit, and libtorch's sums follow the thread count, which the
+            # automatic choice takes from the load: one fixed count for every run.
+            self.ink_env.setdefault("INKWELL_THREADS", "1")
         # The python side must not load the bundled libraries.
         self.py_env = dict(os.environ)
         self.inkwell = os.path.join(args.bin, "inkwell")
