@@ -42,9 +42,10 @@ public struct ImageBand {
 
 extension RowResizer {
     /// A resizer for the bands of one decode, to an upright `width`×`height`: turned and boxed as the bands say.
-    public convenience init(band: ImageBand, channels: Int, width: Int, height: Int, filter: ResampleFilter) throws {
+    public convenience init(band: ImageBand, channels: Int, width: Int, height: Int, filter: ResampleFilter,
+                            bandValues: Int = 1 << 21) throws {
         try self.init(sourceWidth: band.fullWidth, sourceHeight: band.fullHeight, channels: channels, width: width,
-                      height: height, filter: filter, orientation: band.orientation, box: band.box)
+                      height: height, filter: filter, orientation: band.orientation, box: band.box, bandValues: bandValues)
     }
 }
 

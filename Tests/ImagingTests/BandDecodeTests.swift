@@ -48,9 +48,8 @@ import Torch
                                      bandBytes: bandBytes) { band in
             if resizer == nil {
                 first = band
-                resizer = try RowResizer(sourceWidth: band.fullWidth, sourceHeight: band.fullHeight, channels: band.image.channels,
-                                         width: width, height: height, filter: .lanczos, orientation: band.orientation,
-                                         box: band.box, bandValues: bandValues)
+                resizer = try RowResizer(band: band, channels: band.image.channels, width: width, height: height,
+                                         filter: .lanczos, bandValues: bandValues)
             }
             try resizer?.append(try band.image.hwcTensor())
         }
