@@ -2,7 +2,9 @@
 // every mode, bit depth, interlacing and band size; `RowResizer` fed any band size gives Pillow's resize
 // exactly (both pass orders); JPEG DCT scaling picks Pillow's `draft` scale and gives its pixels
 // (reference/fixtures/decode_draft.py). Tolerance: 0 for the decode (the same libjpeg-turbo scaled IDCT
-// as Pillow's bundled one, measured identical), ±2 after the resize (prepare's parity bound).
+// as Pillow's bundled one, measured identical), ±2 after the resize (prepare's parity bound). Bands come as
+// stored: EXIF-turned PNGs resized in the stored frame and reduced JPEGs resized over draft's box give
+// Pillow's upright resize exactly, all 8 orientations (reference/fixtures/decode_bands.py).
 import Foundation
 import Testing
 import TestSupport
