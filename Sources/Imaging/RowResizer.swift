@@ -161,12 +161,15 @@ public final class RowResizer {
     }
 
     /// Vertical first: makes the output rows whose source rows have all arrived, a block at a time, and
-    /// forgets the source rows no later output row reads.
+    /// forgets the source rows no later output row reads. A short block is made early when the rows held
+    /// pass 8 · `bandValues` bytes: when a block of outputs reads much of the source (a 32-row thumbnail of a
+    /// tall or turned 8000-row image reads all of it), waiting for the whole block would hold the source whole.
     private func makeReadyRows() throws {
         guard let vertical else { return }
         var ready = nextRow
         while ready < outHeight && vertical.window(ready..<(ready + 1)).upperBound <= received { ready += 1 }
-        while ready - nextRow >= ResampleKernel.block || (ready == outHeight && ready > nextRow) {
+        func holdsTooMuch() -> Bool { (received - pendingStart) * sourceWidth * channels > 8 * bandValues }
+        while ready - nextRow >= ResampleKernel.block || (ready > nextRow && (ready == outHeight || holdsTooMuch())) {
             let outputs = nextRow..<min(ready, nextRow + ResampleKernel.block)
             let window = vertical.window(outputs)
             if pending.count > 1 { pending = [try Tensor.cat(pending, dim: 0)] }
