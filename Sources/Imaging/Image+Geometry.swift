@@ -65,10 +65,13 @@ struct ResampleKernel {
     var blockWindows: [Range<Int>] = []
     var blockMatrices: [[Double]] = []
 
-    init(inSize: Int, outSize: Int, filter: ResampleFilter) {
+    /// `box`: the part of the input, in input pixels, that the outputs span (Pillow's resize `box`, one axis);
+    /// nil: all of it.
+    init(inSize: Int, outSize: Int, filter: ResampleFilter, box: (Double, Double)? = nil) {
         self.inSize = inSize
         self.outSize = outSize
-        let scale = Double(inSize) / Double(outSize)
+        let (in0, in1) = box ?? (0, Double(inSize))
+        let scale = (in1 - in0) / Double(outSize)
         let filterScale = max(scale, 1)
         let support = filter.support * filterScale
         let inverse = 1 / filterScale
@@ -76,7 +79,7 @@ struct ResampleKernel {
         counts = []
         weights = []
         for xx in 0..<outSize {
-            let center = (Double(xx) + 0.5) * scale
+            let center = in0 + (Double(xx) + 0.5) * scale
             let xmin = max(Int(center - support + 0.5), 0)  // Int() truncates toward zero, as C's cast
             let count = max(min(Int(center + support + 0.5), inSize) - xmin, 0)
             var k = (0..<count).map { filter.weight((Double($0 + xmin) - center + 0.5) * inverse) }
@@ -88,6 +91,25 @@ struct ResampleKernel {
             counts.append(count)
             weights.append(k.map { w in Double(Int(w < 0 ? w * one - 0.5 : w * one + 0.5)) })
         }
+        makeBlocks()
+    }
+
+    /// The same kernel with both axes running backwards: output j is output `outSize − 1 − j` of this one,
+    /// reading the mirrored inputs with the same weights. Resizing a flipped image with this kernel gives,
+    /// bit for bit, the flip of resizing the image with this one (the weights are not recomputed, so no
+    /// rounding can differ).
+    func mirrored() -> ResampleKernel {
+        var m = self
+        m.first = (0..<outSize).map { j in inSize - first[outSize - 1 - j] - counts[outSize - 1 - j] }
+        m.counts = counts.reversed()
+        m.weights = weights.reversed().map { $0.reversed() }
+        m.makeBlocks()
+        return m
+    }
+
+    private mutating func makeBlocks() {
+        blockWindows = []
+        blockMatrices = []
         for start in stride(from: 0, to: outSize, by: Self.block) {
             let outputs = start..<min(start + Self.block, outSize)
             blockWindows.append(window(outputs))

@@ -52,7 +52,8 @@ enum PNGDecoder {
     /// Decodes in bands of up to `bandRows` rows, top to bottom, each handed to `body` with its first row.
     /// A non-interlaced image is inflated, unfiltered and expanded a band at a time, so memory holds one
     /// band and the row before it, never the image. Adam7 spreads every band over the whole stream: an
-    /// interlaced image is decoded whole first.
+    /// interlaced image is put together whole first, its passes streamed into it a band at a time (one uint8
+    /// copy of the image, no copy of the inflated stream).
     static func decodeRows(_ bytes: UnsafeBufferPointer<UInt8>, png: PNGFile, file: String, maxPixels: Int, bandRows: Int,
                            _ body: (Image, Int) throws -> Void) throws {
         let h = png.header
@@ -90,48 +91,56 @@ enum PNGDecoder {
             throw truncated(png.truncation.map { "\(shortBy); \($0)" } ?? "only \(shortBy)")
         }
 
+        /// Inflates and unfilters `pass` a band of up to `rows` rows at a time, handing each to `each` with the
+        /// band as a pass of its own (image row `y0` first; its rows start at `offset` in the buffer) and the
+        /// index of its first row within `pass`. Row 0 of the buffer holds the previous band's last row
+        /// (unfiltered), which the filters of the band's first row read; rows 1… hold the band.
+        func stream(_ pass: Pass, rows: Int, _ each: (UnsafeMutableBufferPointer<UInt8>, Pass, Int) throws -> Void) throws {
+            let stride = 1 + h.rowBytes(pass.width), rows = min(rows, pass.height)
+            var raw = [UInt8](repeating: 0, count: (1 + rows) * stride)
+            try raw.withUnsafeMutableBufferPointer { data in
+                for start in Swift.stride(from: 0, to: pass.height, by: rows) {
+                    let n = min(rows, pass.height - start)
+                    if start > 0 {  // the last row of the band before becomes row 0
+                        for i in 0..<stride { data[i] = data[rows * stride + i] }
+                    }
+                    try fill(UnsafeMutableBufferPointer(rebasing: data[stride..<((1 + n) * stride)]))
+                    let band = Pass(x0: pass.x0, y0: pass.y0 + start * pass.dy, dx: pass.dx, dy: pass.dy, width: pass.width,
+                                    height: n, offset: stride)
+                    try unfilter(data, pass: band, header: h, firstRow: start, corrupt)
+                    try each(data, band, start)
+                }
+            }
+        }
+
         let channels = outputChannels(png, bytes)
         guard !h.interlaced else {
-            var raw = [UInt8](repeating: 0, count: total)
-            try raw.withUnsafeMutableBufferPointer { try fill($0) }
+            // Every Adam7 pass spans all rows: each is streamed into the one whole image, then it is handed on.
             var pixels = [UInt8](repeating: 0, count: h.width * h.height * channels)
-            try raw.withUnsafeMutableBufferPointer { data in
-                try pixels.withUnsafeMutableBufferPointer { out in
-                    for pass in passes where pass.width > 0 && pass.height > 0 {
-                        try unfilter(data, pass: pass, header: h, corrupt)
-                        expand(data, pass: pass, png: png, bytes: bytes, channels: channels, into: out)
+            try pixels.withUnsafeMutableBufferPointer { out in
+                for pass in passes where pass.width > 0 && pass.height > 0 {
+                    try stream(pass, rows: max(1, (1 << 20) / (1 + h.rowBytes(pass.width)))) { data, band, _ in
+                        expand(data, pass: band, png: png, bytes: bytes, channels: channels, into: out)
                     }
                 }
             }
-            raw = []
             let rowBytes = h.width * channels
-            for start in stride(from: 0, to: h.height, by: bandRows) {
+            for start in Swift.stride(from: 0, to: h.height, by: bandRows) {
                 let n = min(bandRows, h.height - start)
-                try body(Image(unchecked: h.width, n, channels, Array(pixels[(start * rowBytes)..<((start + n) * rowBytes)])), start)
+                try body(bandRows >= h.height ? Image(unchecked: h.width, h.height, channels, pixels)
+                         : Image(unchecked: h.width, n, channels, Array(pixels[(start * rowBytes)..<((start + n) * rowBytes)])), start)
             }
             return
         }
 
-        // Row 0 of `raw` holds the previous band's last row (unfiltered), which the filters of the band's
-        // first row read; rows 1… hold the band.
-        let stride = 1 + h.rowBytes(h.width)
-        var raw = [UInt8](repeating: 0, count: (1 + min(bandRows, h.height)) * stride)
-        for start in Swift.stride(from: 0, to: h.height, by: bandRows) {
-            let n = min(bandRows, h.height - start)
-            var pixels = [UInt8](repeating: 0, count: n * h.width * channels)
-            try raw.withUnsafeMutableBufferPointer { data in
-                if start > 0 {  // the last row of the band before becomes row 0
-                    let last = (1 + bandRows - 1) * stride
-                    for i in 0..<stride { data[i] = data[last + i] }
-                }
-                try fill(UnsafeMutableBufferPointer(rebasing: data[stride..<((1 + n) * stride)]))
-                let band = Pass(x0: 0, y0: 0, dx: 1, dy: 1, width: h.width, height: n, offset: stride)
-                try unfilter(data, pass: band, header: h, firstRow: start, corrupt)
-                pixels.withUnsafeMutableBufferPointer { out in
-                    expand(data, pass: band, png: png, bytes: bytes, channels: channels, into: out)
-                }
+        try stream(passes[0], rows: bandRows) { data, band, start in
+            var pixels = [UInt8](repeating: 0, count: band.height * h.width * channels)
+            pixels.withUnsafeMutableBufferPointer { out in
+                // Placed from the band's first row.
+                expand(data, pass: Pass(x0: 0, y0: 0, dx: 1, dy: 1, width: h.width, height: band.height, offset: band.offset),
+                       png: png, bytes: bytes, channels: channels, into: out)
             }
-            try body(Image(unchecked: h.width, n, channels, pixels), start)
+            try body(Image(unchecked: h.width, band.height, channels, pixels), start)
         }
     }
 

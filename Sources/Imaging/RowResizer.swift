@@ -7,17 +7,39 @@
 // as columns, as Resample.c in Pillow 13); each pass rounds and clips to 0…255 as Pillow does, so the
 // intermediate is stored as uint8 without loss; rows (horizontal pass) and columns (vertical pass) are
 // independent, and every sum is an exact integer in float64, so splitting the work changes no pixel.
+//
+// Turned sources (EXIF orientation 2–8) are resized in the frame they are stored in, and only the small
+// result is turned: each stored axis gets the kernel of the upright axis it becomes (mirrored when it
+// runs backwards), and the passes run in the order Pillow picks for the upright image, so the result
+// equals Pillow's `exif_transpose` followed by `resize` byte for byte.
 import Torch
 
+/// The area of a source that a resize maps onto its output, in source pixels (Pillow's resize `box`):
+/// for a JPEG decoded at 1/s, (0, 0, W/s, H/s) of the rounded-up decode, as `Image.draft` returns it.
+public struct ResizeBox: Sendable, Equatable {
+    public var x0, y0, x1, y1: Double
+    public init(x0: Double, y0: Double, x1: Double, y1: Double) {
+        (self.x0, self.y0, self.x1, self.y1) = (x0, y0, x1, y1)
+    }
+}
+
 public final class RowResizer {
+    /// The source as stored (before its turn).
     public let sourceWidth: Int
     public let sourceHeight: Int
     public let channels: Int
+    /// The output, upright.
     public let width: Int
     public let height: Int
+    /// The EXIF orientation the source still needs (1: none).
+    public let orientation: Int
     let bandValues: Int
+    /// The output in the stored frame: the upright size, swapped for a sideways turn.
+    let outWidth: Int
+    let outHeight: Int
+    /// In the stored frame.
     let verticalFirst: Bool
-    /// nil where that side keeps its size.
+    /// Along the stored rows and columns; nil where that side keeps its size and the box is all of it.
     let horizontal: ResampleKernel?
     let vertical: ResampleKernel?
     private var identity: Bool { horizontal == nil && vertical == nil }
@@ -34,23 +56,50 @@ public final class RowResizer {
     private var nextRow = 0
     private var finished: [Tensor] = []
 
-    /// `bandValues`: how many float64 values one piece of work holds (16 MB by default).
+    /// A stored `sourceWidth`×`sourceHeight` source, fed in stored rows, to an upright `width`×`height` output:
+    /// Pillow's `exif_transpose(source).resize((width, height), filter, box)` with `box` (stored frame) turned
+    /// as the image is. `bandValues`: how many float64 values one piece of work holds (16 MB by default).
     public init(sourceWidth: Int, sourceHeight: Int, channels: Int, width: Int, height: Int,
-                filter: ResampleFilter, bandValues: Int = 1 << 21) throws {
+                filter: ResampleFilter, orientation: Int = 1, box: ResizeBox? = nil, bandValues: Int = 1 << 21) throws {
         guard sourceWidth > 0, sourceHeight > 0, (1...4).contains(channels) else {
             throw ImageError.invalid("cannot resize a \(sourceWidth)×\(sourceHeight)×\(channels) image")
         }
         guard width > 0, height > 0 else { throw ImageError.invalid("cannot resize to \(width)×\(height)") }
+        guard (1...8).contains(orientation) else { throw ImageError.invalid("EXIF orientation \(orientation) is not 1…8") }
+        let box = box ?? ResizeBox(x0: 0, y0: 0, x1: Double(sourceWidth), y1: Double(sourceHeight))
+        guard box.x0 >= 0, box.y0 >= 0, box.x1 <= Double(sourceWidth), box.y1 <= Double(sourceHeight),
+              box.x0 < box.x1, box.y0 < box.y1 else {
+            throw ImageError.invalid("resize box \(box) is not inside the \(sourceWidth)×\(sourceHeight) image")
+        }
         self.sourceWidth = sourceWidth
         self.sourceHeight = sourceHeight
         self.channels = channels
         self.width = width
         self.height = height
+        self.orientation = orientation
         self.bandValues = max(1, bandValues)
-        let lostRows = sourceHeight - height, lostColumns = sourceWidth - width
-        verticalFirst = lostRows > 0 && lostRows > 2 * lostColumns
-        horizontal = width != sourceWidth ? ResampleKernel(inSize: sourceWidth, outSize: width, filter: filter) : nil
-        vertical = height != sourceHeight ? ResampleKernel(inSize: sourceHeight, outSize: height, filter: filter) : nil
+        // Which upright axis each stored one becomes, and whether it runs backwards there (Image.upright).
+        let sideways = orientation >= 5
+        let backwardsX = [2, 3, 7, 8].contains(orientation), backwardsY = [3, 4, 6, 7].contains(orientation)
+        (outWidth, outHeight) = sideways ? (height, width) : (width, height)
+        // Pillow's pass order is decided on the upright image, whose vertical pass runs along the stored rows
+        // when it is sideways.
+        let (uprightWidth, uprightHeight) = sideways ? (sourceHeight, sourceWidth) : (sourceWidth, sourceHeight)
+        let lostRows = uprightHeight - height, lostColumns = uprightWidth - width
+        let uprightVerticalFirst = lostRows > 0 && lostRows > 2 * lostColumns
+        /// One stored axis's kernel: computed on the upright axis (its box turned with it), mirrored back.
+        func kernel(size: Int, out: Int, from b0: Double, to b1: Double, backwards: Bool) -> ResampleKernel? {
+            let length = Double(size)
+            // Pillow's box is float32.
+            let (u0, u1) = backwards ? (length - b1, length - b0) : (b0, b1)
+            let upright = (Double(Float(u0)), Double(Float(u1)))
+            guard out != size || upright != (0, length) else { return nil }
+            let k = ResampleKernel(inSize: size, outSize: out, filter: filter, box: upright)
+            return backwards ? k.mirrored() : k
+        }
+        horizontal = kernel(size: sourceWidth, out: outWidth, from: box.x0, to: box.x1, backwards: backwardsX)
+        vertical = kernel(size: sourceHeight, out: outHeight, from: box.y0, to: box.y1, backwards: backwardsY)
+        verticalFirst = vertical != nil && (sideways ? !uprightVerticalFirst : uprightVerticalFirst)
     }
 
     /// The next rows of the source, a uint8 (rows, sourceWidth, channels) tensor.
@@ -74,7 +123,7 @@ public final class RowResizer {
             for start in stride(from: 0, to: n, by: rows) {
                 let k = min(rows, n - start)
                 var p = try planes(band.narrow(dim: 0, start: start, length: k))
-                if let horizontal { p = try horizontal.apply(p.view([channels * k, sourceWidth])).view([channels, k, width]) }
+                if let horizontal { p = try horizontal.apply(p.view([channels * k, sourceWidth])).view([channels, k, outWidth]) }
                 firstPass.append(try p.to(.uint8))
             }
         }
@@ -85,19 +134,21 @@ public final class RowResizer {
         guard received == sourceHeight else {
             throw ImageError.invalid("the resize got \(received) of the source's \(sourceHeight) rows")
         }
-        if identity { return try Image(hwc: firstPass.count == 1 ? firstPass[0] : try Tensor.cat(firstPass, dim: 0)) }
-        var t: Tensor  // (C, height, width) float64
+        if identity {
+            return try Image(hwc: firstPass.count == 1 ? firstPass[0] : try Tensor.cat(firstPass, dim: 0)).upright(orientation: orientation)
+        }
+        var t: Tensor  // (C, outHeight, outWidth) float64
         if verticalFirst {
             t = finished.count == 1 ? finished[0] : try Tensor.cat(finished, dim: 1)
         } else {
-            let middle = firstPass.count == 1 ? firstPass[0] : try Tensor.cat(firstPass, dim: 1)  // (C, H, width)
+            let middle = firstPass.count == 1 ? firstPass[0] : try Tensor.cat(firstPass, dim: 1)  // (C, H, outWidth)
             firstPass = []
             if let vertical {
                 let columns = max(1, bandValues / (sourceHeight * channels))
-                let pieces = try stride(from: 0, to: width, by: columns).map { start in
-                    let n = min(columns, width - start)
+                let pieces = try stride(from: 0, to: outWidth, by: columns).map { start in
+                    let n = min(columns, outWidth - start)
                     let x = try middle.narrow(dim: 2, start: start, length: n).to(.float64).transpose(1, 2).contiguous()
-                    return try vertical.apply(x.view([channels * n, sourceHeight])).view([channels, n, height]).transpose(1, 2)
+                    return try vertical.apply(x.view([channels * n, sourceHeight])).view([channels, n, outHeight]).transpose(1, 2)
                 }
                 t = pieces.count == 1 ? pieces[0] : try Tensor.cat(pieces, dim: 2)
             } else {
@@ -106,16 +157,19 @@ public final class RowResizer {
         }
         t = try t.permute([1, 2, 0])
         if hasAlpha { t = try Image.unpremultiply(t) }
-        return try Image(hwc: try t.to(.uint8).contiguous())
+        return try Image(hwc: try t.to(.uint8).contiguous()).upright(orientation: orientation)
     }
 
     /// Vertical first: makes the output rows whose source rows have all arrived, a block at a time, and
-    /// forgets the source rows no later output row reads.
+    /// forgets the source rows no later output row reads. A short block is made early when the rows held
+    /// pass 8 · `bandValues` bytes: when a block of outputs reads much of the source (a 32-row thumbnail of a
+    /// tall or turned 8000-row image reads all of it), waiting for the whole block would hold the source whole.
     private func makeReadyRows() throws {
         guard let vertical else { return }
         var ready = nextRow
-        while ready < height && vertical.window(ready..<(ready + 1)).upperBound <= received { ready += 1 }
-        while ready - nextRow >= ResampleKernel.block || (ready == height && ready > nextRow) {
+        while ready < outHeight && vertical.window(ready..<(ready + 1)).upperBound <= received { ready += 1 }
+        func holdsTooMuch() -> Bool { (received - pendingStart) * sourceWidth * channels > 8 * bandValues }
+        while ready - nextRow >= ResampleKernel.block || (ready > nextRow && (ready == outHeight || holdsTooMuch())) {
             let outputs = nextRow..<min(ready, nextRow + ResampleKernel.block)
             let window = vertical.window(outputs)
             if pending.count > 1 { pending = [try Tensor.cat(pending, dim: 0)] }
@@ -131,11 +185,11 @@ public final class RowResizer {
             var t = pieces.count == 1 ? pieces[0] : try Tensor.cat(pieces, dim: 2)  // (C, rows, sourceWidth)
             if let horizontal {
                 t = try horizontal.apply(t.contiguous().view([channels * outputs.count, sourceWidth]))
-                    .view([channels, outputs.count, width])
+                    .view([channels, outputs.count, outWidth])
             }
             finished.append(try t.contiguous())
             nextRow = outputs.upperBound
-            let keepFrom = min(nextRow < height ? vertical.window(nextRow..<(nextRow + 1)).lowerBound : received, received)
+            let keepFrom = min(nextRow < outHeight ? vertical.window(nextRow..<(nextRow + 1)).lowerBound : received, received)
             if keepFrom > pendingStart {
                 let all = pending[0]
                 let kept = all.size(0) - (keepFrom - pendingStart)

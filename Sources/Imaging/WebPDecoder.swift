@@ -1,6 +1,8 @@
-// WebP through libwebp's animation decoder, as Pillow reads WebP: the first frame composited on the
-// canvas, RGBA unpremultiplied, alpha dropped when the file declares none. libwebp reports errors by
-// return value, so nothing here can escape past Swift frames.
+// WebP as Pillow reads it (libwebp's animation decoder: the first frame composited on the canvas, RGBA
+// unpremultiplied, alpha dropped when the file declares none). A still image is that same first frame
+// decoded straight into the one buffer returned, RGB when it has no alpha: the animation decoder would
+// hold two canvas-sized RGBA copies besides (8000×8000: 512 MB more). libwebp reports errors by return
+// value, so nothing here can escape past Swift frames.
 import CImageCodecs
 
 enum WebPDecoder {
@@ -13,6 +15,11 @@ enum WebPDecoder {
         guard status == VP8_STATUS_OK else {
             if status == VP8_STATUS_NOT_ENOUGH_DATA { throw ImageError(file: file, reason: .truncated("libwebp needs more data")) }
             throw corrupt("libwebp cannot read the header (status \(status.rawValue))")
+        }
+
+        if features.has_animation == 0 {
+            return (try decodeStill(riff, width: Int(features.width), height: Int(features.height),
+                                    alpha: features.has_alpha != 0, file: file, maxPixels: maxPixels), chunk("EXIF", in: riff))
         }
 
         var options = WebPAnimDecoderOptions()
@@ -37,6 +44,38 @@ enum WebPDecoder {
         var image = Image(unchecked: w, h, 4, rgba)
         if features.has_alpha == 0 { image = try image.rgb() }
         return (image, chunk("EXIF", in: riff))
+    }
+
+    /// A still image into one uint8 buffer of its final size: for a key frame covering the canvas, the
+    /// animation decoder writes exactly this decode (RGBA, unpremultiplied); without alpha, RGB is the same
+    /// conversion without the fourth byte.
+    static func decodeStill(_ riff: UnsafeBufferPointer<UInt8>, width w: Int, height h: Int, alpha: Bool,
+                            file: String, maxPixels: Int) throws -> Image {
+        guard w > 0, h > 0, w * h <= maxPixels else {
+            throw ImageError(file: file, reason: .tooLarge(width: w, height: h, limit: maxPixels))
+        }
+        var config = WebPDecoderConfig()
+        guard WebPInitDecoderConfig(&config) != 0 else {
+            throw ImageError(file: file, reason: .corrupt("libwebp version mismatch"))
+        }
+        let channels = alpha ? 4 : 3
+        var status = VP8_STATUS_OK
+        let pixels = [UInt8](unsafeUninitializedCapacity: w * h * channels) { buffer, initialized in
+            config.output.colorspace = alpha ? MODE_RGBA : MODE_RGB
+            config.output.is_external_memory = 1
+            config.output.u.RGBA.rgba = buffer.baseAddress
+            config.output.u.RGBA.stride = Int32(w * channels)
+            config.output.u.RGBA.size = buffer.count
+            config.options.use_threads = 0
+            status = WebPDecode(riff.baseAddress, riff.count, &config)
+            WebPFreeDecBuffer(&config.output)
+            initialized = status == VP8_STATUS_OK ? buffer.count : 0
+        }
+        guard status == VP8_STATUS_OK else {
+            if status == VP8_STATUS_NOT_ENOUGH_DATA { throw ImageError(file: file, reason: .truncated("libwebp needs more data")) }
+            throw ImageError(file: file, reason: .corrupt("libwebp cannot decode the image (status \(status.rawValue))"))
+        }
+        return Image(unchecked: w, h, channels, pixels)
     }
 
     /// The RIFF container and the canvas size from the first chunk's header, checked against `maxPixels`

@@ -44,6 +44,28 @@ import TestSupport
     }
     @Test func cleanUpMatchesTheNumpyReference() throws { try check("clean64", resolution: 64, fit: .crop, clean: true) }
 
+    @Test func turnedAndReducedInputsMatchPillow() throws {
+        // reference/fixtures/decode_bands.py: EXIF-turned PNGs (decoded in bands as stored, turned after the
+        // resize) and JPEGs decoded at 1/4 and 1/8 with sides that do not divide (resized over draft's box).
+        let root = try temporaryDirectory()
+        let raw = root.appendingPathComponent("raw"), dataset = root.appendingPathComponent("processed/set")
+        try FileManager.default.createDirectory(at: raw, withIntermediateDirectories: true)
+        let files = ["draftbox/rgb.jpg", "draftbox/o6.jpg", "draftbox/o7.jpg", "orient/o3.png", "orient/rgba_o7.png"]
+        for file in files {
+            try FileManager.default.copyItem(at: try Fixtures.url("decode_bands", file),
+                                             to: raw.appendingPathComponent((file as NSString).lastPathComponent))
+        }
+        let report = try DatasetTest.run(DatasetTest.options(raw, dataset, resolution: 128, fit: .crop))
+        #expect(report.manifest.images.count == files.count)
+        for entry in report.manifest.images {
+            let stem = (entry.source as NSString).deletingPathExtension
+            let reference = try Image.load(try Fixtures.url("decode_bands", "prepared/\(stem).png"))
+            let ours = try Image.load(dataset.appendingPathComponent(entry.output))
+            let difference = DatasetTest.maxDifference(ours, reference)
+            #expect(difference == 0, "\(entry.source): max difference \(String(describing: difference))")
+        }
+    }
+
     @Test func resizeFollowsPillowsPassOrder() throws {
         let expected = try PrepareExpectations.load()
         let source = try Image.load(try Fixtures.url("prepare", "expected/resize/source.png"))

@@ -42,10 +42,11 @@ public struct PerceptualHash: Hashable, Sendable, CustomStringConvertible {
         try self.init(thumbnail: try image.gray().resized(width: Self.side, height: Self.side, filter: .box))
     }
 
-    /// What makes the thumbnail of a `width`×`height` image from its grey rows as they arrive (so a large
-    /// image is hashed without being held whole): append bands of `image.gray()`, then `init(thumbnail:)`.
-    public static func thumbnailResizer(width: Int, height: Int) throws -> RowResizer {
-        try RowResizer(sourceWidth: width, sourceHeight: height, channels: 1, width: side, height: side, filter: .box)
+    /// What makes the thumbnail of a decode from its grey rows as they arrive (so a large image is hashed
+    /// without being held whole), upright and over the part that holds the file's pixels: append the bands'
+    /// `image.gray()`, then `init(thumbnail:)`.
+    public static func thumbnailResizer(for band: ImageBand) throws -> RowResizer {
+        try RowResizer(band: band, channels: 1, width: side, height: side, filter: .box)
     }
 
     /// The hash of the 32×32 grey thumbnail.

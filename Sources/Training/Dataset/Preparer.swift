@@ -259,10 +259,10 @@ public struct Preparer {
                                      needed: (plan.resized.width, plan.resized.height)) { band in
             let flat = try ImagePreparation.flatten(band.image)
             if resize == nil {
-                resize = try RowResizer(sourceWidth: band.fullWidth, sourceHeight: band.fullHeight, channels: 3,
-                                        width: plan.resized.width, height: plan.resized.height,
+                // In the frame the file stores its pixels in (the resizers turn the small results upright).
+                resize = try RowResizer(band: band, channels: 3, width: plan.resized.width, height: plan.resized.height,
                                         filter: preparation.settings.resampleFilter)
-                thumbnail = try PerceptualHash.thumbnailResizer(width: band.fullWidth, height: band.fullHeight)
+                thumbnail = try PerceptualHash.thumbnailResizer(for: band)
             }
             try resize?.append(try flat.hwcTensor())
             try thumbnail?.append(try flat.gray().hwcTensor())
