@@ -5,6 +5,7 @@
 // so they stop together at the same step. The ranks get process groups of their own, so a terminal's Ctrl-C
 // reaches them only through the launcher, never twice.
 import Foundation
+import Torch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,10 +77,14 @@ public final class RankLauncher: @unchecked Sendable {
         defer { sources.forEach { $0.cancel() } }
         // torchrun's default: the ranks share the cores instead of each taking all of them (OMP_NUM_THREADS, which
         // libtorch's CPU thread pool follows), unless the user fixed the count (INKWELL_THREADS wins over it in the
-        // ranks; `--threads` is passed on in their arguments).
+        // ranks; `--threads` is passed on in their arguments). The marker beside it tells the ranks the count is the
+        // launcher's, not the user's: a resumed run's recorded count replaces it.
         var shared = environment
+        shared[CPUPacing.launcherVariable] = nil
         if shared["OMP_NUM_THREADS"] == nil && shared["INKWELL_THREADS"] == nil {
-            shared["OMP_NUM_THREADS"] = String(max(1, ProcessInfo.processInfo.activeProcessorCount / count))
+            let share = String(max(1, ProcessInfo.processInfo.activeProcessorCount / count))
+            shared["OMP_NUM_THREADS"] = share
+            shared[CPUPacing.launcherVariable] = share
         }
         for rank in 0..<count {
             let place = LaunchEnvironment(rank: rank, worldSize: count, localRank: rank, masterAddress: "127.0.0.1", masterPort: port)
