@@ -87,9 +87,11 @@ import Torch
                                          environment: ["INKWELL_THREADS": "2"])
         try #require(b1 == 0, "\(b1Out)")
         #expect(try Self.recordedThreads(work, "b") == 2)
-        // The same state, kept for the resume with --threads 1 below.
+        // The same state, kept for the two resumes below.
         let copy = try temporaryDirectory().appendingPathComponent("work")
         try FileManager.default.copyItem(at: work, to: copy)
+        let ranked = try temporaryDirectory().appendingPathComponent("work")
+        try FileManager.default.copyItem(at: work, to: ranked)
 
         let resume = ["--set", "output.name=b", "--set", "training.max_steps=4", "--resume"]
         let (b2, b2Out) = try Self.train(resume, in: work)
@@ -98,6 +100,14 @@ import Torch
         #expect(!b2Out.contains("warning"), "\(b2Out)")
         #expect(try Self.recordedThreads(work, "b") == 2)
         #expect(try KillHarness.difference(Self.lora(work, "b"), Self.lora(work, "a")) == nil)
+
+        // A rank of `--nproc` gets OMP_NUM_THREADS from the launcher, marked as its share: the recorded count replaces it
+        // as it replaces the automatic one (here the wrong count, 1, is certain, whatever the machine's load).
+        let (r, rOut) = try Self.train(resume, in: ranked, environment: ["OMP_NUM_THREADS": "1", CPUPacing.launcherVariable: "1"])
+        try #require(r == 0, "\(rOut)")
+        #expect(rOut.contains("CPU threads: 2, from the run's state"), "\(rOut)")
+        #expect(try Self.recordedThreads(ranked, "b") == 2)
+        #expect(try KillHarness.difference(Self.lora(ranked, "b"), Self.lora(work, "a")) == nil)
 
         // The user's --threads 1 wins, with the warning; the state then records 1, and the LoRA is not A's.
         let (c, cOut) = try Self.train(resume + ["--threads", "1"], in: copy)
