@@ -12,7 +12,7 @@ import Glibc
 /// for it: a 20-step generation took ten times its quiet time. So, unless the user fixed the count, Inkwell runs
 /// as many threads as there are cores that others leave free (never more than libtorch's own default), measured
 /// from /proc/stat minus this process's own CPU time, and re-measured about every second of work from the
-/// loops that compute (`tick()`: denoising steps, training steps, cached images, captions).
+/// loops that compute (`tick()`: denoising steps, cached images, captions).
 ///
 /// Who decides, strongest first: `--threads N`, `INKWELL_THREADS=N`, `OMP_NUM_THREADS` / `MKL_NUM_THREADS`
 /// (libtorch follows them; Inkwell leaves the count alone), then the automatic choice.
@@ -39,7 +39,7 @@ public enum CPUPacing {
             case .inkwellThreads: "INKWELL_THREADS"
             case .environment(let name): name
             case .launcher: "OMP_NUM_THREADS from inkwell train --nproc: the cores / the ranks"
-            case .automatic: "automatic: the cores other processes leave free, re-checked every second of work"
+            case .automatic: "automatic: the cores other processes leave free, re-checked every second of work; a training run holds its first choice"
             }
         }
 

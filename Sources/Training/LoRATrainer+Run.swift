@@ -19,13 +19,13 @@ extension LoRATrainer {
     public func run(resume: Bool, shouldStop: () -> Bool = { false }, stopSignal: () -> String? = { nil },
                     events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
         // One CPU thread count for the whole run (the automatic choice no longer follows the load until it ends).
-        state.cpuThreads = CPUPacing.holdForTraining()
+        let held = CPUPacing.holdForTraining()
         defer { CPUPacing.release() }
         // status.json is rank 0's, like every file of the run.
         heartbeat = writesFiles ? TrainerHeartbeat(folder: run, step: state.step, totalSteps: config.training.maxSteps,
                                                    secondsBefore: state.seconds, interval: statusInterval) : nil
         do {
-            let summary = try train(resume: resume, shouldStop: shouldStop, events: events)
+            let summary = try train(resume: resume, heldThreads: held, shouldStop: shouldStop, events: events)
             heartbeat?.write(summary.interrupted ? .stopped(signal: stopSignal()) : .finished)
             return summary
         } catch {
@@ -34,7 +34,7 @@ extension LoRATrainer {
         }
     }
 
-    private func train(resume: Bool, shouldStop: () -> Bool, events: (TrainingEvent) -> Void) throws -> TrainingSummary {
+    private func train(resume: Bool, heldThreads: Int, shouldStop: () -> Bool, events: (TrainingEvent) -> Void) throws -> TrainingSummary {
         if writesFiles {
             try FileManager.default.createDirectory(at: run.root, withIntermediateDirectories: true)
             // What a killed run's writes left half done (`.state.tmp` is cleared by the next state save);
@@ -43,11 +43,10 @@ extension LoRATrainer {
             AtomicWrite.removeTemporaries(in: latents.directory)
             try writeAtomically(Data(try config.toml().utf8), to: run.config)
         }
-        let held = state.cpuThreads
         let resumed = resume ? try loadState() : false
         if resume && !resumed { events(.message("no saved state in \(run.state.path): starting from step 0")) }
         // Before anything computes (latents included): the count the run recorded, unless the user fixed another.
-        try holdThreads(resumed: resumed, held: held ?? Threads.count, events: events)
+        try holdThreads(resumed: resumed, held: heldThreads, events: events)
         // DDP's start: every rank continues from rank 0's adapters (equal already, from one seed or one saved state).
         try dataParallel?.broadcast(network.parameters.map(\.1))
         heartbeat?.step = state.step
