@@ -27,6 +27,9 @@ public struct TrainerState: Codable, Equatable, Sendable {
     /// The number of data-parallel ranks the run trains with (absent: 1). The saved position counts global batches
     /// of `batch_size × worldSize`, so a resume needs the same.
     public var worldSize: Int?
+    /// The CPU thread count the run trains with (absent in states saved before it was recorded). libtorch's CPU sums
+    /// follow the count in their last bits, so `--resume` takes it again unless the user fixes another.
+    public var cpuThreads: Int?
 
     public struct PendingEvaluation: Codable, Equatable, Sendable {
         public var trainLoss: Double?

@@ -12,10 +12,15 @@ import Glibc
 /// for it: a 20-step generation took ten times its quiet time. So, unless the user fixed the count, Inkwell runs
 /// as many threads as there are cores that others leave free (never more than libtorch's own default), measured
 /// from /proc/stat minus this process's own CPU time, and re-measured about every second of work from the
-/// loops that compute (`tick()`: denoising steps, training steps, cached images, captions).
+/// loops that compute (`tick()`: denoising steps, cached images, captions).
 ///
 /// Who decides, strongest first: `--threads N`, `INKWELL_THREADS=N`, `OMP_NUM_THREADS` / `MKL_NUM_THREADS`
 /// (libtorch follows them; Inkwell leaves the count alone), then the automatic choice.
+///
+/// A training run holds one count from its start to its end (`holdForTraining`): libtorch's CPU sums follow the
+/// thread count in their last bits, so a count that followed the load would make even an uninterrupted run
+/// unrepeatable. The run records it in its state, and `--resume` runs with it again unless the user fixed another
+/// (`resumeCount`).
 public enum CPUPacing {
     /// Who set the thread count.
     public enum Source: Equatable, Sendable, CustomStringConvertible {
@@ -23,6 +28,9 @@ public enum CPUPacing {
         case inkwellThreads(Int)
         /// OMP_NUM_THREADS or MKL_NUM_THREADS, as named.
         case environment(String)
+        /// OMP_NUM_THREADS as `inkwell train --nproc` gives its ranks (cores / ranks): the launcher's choice, not
+        /// the user's, so it counts as automatic where a run's recorded count could replace it.
+        case launcher(Int)
         case automatic
 
         public var description: String {
@@ -30,7 +38,35 @@ public enum CPUPacing {
             case .flag: "--threads"
             case .inkwellThreads: "INKWELL_THREADS"
             case .environment(let name): name
-            case .automatic: "automatic: the cores other processes leave free, re-checked every second of work"
+            case .launcher: "OMP_NUM_THREADS from inkwell train --nproc: the cores / the ranks"
+            case .automatic: "automatic: the cores other processes leave free, re-checked every second of work; a training run holds its first choice"
+            }
+        }
+
+        /// Whether the user fixed the count (a flag or a variable they set), rather than Inkwell or its launcher.
+        public var isUsers: Bool {
+            switch self {
+            case .flag, .inkwellThreads, .environment: true
+            case .launcher, .automatic: false
+            }
+        }
+
+        /// Who, in a word or two (the training's log lines).
+        public var label: String {
+            switch self {
+            case .launcher: "OMP_NUM_THREADS from --nproc"
+            case .automatic: "automatic"
+            default: description
+            }
+        }
+
+        /// The setting to remove for the automatic choice (or the run's recorded count) to apply; nil when none.
+        var setting: String? {
+            switch self {
+            case .flag: "--threads"
+            case .inkwellThreads: "INKWELL_THREADS"
+            case .environment(let name): name
+            case .launcher, .automatic: nil
             }
         }
     }
@@ -41,6 +77,10 @@ public enum CPUPacing {
 
     /// The environment variables, besides INKWELL_THREADS, that fix libtorch's thread count.
     public static let threadVariables = ["OMP_NUM_THREADS", "MKL_NUM_THREADS"]
+
+    /// Set by `inkwell train --nproc` beside the OMP_NUM_THREADS it gives its ranks, to the same value: while the two
+    /// agree, the count is the launcher's choice (`Source.launcher`).
+    public static let launcherVariable = "INKWELL_LAUNCHER_THREADS"
 
     /// Who decides, from the `--threads` value (nil when not given) and the environment.
     public static func source(flag: Int?, environment: [String: String]) throws -> Source {
@@ -55,8 +95,69 @@ public enum CPUPacing {
             }
             return .inkwellThreads(n)
         }
+        if let omp = environment["OMP_NUM_THREADS"], omp == environment[launcherVariable], let n = Int(omp), n > 0 {
+            return .launcher(n)
+        }
         if let name = threadVariables.first(where: { environment[$0] != nil }) { return .environment(name) }
         return .automatic
+    }
+
+    /// The thread count a resumed training run takes, from the count its state recorded (nil: saved by an older
+    /// Inkwell) and who set the count in force now, `current`.
+    public enum Resume: Equatable, Sendable {
+        /// The user fixed none (automatic, or a launcher's share): the recorded count, for an exact resume.
+        case recorded(Int)
+        /// The user fixed the count the run recorded.
+        case same(Int, Source)
+        /// The user fixed another count: theirs wins, and the result will differ from an uninterrupted run's in the
+        /// last bits.
+        case differs(Int, recorded: Int, Source)
+        /// Nothing recorded: the count in force.
+        case unrecorded(Int, Source)
+
+        /// The count to run with.
+        public var threads: Int {
+            switch self {
+            case .recorded(let n), .same(let n, _), .differs(let n, _, _), .unrecorded(let n, _): n
+            }
+        }
+
+        /// What the resumed run prints about it.
+        public var message: String {
+            switch self {
+            case .recorded(let n):
+                return "CPU threads: \(n), from the run's state (an exact resume needs the count the run started with)"
+            case .same(let n, let source):
+                return "CPU threads: \(n) (\(source.label)), as the run's state records"
+            case .differs(let n, let recorded, let source):
+                return "warning: CPU threads: \(n) (\(source.label)), but the run trained with \(recorded) (its state records it): "
+                    + "libtorch's sums follow the thread count, so the result will differ from an uninterrupted run's in the "
+                    + "last bits" + (source.setting.map { "; leave \($0) out to resume exactly" } ?? "")
+            case .unrecorded(let n, let source):
+                return "CPU threads: \(n) (\(source.label)); the run's state records no count (saved by an older Inkwell), "
+                    + "so the result may differ from an uninterrupted run's in the last bits"
+            }
+        }
+    }
+
+    /// What a training run that starts from step 0 prints about the count it holds.
+    public static func heldMessage(threads: Int, source: Source?) -> String {
+        "CPU threads: \(threads) (\((source ?? .automatic).label)), held for the run and recorded in its state"
+    }
+
+    /// How a run resumes its thread count: the user's fixed count wins (a warning when it is not the recorded one);
+    /// otherwise the recorded count replaces the automatic (or launcher's) choice. `source` nil: nobody called `start`
+    /// (a library host), taken as automatic.
+    public static func resumeCount(recorded: Int?, source: Source?, current: Int) -> Resume {
+        let source = source ?? .automatic
+        guard let recorded else { return .unrecorded(current, source) }
+        guard source.isUsers else { return .recorded(recorded) }
+        let chosen: Int
+        switch source {
+        case .flag(let n), .inkwellThreads(let n): chosen = n
+        default: chosen = current  // OMP_NUM_THREADS / MKL_NUM_THREADS: libtorch read them
+        }
+        return chosen == recorded ? .same(chosen, source) : .differs(chosen, recorded: recorded, source)
     }
 
     /// The threads to run when other processes keep `othersBusy` cores' worth of CPU time busy, out of
@@ -170,6 +271,8 @@ public enum CPUPacing {
         public private(set) var threads: Int
         /// The last window's measurement of other processes' load, in cores; nil before the first decision.
         public private(set) var othersBusy: Double?
+        /// Set while a training run holds the count: `tick` then measures nothing and changes nothing.
+        public private(set) var held = false
         private var last: Sample
         private let read: () -> Sample?
         private let apply: (Int) -> Void
@@ -190,7 +293,43 @@ public enum CPUPacing {
         public func tick(now: Double) -> Int {
             lock.lock()
             defer { lock.unlock() }
-            guard now - last.time >= (othersBusy == nil ? Self.firstWindow : Self.recheck), let reading = read() else { return threads }
+            guard !held, now - last.time >= (othersBusy == nil ? Self.firstWindow : Self.recheck), let reading = read() else { return threads }
+            decide(reading)
+            return threads
+        }
+
+        /// When the first decision is due (the first window's end); a caller about to hold waits for it.
+        public var firstDecisionDue: Double? { lock.withLock { othersBusy == nil ? last.time + Self.firstWindow : nil } }
+
+        /// Stops re-pacing, after a first decision if none was made yet (from however long a window there was).
+        /// Returns the count held.
+        @discardableResult
+        public func hold(now: Double) -> Int {
+            lock.lock()
+            defer { lock.unlock() }
+            if !held, othersBusy == nil, now > last.time, let reading = read() { decide(reading) }
+            held = true
+            return threads
+        }
+
+        /// Holds `count` instead of the pacer's choice (a resumed run's recorded count).
+        public func hold(_ count: Int) {
+            lock.withLock {
+                held = true
+                threads = count
+            }
+        }
+
+        /// Paces again; the next window starts now.
+        public func release() {
+            lock.withLock {
+                guard held else { return }
+                held = false
+                if let reading = read() { last = reading }
+            }
+        }
+
+        private func decide(_ reading: Sample) {
             let others = reading.othersBusy(since: last)
             last = reading
             othersBusy = others
@@ -199,7 +338,6 @@ public enum CPUPacing {
                 threads = chosen
                 apply(chosen)
             }
-            return threads
         }
     }
 
@@ -208,6 +346,8 @@ public enum CPUPacing {
         let lock = NSLock()
         var source: Source?
         var pacer: Pacer?
+        /// The count before a hold where no pacer takes over after it (restored by `release`).
+        var beforeHold: Int?
     }
 
     /// Decides who sets the thread count and applies it; the automatic choice takes its first reading now.
@@ -219,7 +359,7 @@ public enum CPUPacing {
         var pacer: Pacer?
         switch source {
         case .flag(let n), .inkwellThreads(let n): Threads.count = n
-        case .environment: break
+        case .environment, .launcher: break  // libtorch read OMP_NUM_THREADS / MKL_NUM_THREADS
         case .automatic:
             let (cpus, usable) = capacity()
             if let start = sample(cpus: cpus) {
@@ -240,6 +380,48 @@ public enum CPUPacing {
         guard let pacer = state.lock.withLock({ state.pacer }) else { return }
         pacer.tick(now: seconds(CLOCK_MONOTONIC))
     }
+
+    /// Holds the count in force for a training run, on its computing thread: the automatic choice is made once (after
+    /// its first window, waited out here if need be: at most 0.1 s) and then no longer follows the load until
+    /// `release`. A fixed count (flag, variables, launcher) is held as it is. Returns the count held.
+    @discardableResult
+    public static func holdForTraining() -> Int {
+        let pacer = state.lock.withLock {
+            if state.pacer == nil, state.beforeHold == nil { state.beforeHold = Threads.count }
+            return state.pacer
+        }
+        guard let pacer else { return Threads.count }
+        if let due = pacer.firstDecisionDue {
+            let wait = due - seconds(CLOCK_MONOTONIC)
+            if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+        }
+        let held = pacer.hold(now: seconds(CLOCK_MONOTONIC))
+        Threads.count = held
+        return held
+    }
+
+    /// Holds `count` (a resumed run's recorded count) on the calling thread, the computing one, until `release`.
+    public static func hold(threads count: Int) {
+        let pacer = state.lock.withLock {
+            if state.pacer == nil, state.beforeHold == nil { state.beforeHold = Threads.count }
+            return state.pacer
+        }
+        pacer?.hold(count)
+        Threads.count = count
+    }
+
+    /// Ends a hold: the automatic choice follows the load again (the pipeline's later stages); without it, the count
+    /// before the hold comes back.
+    public static func release() {
+        let (pacer, before) = state.lock.withLock {
+            defer { state.beforeHold = nil }
+            return (state.pacer, state.beforeHold)
+        }
+        if let pacer { pacer.release() } else if let before { Threads.count = before }
+    }
+
+    /// Whether a training run holds the count now.
+    public static var isHeld: Bool { state.lock.withLock { state.pacer?.held ?? (state.beforeHold != nil) } }
 
     /// libtorch's own count (one thread per physical core, or what OMP_NUM_THREADS says), read before
     /// anything here changes it.

@@ -18,11 +18,14 @@ extension LoRATrainer {
     /// then how the session ended: finished, stopped, or failed with the error (written before it propagates).
     public func run(resume: Bool, shouldStop: () -> Bool = { false }, stopSignal: () -> String? = { nil },
                     events: (TrainingEvent) -> Void = { _ in }) throws -> TrainingSummary {
+        // One CPU thread count for the whole run (the automatic choice no longer follows the load until it ends).
+        let held = CPUPacing.holdForTraining()
+        defer { CPUPacing.release() }
         // status.json is rank 0's, like every file of the run.
         heartbeat = writesFiles ? TrainerHeartbeat(folder: run, step: state.step, totalSteps: config.training.maxSteps,
                                                    secondsBefore: state.seconds, interval: statusInterval) : nil
         do {
-            let summary = try train(resume: resume, shouldStop: shouldStop, events: events)
+            let summary = try train(resume: resume, heldThreads: held, shouldStop: shouldStop, events: events)
             heartbeat?.write(summary.interrupted ? .stopped(signal: stopSignal()) : .finished)
             return summary
         } catch {
@@ -31,7 +34,7 @@ extension LoRATrainer {
         }
     }
 
-    private func train(resume: Bool, shouldStop: () -> Bool, events: (TrainingEvent) -> Void) throws -> TrainingSummary {
+    private func train(resume: Bool, heldThreads: Int, shouldStop: () -> Bool, events: (TrainingEvent) -> Void) throws -> TrainingSummary {
         if writesFiles {
             try FileManager.default.createDirectory(at: run.root, withIntermediateDirectories: true)
             // What a killed run's writes left half done (`.state.tmp` is cleared by the next state save);
@@ -42,6 +45,8 @@ extension LoRATrainer {
         }
         let resumed = resume ? try loadState() : false
         if resume && !resumed { events(.message("no saved state in \(run.state.path): starting from step 0")) }
+        // Before anything computes (latents included): the count the run recorded, unless the user fixed another.
+        try holdThreads(resumed: resumed, held: heldThreads, events: events)
         // DDP's start: every rank continues from rank 0's adapters (equal already, from one seed or one saved state).
         try dataParallel?.broadcast(network.parameters.map(\.1))
         heartbeat?.step = state.step
@@ -85,7 +90,6 @@ extension LoRATrainer {
                 interrupted = true
                 break
             }
-            CPUPacing.tick()
             let (loss, gradNorm) = try stepSavingOnOutOfMemory()
             state.seconds = secondsBefore + Date().timeIntervalSince(started)
             heartbeat?.beat(step: state.step)
@@ -117,6 +121,25 @@ extension LoRATrainer {
         // The other ranks leave once rank 0's files are written: a launcher that sees them all exit finds the run complete.
         try dataParallel?.barrier()
         return summary(interrupted: interrupted)
+    }
+
+    /// Sets `state.cpuThreads`, the count this session trains with and records: the held one for a new run; for a
+    /// resumed one, what `CPUPacing.resumeCount` makes of the recorded count (said either way). Data-parallel ranks
+    /// that did not get a count from the user take rank 0's, so that every rank computes alike.
+    private func holdThreads(resumed: Bool, held: Int, events: (TrainingEvent) -> Void) throws {
+        let source = CPUPacing.source
+        var threads = held, message = CPUPacing.heldMessage(threads: held, source: source)
+        if resumed {
+            let decision = CPUPacing.resumeCount(recorded: state.cpuThreads, source: source, current: held)
+            threads = decision.threads
+            message = decision.message
+        }
+        if let dataParallel, !(source?.isUsers ?? false) {
+            threads = Int(try dataParallel.reduce([dataParallel.rank == 0 ? Double(threads) : 0], .sum)[0])
+        }
+        if threads != held { CPUPacing.hold(threads: threads) }
+        state.cpuThreads = threads
+        events(.message(message))
     }
 
     /// The end of a session whose evaluation a stop cut short (its state saved, with the evaluation pending): the other

@@ -8,6 +8,7 @@
 // (PR_SET_PDEATHSIG), and stops as after Ctrl-C, saving its state.
 import CProcess
 import Foundation
+import Torch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,7 +42,7 @@ public final class RankLauncher: @unchecked Sendable {
     }
 
     /// The variable that tells a rank its launcher's pid, for `followLauncher`.
-    static let launcherVariable = "INKWELL_LAUNCHER_PID"
+    static let launcherPIDVariable = "INKWELL_LAUNCHER_PID"
 
     /// The signal a rank gets when its launcher dies. Not SIGTERM: the kernel sends it at every reparenting, once
     /// per launcher thread that exits, and a second SIGTERM means "quit now"; a stop request is asked once.
@@ -53,8 +54,8 @@ public final class RankLauncher: @unchecked Sendable {
     /// default action ends the rank. Returns false (and does nothing) in a process started otherwise (torchrun's
     /// agent supervises its own workers).
     public static func followLauncher() -> Bool {
-        guard let text = getenv(launcherVariable).map({ String(cString: $0) }), let launcher = Int32(text) else { return false }
-        unsetenv(launcherVariable)  // not for processes this rank starts
+        guard let text = getenv(launcherPIDVariable).map({ String(cString: $0) }), let launcher = Int32(text) else { return false }
+        unsetenv(launcherPIDVariable)  // not for processes this rank starts
         _ = cp_set_parent_death_signal(launcherDiedSignal)
         if getppid() != launcher { kill(getpid(), launcherDiedSignal) }
         return true
@@ -99,11 +100,15 @@ public final class RankLauncher: @unchecked Sendable {
         defer { sources.forEach { $0.cancel() } }
         // torchrun's default: the ranks share the cores instead of each taking all of them (OMP_NUM_THREADS, which
         // libtorch's CPU thread pool follows), unless the user fixed the count (INKWELL_THREADS wins over it in the
-        // ranks; `--threads` is passed on in their arguments).
+        // ranks; `--threads` is passed on in their arguments). The marker beside it tells the ranks the count is the
+        // launcher's, not the user's: a resumed run's recorded count replaces it.
         var shared = environment
-        shared[Self.launcherVariable] = String(getpid())
+        shared[CPUPacing.launcherVariable] = nil
+        shared[Self.launcherPIDVariable] = String(getpid())
         if shared["OMP_NUM_THREADS"] == nil && shared["INKWELL_THREADS"] == nil {
-            shared["OMP_NUM_THREADS"] = String(max(1, ProcessInfo.processInfo.activeProcessorCount / count))
+            let share = String(max(1, ProcessInfo.processInfo.activeProcessorCount / count))
+            shared["OMP_NUM_THREADS"] = share
+            shared[CPUPacing.launcherVariable] = share
         }
         for rank in 0..<count {
             let place = LaunchEnvironment(rank: rank, worldSize: count, localRank: rank, masterAddress: "127.0.0.1", masterPort: port)

@@ -3,7 +3,7 @@ import ArgumentParser
 import Torch
 
 struct CPUOptions: ParsableArguments {
-    @Option(help: "CPU threads for libtorch (default: automatic, one per core that other processes leave free, re-checked as it runs; INKWELL_THREADS or OMP_NUM_THREADS also fix it).")
+    @Option(help: "CPU threads for libtorch (default: automatic, one per core that other processes leave free, re-checked as it runs, held for a training run and reused by its --resume; INKWELL_THREADS or OMP_NUM_THREADS also fix it).")
     var threads: Int?
 
     func validate() throws {

@@ -18,6 +18,48 @@ import TestSupport
         #expect(try CPUPacing.source(flag: nil, environment: ["PATH": "/bin"]) == .automatic)
     }
 
+    /// `inkwell train --nproc` marks the OMP_NUM_THREADS share it gives its ranks: the launcher's, not the user's.
+    @Test func theLaunchersShareIsNotTheUsers() throws {
+        let launched = ["OMP_NUM_THREADS": "1", CPUPacing.launcherVariable: "1"]
+        #expect(try CPUPacing.source(flag: nil, environment: launched) == .launcher(1))
+        #expect(try CPUPacing.source(flag: nil, environment: ["OMP_NUM_THREADS": "2", CPUPacing.launcherVariable: "1"])
+                == .environment("OMP_NUM_THREADS"))
+        #expect(try CPUPacing.source(flag: nil, environment: [CPUPacing.launcherVariable: "1"]) == .automatic)
+        #expect(try CPUPacing.source(flag: nil, environment: launched.merging(["INKWELL_THREADS": "3"]) { $1 }) == .inkwellThreads(3))
+        #expect(try CPUPacing.source(flag: 2, environment: launched) == .flag(2))
+        #expect(!CPUPacing.Source.launcher(1).isUsers && !CPUPacing.Source.automatic.isUsers)
+        #expect(CPUPacing.Source.flag(1).isUsers && CPUPacing.Source.inkwellThreads(1).isUsers
+                && CPUPacing.Source.environment("MKL_NUM_THREADS").isUsers)
+    }
+
+    /// A resumed run's count: the recorded one unless the user fixed one; theirs wins, with a warning when it differs.
+    @Test func resumeTakesTheRecordedCountUnlessTheUserFixedOne() {
+        typealias R = CPUPacing.Resume
+        // Nobody's choice (automatic, the launcher's share, or no `start` at all): the recorded count, whatever runs now.
+        #expect(CPUPacing.resumeCount(recorded: 2, source: .automatic, current: 1) == .recorded(2))
+        #expect(CPUPacing.resumeCount(recorded: 2, source: .launcher(1), current: 1) == .recorded(2))
+        #expect(CPUPacing.resumeCount(recorded: 3, source: nil, current: 2) == .recorded(3))
+        // The user's count wins.
+        #expect(CPUPacing.resumeCount(recorded: 2, source: .flag(1), current: 1) == .differs(1, recorded: 2, .flag(1)))
+        #expect(CPUPacing.resumeCount(recorded: 2, source: .inkwellThreads(4), current: 4) == .differs(4, recorded: 2, .inkwellThreads(4)))
+        #expect(CPUPacing.resumeCount(recorded: 2, source: .flag(2), current: 2) == .same(2, .flag(2)))
+        // OMP_NUM_THREADS / MKL_NUM_THREADS: the count libtorch took from them.
+        #expect(CPUPacing.resumeCount(recorded: 2, source: .environment("OMP_NUM_THREADS"), current: 3)
+                == .differs(3, recorded: 2, .environment("OMP_NUM_THREADS")))
+        #expect(CPUPacing.resumeCount(recorded: 2, source: .environment("MKL_NUM_THREADS"), current: 2) == .same(2, .environment("MKL_NUM_THREADS")))
+        // An older state records none: the count in force.
+        #expect(CPUPacing.resumeCount(recorded: nil, source: .automatic, current: 2) == .unrecorded(2, .automatic))
+        #expect(CPUPacing.resumeCount(recorded: nil, source: .flag(1), current: 1) == .unrecorded(1, .flag(1)))
+
+        #expect(R.recorded(2).message == "CPU threads: 2, from the run's state (an exact resume needs the count the run started with)")
+        let warning = R.differs(1, recorded: 2, .flag(1)).message
+        #expect(warning.hasPrefix("warning: CPU threads: 1 (--threads), but the run trained with 2"), "\(warning)")
+        #expect(warning.contains("differ from an uninterrupted run's in the last bits") && warning.contains("leave --threads out"))
+        #expect(R.differs(3, recorded: 2, .environment("OMP_NUM_THREADS")).message.contains("leave OMP_NUM_THREADS out"))
+        #expect(!R.same(2, .flag(2)).message.contains("warning"))
+        #expect(R.unrecorded(2, .automatic).message.contains("records no count"))
+    }
+
     @Test func badSettingsAreNamed() {
         for bad in ["0", "-2", "two", ""] {
             let error = #expect(throws: CPUPacing.InvalidSetting.self) { try CPUPacing.source(flag: nil, environment: ["INKWELL_THREADS": bad]) }
@@ -112,6 +154,69 @@ import TestSupport
         let blind = CPUPacing.Pacer(usableCores: 2, ceiling: 2, start: reading, read: { nil }, apply: { applied.append($0) })
         #expect(blind.tick(now: now + 5) == 2)
         #expect(applied == [1, 2])
+    }
+
+    /// A training run holds the count: a first decision from the window so far if none was made, then no re-pacing
+    /// whatever the load does, until released.
+    @Test func holdStopsRePacing() {
+        var now = 0.0, othersRate = 0.0
+        var reading = CPUPacing.Sample(time: 0, busy: 0, own: 0)
+        func advance(_ seconds: Double) {
+            now += seconds
+            reading = CPUPacing.Sample(time: now, busy: reading.busy + (1 + othersRate) * seconds, own: reading.own + seconds)
+        }
+        var applied: [Int] = []
+        let pacer = CPUPacing.Pacer(usableCores: 2, ceiling: 2, start: reading, read: { reading }, apply: { applied.append($0) })
+        #expect(pacer.firstDecisionDue == CPUPacing.Pacer.firstWindow)
+        // A hog is there from the start: the hold decides from what it saw (one core taken), then holds.
+        othersRate = 1
+        advance(0.2)
+        #expect(pacer.hold(now: now) == 1 && pacer.held)
+        #expect(applied == [1] && pacer.firstDecisionDue == nil)
+        // The hog leaves: a free pacer would take the core back at its next recheck; a held one does not look.
+        othersRate = 0
+        for _ in 0..<10 {
+            advance(1.5)
+            #expect(pacer.tick(now: now) == 1)
+        }
+        #expect(applied == [1])
+        // Released, it paces again from a fresh window.
+        pacer.release()
+        #expect(!pacer.held)
+        advance(0.5)
+        #expect(pacer.tick(now: now) == 1)
+        advance(0.6)
+        #expect(pacer.tick(now: now) == 2)
+        #expect(applied == [1, 2])
+
+        // A given count (a resumed run's recorded one) replaces the pacer's, and the load does not move it either.
+        pacer.hold(1)
+        othersRate = 0
+        advance(2)
+        #expect(pacer.tick(now: now) == 1)
+        // Holding after a decision measures nothing more.
+        let second = CPUPacing.Pacer(usableCores: 2, ceiling: 2, start: reading, read: { reading }, apply: { applied.append($0) })
+        advance(0.2)
+        #expect(second.tick(now: now) == 2)
+        othersRate = 1
+        advance(0.05)
+        #expect(second.hold(now: now) == 2)
+        advance(3)
+        #expect(second.tick(now: now) == 2)
+    }
+
+    /// Without a pacer (nobody called `start`: a library host), a hold sets libtorch's count and its release puts the
+    /// count before it back.
+    @Test func holdWithoutAPacerRestoresTheCount() throws {
+        try #require(CPUPacing.pacer == nil, "the test process calls no CPUPacing.start")
+        let before = Threads.count
+        defer { Threads.count = before }
+        Threads.count = 3
+        #expect(CPUPacing.holdForTraining() == 3 && CPUPacing.isHeld)
+        CPUPacing.hold(threads: 1)
+        #expect(Threads.count == 1)
+        CPUPacing.release()
+        #expect(Threads.count == 3 && !CPUPacing.isHeld)
     }
 
     /// The process's pacer applies its choice to libtorch's own thread pool.

@@ -184,6 +184,10 @@ import Torch
         let resumedLog = setup.dir.appendingPathComponent("resumed.out")
         let resumed = try Self.start(["train", "--config", config, "--nproc", "2", "--set", "output.name=cut", "--resume"], log: resumedLog)
         #expect(Self.finish(resumed, within: 300) && resumed.terminationStatus == 0, "\(Self.text(resumedLog))")
+        // The ranks' thread count, the launcher's share (cores / 2), is recorded and taken from the state on resume.
+        let share = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+        #expect(stopped.cpuThreads == share)
+        #expect(Self.text(resumedLog).contains("CPU threads: \(share), from the run's state"), "\(Self.text(resumedLog))")
         try Self.expectSameTraining(setup.run("cut"), setup.run("full"), "stopped at step \(stopped.step) and resumed vs uninterrupted")
     }
 

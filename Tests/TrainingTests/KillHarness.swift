@@ -65,8 +65,10 @@ struct KillHarness {
         process.executableURL = Self.binary
         process.arguments = arguments
         process.currentDirectoryURL = work
-        // One fixed thread count: libtorch's reductions depend on it, and the automatic choice follows the
-        // machine's load, so an interrupted run and the uninterrupted one could otherwise differ in the last bit.
+        // One fixed thread count: libtorch's reductions depend on it. A training run records its count and --resume
+        // reuses it, but the uninterrupted reference run and the first killed run each choose theirs at their start,
+        // under that moment's load (as does a run killed before its first state save, and prepare, caption and the
+        // latent cache record nothing), so they could otherwise differ in the last bit.
         process.environment = ProcessInfo.processInfo.environment.merging(["INKWELL_THREADS": "1"].merging(extra) { $1 }) { $1 }
         let log = work.deletingLastPathComponent().appendingPathComponent("output-\(UUID().uuidString).txt")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -30,15 +30,15 @@ import Torch
         }
     }
 
-    /// The thread count each rank of `--nproc N` gets: cores / N in OMP_NUM_THREADS, as torchrun gives, unless the
-    /// user fixed a count (OMP_NUM_THREADS, or INKWELL_THREADS, which wins in the rank). The ranks here are shells
+    /// The thread count each rank of `--nproc N` gets: cores / N in OMP_NUM_THREADS (marked as the launcher's in
+    /// INKWELL_LAUNCHER_THREADS), as torchrun gives, unless the user fixed a count (OMP_NUM_THREADS, or INKWELL_THREADS, which wins in the rank). The ranks here are shells
     /// that write what they were given.
     @Test func ranksShareTheCoresUnlessTheUserFixedACount() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ranks-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         func given(_ environment: [String: String]) throws -> [String] {
-            let script = "echo \"${OMP_NUM_THREADS:-unset} ${INKWELL_THREADS:-unset}\" > \"$OUT/$RANK\""
+            let script = "echo \"${OMP_NUM_THREADS:-unset} ${INKWELL_THREADS:-unset} ${INKWELL_LAUNCHER_THREADS:-unset}\" > \"$OUT/$RANK\""
             let outcome = try RankLauncher(executable: "/bin/sh", arguments: ["-c", script], count: 2,
                                            environment: environment.merging(["OUT": dir.path]) { $1 }).run()
             #expect(outcome.status == 0)
@@ -46,9 +46,12 @@ import Torch
                 .trimmingCharacters(in: .whitespacesAndNewlines) }
         }
         let share = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
-        #expect(try given([:]) == ["\(share) unset", "\(share) unset"])
-        #expect(try given(["OMP_NUM_THREADS": "5"]) == ["5 unset", "5 unset"])
-        #expect(try given(["INKWELL_THREADS": "3"]) == ["unset 3", "unset 3"])
+        // The launcher's own share is marked as such (a resumed run's recorded count replaces it); the user's is not.
+        #expect(try given([:]) == ["\(share) unset \(share)", "\(share) unset \(share)"])
+        #expect(try given(["OMP_NUM_THREADS": "5"]) == ["5 unset unset", "5 unset unset"])
+        #expect(try given(["INKWELL_THREADS": "3"]) == ["unset 3 unset", "unset 3 unset"])
+        // A marker inherited from an outer launch does not make the user's count the launcher's.
+        #expect(try given(["OMP_NUM_THREADS": "5", "INKWELL_LAUNCHER_THREADS": "5"]) == ["5 unset unset", "5 unset unset"])
     }
 
     @Test func gradientsGoInBucketsOfOneDtypeUpTo25MiB() throws {
