@@ -1,4 +1,4 @@
-// The one way Inkwell writes a file: into a hidden temporary sibling (`.<name>.<uuid>.tmp`), flushed to
+// The one way Inkwell writes a file: into a hidden temporary sibling (`.<name>.<pid>-<uuid>.tmp`), flushed to
 // disk, then renamed over the final name. A reader, or a run that was interrupted or crashed, sees the old
 // file or the new one, never half of one.
 import Foundation
@@ -111,7 +111,27 @@ public func append(_ data: Data, to url: URL) throws {
 }
 
 public enum AtomicWrite {
-    static func temporaryName(for name: String) -> String { ".\(name).\(UUID().uuidString).tmp" }
+    /// The writer's pid is in the name: a process cleaning up a folder must not take the temporary of another that
+    /// is still writing there (two runs caching latents of one dataset, data-parallel ranks sharing a cache).
+    static func temporaryName(for name: String) -> String { ".\(name).\(getpid())-\(UUID().uuidString).tmp" }
+
+    /// The pid of the process that writes temporary `name`; nil for a name without one (an older Inkwell's).
+    static func writer(ofTemporary name: String) -> pid_t? {
+        guard let tag = name.dropLast(".tmp".count).split(separator: ".").last,
+              let dash = tag.firstIndex(of: "-") else { return nil }
+        return pid_t(tag[..<dash])
+    }
+
+    /// Whether `pid` is a process that has not exited (a zombie has: it writes nothing more).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        #if os(Linux)
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
+            return !stat[close...].hasPrefix(") Z")
+        }
+        #endif
+        return true
+    }
 
     /// Whether a file name is one of the temporaries a write leaves behind when the process is killed
     /// between the write and the rename.
@@ -119,10 +139,12 @@ public enum AtomicWrite {
         name.hasPrefix(".") && name.hasSuffix(".tmp")
     }
 
-    /// Removes such leftovers from a folder the caller owns.
+    /// Removes such leftovers from a folder the caller owns: those of processes that are gone, never one that a
+    /// running process (this one included) may still rename into place.
     public static func removeTemporaries(in directory: URL) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         for name in names where isTemporary(name) {
+            if let pid = writer(ofTemporary: name), isRunning(pid) { continue }
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
         }
     }

@@ -225,17 +225,17 @@ public enum CPUPacing {
     /// The CPUs this process may run on (its affinity mask), and how many it may use at once (the mask,
     /// within the cgroup's quota, the tightest of its cgroup and the cgroups above it that are visible).
     static func capacity() -> (cpus: Set<Int>, usable: Int) {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let status = procText("/proc/self/status") ?? ""
         var cpus = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
             .map { cpuList(String($0.dropFirst("Cpus_allowed_list:".count))) } ?? []
         if cpus.isEmpty { cpus = Set(0..<ProcessInfo.processInfo.activeProcessorCount) }
         var usable = cpus.count
-        let membership = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? ""
+        let membership = procText("/proc/self/cgroup") ?? ""
         if let line = membership.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) {
             var path = String(line.dropFirst(3))
             while true {
                 let file = "/sys/fs/cgroup" + (path == "/" ? "" : path) + "/cpu.max"
-                if let text = try? String(contentsOfFile: file, encoding: .utf8), let cores = quotaCores(cpuMax: text) {
+                if let text = procText(file), let cores = quotaCores(cpuMax: text) {
                     usable = min(usable, cores)
                 }
                 guard path != "/", !path.isEmpty else { break }
@@ -243,6 +243,13 @@ public enum CPUPacing {
             }
         }
         return (cpus, max(1, usable))
+    }
+
+    /// A /proc or /sys file, whole: Foundation's String(contentsOfFile:) stops at 4 KiB for them (their size reads
+    /// as 0), which would drop the CPU lines of /proc/stat past the first few dozen cores.
+    static func procText(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() else { return nil }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func seconds(_ clock: clockid_t) -> Double {
@@ -253,7 +260,7 @@ public enum CPUPacing {
 
     /// A reading of this machine now; nil where /proc/stat cannot be read (then the count stays as it is).
     static func sample(cpus: Set<Int>) -> Sample? {
-        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+        guard let text = procText("/proc/stat"),
               let busy = busySeconds(procStat: text, cpus: cpus, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))))
         else { return nil }
         return Sample(time: seconds(CLOCK_MONOTONIC), busy: busy, own: seconds(CLOCK_PROCESS_CPUTIME_ID))

@@ -1,4 +1,4 @@
-import AtomicFile
+@testable import AtomicFile
 import Foundation
 import Testing
 
@@ -58,5 +58,29 @@ import Testing
         #expect(!AtomicWrite.isTemporary("notes.tmp") && !AtomicWrite.isTemporary(".hidden"))
         AtomicWrite.removeTemporaries(in: dir)
         #expect(try listing(dir) == [".hidden", "a.png", "notes.tmp"])
+    }
+
+    @Test func aRunningWritersTemporaryIsLeftToIt() throws {
+        // Two runs caching latents in one dataset: the one that starts must not delete what the other is about to
+        // rename into place ("cannot rename the written file into place: No such file or directory").
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        defer { sleeper.terminate(); sleeper.waitUntilExit() }
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let mine = AtomicWrite.temporaryName(for: "a.safetensors")
+        #expect(mine.hasPrefix(".a.safetensors.\(getpid())-") && AtomicWrite.isTemporary(mine))
+        let uuid = UUID().uuidString
+        let names = [mine, ".b.safetensors.\(sleeper.processIdentifier)-\(uuid).tmp",
+                     ".c.safetensors.\(gone.processIdentifier)-\(uuid).tmp", ".d.safetensors.\(uuid).tmp"]
+        for name in names { try Data().write(to: dir.appendingPathComponent(name)) }
+        AtomicWrite.removeTemporaries(in: dir)
+        #expect(try listing(dir) == names[0...1].sorted(), "only the temporaries of running writers stay")
     }
 }

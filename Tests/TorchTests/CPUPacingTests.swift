@@ -310,4 +310,12 @@ import TestSupport
         let badFlag = try Self.inkwell(["generate", "--model", "x", "--prompt", "y", "--threads", "0"], environment: [:])
         #expect(badFlag.status != 0 && badFlag.err.contains("--threads must be at least 1"), "\(badFlag.err)")
     }
+
+    @Test func procFilesAreReadWhole() throws {
+        // /proc files report size 0 and Foundation's String(contentsOfFile:) stops at 4 KiB: on a machine with
+        // many cores /proc/stat's CPU lines run past that. This process's memory map is well over 4 KiB.
+        let maps = try #require(CPUPacing.procText("/proc/self/maps"))
+        #expect(maps.utf8.count > 8192 && maps.hasSuffix("\n"), "\(maps.utf8.count) bytes")
+        #expect(maps.contains("[stack]"), "the map's last lines are there")
+    }
 }
