@@ -13,49 +13,26 @@ import Torch
     /// `inkwell ARGS` in `work`, with none of the test process's thread settings (OMP_*, MKL_*, GOMP_*,
     /// INKWELL_THREADS) and `extra` added; its status and output.
     static func train(_ arguments: [String], in work: URL, environment extra: [String: String] = [:]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = KillHarness.binary
-        process.arguments = ["train", "--config", "train.toml"] + arguments
-        process.currentDirectoryURL = work
-        process.environment = ProcessInfo.processInfo.environment.filter { key, _ in
+        let environment = ProcessInfo.processInfo.environment.filter { key, _ in
             !["OMP_", "GOMP_", "MKL_", "INKWELL_THREADS", CPUPacing.launcherVariable].contains { key.hasPrefix($0) }
         }.merging(extra) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        return try TrainCommandStopTests.inkwell(["train", "--config", "train.toml"] + arguments, in: work, environment: environment)
     }
 
     /// Four steps on a flat learning rate (so that a run trained to step 2 may be continued to 4), validated and
     /// checkpointed every other step.
     static func writeConfig(_ work: URL) throws {
-        try """
-            [model]
-            path = "\(KillSafetyTests.model.path)"
-            device = "cpu"
+        try (KillSafetyTests.training + """
+
             [schedule]
             name = "constant"
-            [training]
-            max_steps = 4
-            batch_size = 1
-            [validation]
-            every = 2
-            [samples]
-            every = 4
-            prompts = ["a ring"]
-            seeds = [1]
-            steps = 2
-            size = 64
             [data]
             dataset = "data/ds"
             captions = "vanilla"
             resolution = 64
             [output]
             dir = "runs"
-            """.write(to: work.appendingPathComponent("train.toml"), atomically: true, encoding: .utf8)
+            """).write(to: work.appendingPathComponent("train.toml"), atomically: true, encoding: .utf8)
     }
 
     static func lora(_ work: URL, _ name: String) -> URL { work.appendingPathComponent("runs/\(name)/lora/\(name).safetensors") }

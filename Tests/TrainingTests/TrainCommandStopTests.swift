@@ -10,11 +10,14 @@ import TestSupport
 @Suite struct TrainCommandStopTests {
     static let binary = Fixtures.packageRoot.appendingPathComponent(".build/debug/inkwell")
 
-    /// Runs `inkwell arguments…` to the end; its exit status and output.
-    static func inkwell(_ arguments: [String]) throws -> (Int32, String) {
+    /// Runs `inkwell arguments…` to the end (in `directory`, with `environment` instead of this process's, when
+    /// given); its exit status and output.
+    static func inkwell(_ arguments: [String], in directory: URL? = nil, environment: [String: String]? = nil) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        if let environment { process.environment = environment }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
