@@ -36,7 +36,10 @@ func pipelineRanks(_ nproc: Int?, timeout: Double, backend: ProcessGroup.Backend
         throw ValidationError("inkwell pipeline runs its stages once and starts the training ranks itself: run it without "
             + "torchrun, with --nproc N (or run `torchrun … inkwell train --config <run>/config.toml` for one run)")
     }
-    guard let nproc, nproc > 1 else { return nil }
+    guard let nproc, nproc > 1 else {
+        if let backend { throw ValidationError("--dist-backend \(backend) is for data-parallel ranks: add --nproc N (2 or more)") }
+        return nil
+    }
     guard timeout > 0 else { throw ValidationError("--dist-timeout must be positive, got \(timeout)") }
     return PipelineRanks(count: nproc, timeout: timeout, backend: backend, cpu: cpu)
 }

@@ -35,6 +35,9 @@ struct Train: ParsableCommand, ComputingCommand {
 
     func run() throws {
         if let nproc { return try launchRanks(nproc) }
+        if let distBackend, try LaunchEnvironment.read() == nil {
+            throw ValidationError("--dist-backend \(distBackend) is for data-parallel ranks: add --nproc N, or start the command with torchrun")
+        }
         let config = try TrainingConfig.load(URL(fileURLWithPath: self.config), overrides: overrides)
         let runDirectory = config.runDirectory
         let fm = FileManager.default

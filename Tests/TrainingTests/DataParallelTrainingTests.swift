@@ -261,6 +261,9 @@ import Torch
         #expect(output.contains("--dist-backend nccl needs CUDA GPUs, but model.device is cpu: use --dist-backend gloo"), "\(output)")
         #expect(!output.contains("starting 2 data-parallel ranks"), "\(output)")
         #expect(Date().timeIntervalSince(started) < 60)
+        // Without ranks the flag would do nothing: said, not ignored.
+        let (alone, aloneOutput) = try TrainCommandStopTests.inkwell(["train", "--config", config, "--dist-backend", "gloo"])
+        #expect(alone != 0 && aloneOutput.contains("--dist-backend gloo is for data-parallel ranks: add --nproc N"), "\(aloneOutput)")
     }
 
     @Test func killingTheLauncherStopsItsRanksAndTheyKeepTheirState() throws {
