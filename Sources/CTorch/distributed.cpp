@@ -119,7 +119,17 @@ ct_error *ct_process_group_new(const char *host, int32_t port, bool host_store, 
   });
 }
 
-void ct_process_group_free(ct_process_group group) { delete group; }
+// As torch.distributed.destroy_process_group: NCCL's communicators and watchdog are shut down (bounded by the
+// group's timeout) rather than left to the process's exit; Gloo has nothing to shut down.
+void ct_process_group_free(ct_process_group group) {
+  if (!group) return;
+  try {
+    group->backend->shutdown();
+  } catch (const std::exception &) {
+    // a peer that died already: its communicator is gone either way
+  }
+  delete group;
+}
 
 ct_error *ct_process_group_all_reduce(ct_process_group group, ct_tensor t, int32_t op) {
   return guard([&] {

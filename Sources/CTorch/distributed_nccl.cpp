@@ -10,6 +10,7 @@
 #ifdef INKWELL_NCCL
 #define USE_C10D_NCCL
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -30,10 +31,13 @@ void check_nccl(int rank, int device) {
 
 c10::intrusive_ptr<c10d::Backend> make_nccl_backend(const c10::intrusive_ptr<c10d::Store> &store, int rank,
                                                     int world_size, std::chrono::milliseconds timeout, int device) {
+  at::Device cuda(at::kCUDA, static_cast<c10::DeviceIndex>(device));
+  // torch.cuda.set_device(LOCAL_RANK), as every DDP script does first: what NCCL and libtorch do on "the current
+  // device" (contexts, streams, the barrier's tensor) then lands on this rank's GPU, not on every rank's cuda:0.
+  c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(cuda);
   auto options = c10d::ProcessGroupNCCL::Options::create();
   options->timeout = timeout;
   auto backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world_size, options);
-  at::Device cuda(at::kCUDA, static_cast<c10::DeviceIndex>(device));
   backend->setBoundDeviceId(cuda);
   backend->eagerConnectSingleDevice(cuda);
   return backend;
