@@ -252,6 +252,62 @@ import Torch
         for (key, t) in a { #expect(try (t - #require(b[key])).abs().max().item() == 0, "\(key)") }
     }
 
+    /// `inkwell pipeline --nproc 2`: prepare, caption and compare run once in the pipeline's process, each run's
+    /// training on 2 ranks through the launcher, so it trains as one process with twice the batch would.
+    @Test func thePipelineTrainsEachRunOnItsRanks() throws {
+        let setup = try Setup()
+        let runs = setup.dir.appendingPathComponent("runs")
+        let pipeline = setup.dir.appendingPathComponent("pipeline.toml")
+        try """
+            [pipeline]
+            name = "p"
+            input = "\(setup.dir.appendingPathComponent("raw").path)"
+            datasets = "\(setup.dir.appendingPathComponent("pdata").path)"
+            resolution = 64
+            variants = ["vanilla"]
+            compare_scales = [1.0]
+            [model]
+            path = "\(try Fixtures.url("pipeline", "model").path)"
+            device = "cpu"
+            [data]
+            flip = true
+            [training]
+            max_steps = 4
+            batch_size = 1
+            gradient_accumulation = 2
+            noise_offset = 0.05
+            [optimizer]
+            learning_rate = 0.0001
+            [schedule]
+            name = "constant"
+            [validation]
+            every = 2
+            [samples]
+            every = 0
+            prompts = ["a ring"]
+            seeds = [1]
+            steps = 2
+            size = 64
+            [output]
+            dir = "\(runs.path)"
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        let log = setup.dir.appendingPathComponent("pipeline.out")
+        let launched = try Self.start(["pipeline", "--config", pipeline.path, "--nproc", "2", "--dist-timeout", "120"], log: log)
+        #expect(Self.finish(launched, within: 600) && launched.terminationStatus == 0, "\(Self.text(log))")
+        let output = Self.text(log)
+        #expect(output.contains("rank 0 of 2: process group (gloo)"), "\(output)")
+        let run = RunFolder(runs.appendingPathComponent("p/vanilla"))
+        let state = try #require(TrainerState.read(run), "\(output)")
+        #expect(state.worldSize == 2 && state.step == 4)
+        #expect(FileManager.default.fileExists(atPath: runs.appendingPathComponent("p/compare/grid.png").path), "\(output)")
+
+        // The same run in one process with batch 2, from the config the pipeline wrote for its ranks.
+        let (status, single) = try TrainCommandStopTests.inkwell(["train", "--config", run.config.path, "--set", "training.batch_size=2",
+                                                                  "--set", "output.name=one", "--threads", "1"])
+        #expect(status == 0, "\(single)")
+        try Self.expectSameTraining(run, RunFolder(runs.appendingPathComponent("p/one")), "pipeline on 2 ranks × batch 1 vs train, 1 rank × batch 2")
+    }
+
     @Test func ncclForCPURanksIsRefusedBeforeAnyRankStarts() throws {
         let setup = try Setup()
         let config = try setup.config(steps: 2, batch: 1).path
