@@ -66,10 +66,10 @@ import Torch
         }
     }
 
-    /// Starts `inkwell arguments…` with `environment` added, its output going to `log`.
-    static func start(_ arguments: [String], environment: [String: String] = [:], log: URL) throws -> Process {
+    /// Starts `inkwell arguments…` (or `executable arguments…`) with `environment` added, its output going to `log`.
+    static func start(_ arguments: [String], executable: URL = binary, environment: [String: String] = [:], log: URL) throws -> Process {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -250,6 +250,28 @@ import Torch
         // Not merely close: the same bits (an average over one rank is the value itself).
         let a = try Safetensors.load(setup.run("launched").final).tensors, b = try Safetensors.load(setup.run("plain").final).tensors
         for (key, t) in a { #expect(try (t - #require(b[key])).abs().max().item() == 0, "\(key)") }
+    }
+
+    /// The real torchrun (torch.distributed.run from the venv's torch: its elastic agent hosts the store and sets
+    /// each worker's environment) starting 2 ranks of `inkwell train` as the README says, against one process with
+    /// batch 2.
+    @Test func torchrunStartsTheRanksAsItStartsPython() throws {
+        let setup = try Setup()
+        let torchrun = Fixtures.packageRoot.appendingPathComponent(".venv/bin/torchrun")
+        try #require(FileManager.default.isExecutableFile(atPath: torchrun.path), "no torchrun in .venv: run scripts/bootstrap.sh")
+        let log = setup.dir.appendingPathComponent("torchrun.out")
+        let launched = try Self.start(["--nproc-per-node", "2", "--master-port", String(try RankLauncher.freePort()), "--no-python",
+                                       Self.binary.path, "train", "--config", try setup.config(steps: 4, batch: 1).path,
+                                       "--set", "output.name=torchrun", "--dist-timeout", "120"],
+                                      executable: torchrun, log: log)
+        let single = try Self.start(["train", "--config", try setup.config(steps: 4, batch: 2).path, "--set", "output.name=one"],
+                                    environment: ["OMP_NUM_THREADS": "1"], log: setup.dir.appendingPathComponent("one.out"))
+        #expect(Self.finish(launched, within: 300) && launched.terminationStatus == 0, "\(Self.text(log))")
+        #expect(Self.finish(single, within: 300) && single.terminationStatus == 0, "\(Self.text(setup.dir.appendingPathComponent("one.out")))")
+        #expect(Self.text(log).contains("rank 0 of 2: process group (gloo)"), "\(Self.text(log))")
+        let state = try #require(TrainerState.read(setup.run("torchrun")), "\(Self.text(log))")
+        #expect(state.worldSize == 2 && state.step == 4)
+        try Self.expectSameTraining(setup.run("torchrun"), setup.run("one"), "torchrun, 2 ranks × batch 1 vs 1 rank × batch 2")
     }
 
     /// `inkwell pipeline --nproc 2`: prepare, caption and compare run once in the pipeline's process, each run's
