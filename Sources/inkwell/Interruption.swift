@@ -16,11 +16,14 @@ final class Interruption: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
 
     private var once: Set<Int32> = []
+    private var quiet = false
 
-    /// `stopOnce`: further signals that ask for a stop, however often they come.
-    static func install(stopOnce: [Int32] = []) -> Interruption {
+    /// `stopOnce`: further signals that ask for a stop, however often they come. `quiet`: say nothing (a
+    /// data-parallel rank other than 0: a terminal's Ctrl-C reaches every rank, and rank 0 speaks for them).
+    static func install(stopOnce: [Int32] = [], quiet: Bool = false) -> Interruption {
         let interruption = Interruption()
         interruption.once = Set(stopOnce)
+        interruption.quiet = quiet
         for number in signals + stopOnce {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -61,7 +64,7 @@ final class Interruption: @unchecked Sendable {
             count = max(count, 1)
             if first == nil { first = number }
             lock.unlock()
-            if !repeated { FileHandle.standardError.write(Data("\nthe launcher is gone: stopping at the next safe point\n".utf8)) }
+            if !repeated { say("\nthe launcher is gone: stopping at the next safe point\n") }
             return
         }
         count += 1
@@ -70,12 +73,16 @@ final class Interruption: @unchecked Sendable {
         lock.unlock()
         let name = number == SIGINT ? "Ctrl-C" : String(cString: strsignal(number))
         if received == 1 {
-            FileHandle.standardError.write(Data("\n\(name): stopping at the next safe point (again to quit now)\n".utf8))
+            say("\n\(name): stopping at the next safe point (again to quit now)\n")
         } else {
-            FileHandle.standardError.write(Data("\n\(name) again: quitting now; what was last saved stands (no file is left half-written)\n".utf8))
+            say("\n\(name) again: quitting now; what was last saved stands (no file is left half-written)\n")
             // _exit, not exit: static destructors must not run under threads still computing (a collective, a step).
             fflush(nil)
             _exit(128 + number)
         }
+    }
+
+    private func say(_ text: String) {
+        if !quiet { FileHandle.standardError.write(Data(text.utf8)) }
     }
 }

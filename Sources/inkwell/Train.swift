@@ -24,11 +24,14 @@ struct Train: ParsableCommand, ComputingCommand {
     @Option(help: "The data-parallel ranks' c10d backend: nccl (CUDA GPUs, one per rank) or gloo (CPUs; GPUs through the host). Default: nccl on CUDA, gloo on the CPU.")
     var distBackend: ProcessGroup.Backend?
 
-    /// The command that continues this run, as a shell takes it.
-    func resumeCommand(worldSize: Int = 1) -> String {
-        (["inkwell", "train", "--config", self.config] + overrides.flatMap { ["--set", $0] } + ["--resume"]
-            + (worldSize > 1 ? ["--nproc", String(worldSize)] : []))
+    /// The command that continues this run, as a shell takes it. Ranks that torchrun started (`byTorchrun`) are
+    /// started by it again, with its own flags, which this process does not know.
+    func resumeCommand(worldSize: Int = 1, byTorchrun: Bool = false) -> String {
+        let torchrun = byTorchrun && worldSize > 1
+        let train = (["inkwell", "train", "--config", self.config] + overrides.flatMap { ["--set", $0] } + ["--resume"]
+            + (worldSize > 1 && !torchrun ? ["--nproc", String(worldSize)] : []))
             .map(shellQuoted).joined(separator: " ")
+        return torchrun ? "torchrun … --no-python \(train), with the same \(worldSize) ranks" : train
     }
 
     @OptionGroup var cpu: CPUOptions
@@ -79,7 +82,7 @@ struct Train: ParsableCommand, ComputingCommand {
             trainer.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
         }
         // Polled between steps and inside latent caching, validation and samples: the trainer then saves its state.
-        let interruption = Interruption.install(stopOnce: followsLauncher ? [RankLauncher.launcherDiedSignal] : [])
+        let interruption = Interruption.install(stopOnce: followsLauncher ? [RankLauncher.launcherDiedSignal] : [], quiet: rank != 0)
         let bar = ProgressLine(total: config.training.maxSteps, label: "step")
         var lastValidation = "-"
         do {
@@ -99,7 +102,9 @@ struct Train: ParsableCommand, ComputingCommand {
                 }
             }
             guard rank == 0 else { return }
-            if summary.interrupted { say("to continue: \(resumeCommand(worldSize: group?.worldSize ?? 1))") }
+            if summary.interrupted {
+                say("to continue: \(resumeCommand(worldSize: group?.worldSize ?? 1, byTorchrun: group != nil && !followsLauncher))")
+            }
             say(String(format: "%@ after %d steps in %.0f s (%.2f steps/s); best validation loss %@ at step %@",
                          summary.interrupted ? "stopped" : "finished", summary.steps, summary.seconds, summary.stepsPerSecond,
                          summary.bestValidationLoss.map { String(format: "%.5f", $0) } ?? "-",

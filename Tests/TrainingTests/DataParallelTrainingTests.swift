@@ -253,25 +253,51 @@ import Torch
     }
 
     /// The real torchrun (torch.distributed.run from the venv's torch: its elastic agent hosts the store and sets
-    /// each worker's environment) starting 2 ranks of `inkwell train` as the README says, against one process with
-    /// batch 2.
+    /// each worker's environment) starting 2 ranks of `inkwell train` as the README says: the same training as one
+    /// process with batch 2; Ctrl-C to torchrun (which passes it on to its workers) saves the state, the hint
+    /// says to start torchrun again, and that resume ends where the uninterrupted launch did.
     @Test func torchrunStartsTheRanksAsItStartsPython() throws {
         let setup = try Setup()
         let torchrun = Fixtures.packageRoot.appendingPathComponent(".venv/bin/torchrun")
         try #require(FileManager.default.isExecutableFile(atPath: torchrun.path), "no torchrun in .venv: run scripts/bootstrap.sh")
-        let log = setup.dir.appendingPathComponent("torchrun.out")
-        let launched = try Self.start(["--nproc-per-node", "2", "--master-port", String(try RankLauncher.freePort()), "--no-python",
-                                       Self.binary.path, "train", "--config", try setup.config(steps: 4, batch: 1).path,
-                                       "--set", "output.name=torchrun", "--dist-timeout", "120"],
-                                      executable: torchrun, log: log)
-        let single = try Self.start(["train", "--config", try setup.config(steps: 4, batch: 2).path, "--set", "output.name=one"],
+        let config = try setup.config(steps: 8, batch: 1).path
+        // The test runner's threads block SIGINT and a spawned process inherits that mask, so torchrun would never
+        // see the Ctrl-C; it is started as a shell starts it, with no signal blocked.
+        let unblocked = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"
+        func launch(_ name: String, resume: Bool = false) throws -> (Process, URL) {
+            let log = setup.dir.appendingPathComponent("\(name)\(resume ? "-resumed" : "").out")
+            let process = try Self.start(["-c", unblocked, torchrun.path, "--nproc-per-node", "2",
+                                          "--master-port", String(try RankLauncher.freePort()), "--no-python",
+                                          Self.binary.path, "train", "--config", config, "--set", "output.name=\(name)",
+                                          "--dist-timeout", "120"] + (resume ? ["--resume"] : []),
+                                         executable: Fixtures.packageRoot.appendingPathComponent(".venv/bin/python"), log: log)
+            return (process, log)
+        }
+        let (full, fullLog) = try launch("full")
+        let single = try Self.start(["train", "--config", try setup.config(steps: 8, batch: 2).path, "--set", "output.name=one"],
                                     environment: ["OMP_NUM_THREADS": "1"], log: setup.dir.appendingPathComponent("one.out"))
-        #expect(Self.finish(launched, within: 300) && launched.terminationStatus == 0, "\(Self.text(log))")
+        #expect(Self.finish(full, within: 300) && full.terminationStatus == 0, "\(Self.text(fullLog))")
         #expect(Self.finish(single, within: 300) && single.terminationStatus == 0, "\(Self.text(setup.dir.appendingPathComponent("one.out")))")
-        #expect(Self.text(log).contains("rank 0 of 2: process group (gloo)"), "\(Self.text(log))")
-        let state = try #require(TrainerState.read(setup.run("torchrun")), "\(Self.text(log))")
-        #expect(state.worldSize == 2 && state.step == 4)
-        try Self.expectSameTraining(setup.run("torchrun"), setup.run("one"), "torchrun, 2 ranks × batch 1 vs 1 rank × batch 2")
+        #expect(Self.text(fullLog).contains("rank 0 of 2: process group (gloo)"), "\(Self.text(fullLog))")
+        let state = try #require(TrainerState.read(setup.run("full")), "\(Self.text(fullLog))")
+        #expect(state.worldSize == 2 && state.step == 8)
+        try Self.expectSameTraining(setup.run("full"), setup.run("one"), "torchrun, 2 ranks × batch 1 vs 1 rank × batch 2")
+
+        let (cut, cutLog) = try launch("cut")
+        Self.waitForStep(2, in: setup.run("cut"), while: cut)
+        try #require(cut.isRunning, "the run ended before it could be stopped: \(Self.text(cutLog))")
+        kill(cut.processIdentifier, SIGINT)
+        #expect(Self.finish(cut, within: 120), "torchrun not stopped: \(Self.text(cutLog))")
+        let output = Self.text(cutLog)
+        let stopped = try #require(TrainerState.read(setup.run("cut")), "no saved state: \(output)")
+        #expect(stopped.step >= 2 && stopped.step < 8 && stopped.worldSize == 2, "stopped at \(stopped.step)")
+        #expect(output.contains("to continue: torchrun … --no-python inkwell train --config"), "\(output)")
+        #expect(output.contains("--resume, with the same 2 ranks"), "\(output)")
+        // Rank 0 speaks for both: the stop is said once, though torchrun passed the signal to each worker.
+        #expect(output.components(separatedBy: "stopping at the next safe point").count == 2, "\(output)")
+        let (resumed, resumedLog) = try launch("cut", resume: true)
+        #expect(Self.finish(resumed, within: 300) && resumed.terminationStatus == 0, "\(Self.text(resumedLog))")
+        try Self.expectSameTraining(setup.run("cut"), setup.run("full"), "torchrun stopped at step \(stopped.step) and resumed vs uninterrupted")
     }
 
     /// `inkwell pipeline --nproc 2`: prepare, caption and compare run once in the pipeline's process, each run's
