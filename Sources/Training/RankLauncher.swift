@@ -85,19 +85,31 @@ public final class RankLauncher: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Starts the ranks and waits for all of them.
-    public func run() throws -> Outcome {
+    /// A command's own signal handling, passing each signal on to the receiver it is given (nil: none any more).
+    public typealias SignalRelay = ((@Sendable (Int32) -> Void)?) -> Void
+
+    /// Starts the ranks and waits for all of them. Ctrl-C / SIGTERM / SIGHUP reach the ranks through handlers of
+    /// the launcher's own, or, in a command that already handles them (`inkwell pipeline`), through its `relay`
+    /// while the ranks run. A process has one disposition per signal: a second set of handlers would silence the
+    /// command's, and the ranks would never hear of the stop.
+    public func run(relay: SignalRelay? = nil) throws -> Outcome {
         let port = try Self.freePort()
-        let signals = [SIGINT, SIGTERM, SIGHUP]
         var sources: [DispatchSourceSignal] = []
-        for number in signals {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in signalAll(number) }
-            source.resume()
-            sources.append(source)
+        if let relay {
+            relay { [self] number in signalAll(number) }
+        } else {
+            for number in [SIGINT, SIGTERM, SIGHUP] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { [self] in signalAll(number) }
+                source.resume()
+                sources.append(source)
+            }
         }
-        defer { sources.forEach { $0.cancel() } }
+        defer {
+            sources.forEach { $0.cancel() }
+            relay?(nil)
+        }
         // torchrun's default: the ranks share the cores instead of each taking all of them (OMP_NUM_THREADS, which
         // libtorch's CPU thread pool follows), unless the user fixed the count (INKWELL_THREADS wins over it in the
         // ranks; `--threads` is passed on in their arguments). The marker beside it tells the ranks the count is the

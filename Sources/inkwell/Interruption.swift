@@ -17,6 +17,7 @@ final class Interruption: @unchecked Sendable {
 
     private var once: Set<Int32> = []
     private var quiet = false
+    private var relayed: (@Sendable (Int32) -> Void)?
 
     /// `stopOnce`: further signals that ask for a stop, however often they come. `quiet`: say nothing (a
     /// data-parallel rank other than 0: a terminal's Ctrl-C reaches every rank, and rank 0 speaks for them).
@@ -32,6 +33,14 @@ final class Interruption: @unchecked Sendable {
             interruption.sources.append(source)
         }
         return interruption
+    }
+
+    /// Also hands every signal to `receiver` (nil: to nobody): the ranks of a launcher this command runs
+    /// (RankLauncher's relay), which stop with it, or quit with it on the second.
+    func relay(to receiver: (@Sendable (Int32) -> Void)?) {
+        lock.lock()
+        defer { lock.unlock() }
+        relayed = receiver
     }
 
     var requested: Bool {
@@ -69,8 +78,9 @@ final class Interruption: @unchecked Sendable {
         }
         count += 1
         if first == nil { first = number }
-        let received = count
+        let received = count, relayed = relayed
         lock.unlock()
+        relayed?(number)
         let name = number == SIGINT ? "Ctrl-C" : String(cString: strsignal(number))
         if received == 1 {
             say("\n\(name): stopping at the next safe point (again to quit now)\n")

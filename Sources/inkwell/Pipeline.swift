@@ -79,13 +79,13 @@ func runPipeline(_ config: PipelineConfig, file: String, ranks: PipelineRanks? =
                                          tokenizer: config.training.model.tokenizer.map { URL(fileURLWithPath: $0) },
                                          vaeDType: .float32)
     }
-    runner.externalTraining = ranks?.training
     if config.training.samples.clipScore, let folder = config.training.samples.clipModel {
         let scorer = try CLIPScore.load(directory: try ModelLocation.resolve(folder), device: device)
         runner.clipScorer = { images, prompts in try scorer.score(images: images, prompts: prompts) }
         runner.clipScoreNote = clipScoreNote
     }
     let interruption = Interruption.install()
+    if let ranks { runner.externalTraining = { try ranks.training($0, resume: $1, interruption: interruption) } }
     let rows: [PipelineRunResult]
     do {
         rows = try pipelineRows(runner, interruption: interruption)

@@ -1,7 +1,7 @@
 // `inkwell pipeline --nproc N`: the pipeline's stages run in this process, its training stage on N data-parallel
 // ranks, each run's training being `inkwell train --config <run>/config.toml --nproc N` started through the same
-// launcher (RankLauncher). Ctrl-C reaches the ranks through the launcher; the run folder then says whether the
-// run finished or stopped with its state saved.
+// launcher (RankLauncher). Ctrl-C / SIGTERM reach the ranks through the pipeline's own handling, which passes them
+// on; the run folder then says whether the run finished or stopped with its state saved.
 import ArgumentParser
 import Foundation
 import RunFiles
@@ -16,13 +16,16 @@ struct PipelineRanks {
     /// The pipeline's `--threads`, passed on to every rank.
     let cpu: CPUOptions
 
-    func training(_ config: TrainingConfig, resume: Bool) throws {
+    /// Trains one run on the ranks; `interruption` (the pipeline's Ctrl-C handling) is passed on to them.
+    func training(_ config: TrainingConfig, resume: Bool, interruption: Interruption) throws {
+        if interruption.requested { return }  // the runner reports the stop; no rank is started to be stopped at once
         let run = config.runFolder
         try FileManager.default.createDirectory(at: run.root, withIntermediateDirectories: true)
         try Data(try config.toml().utf8).write(to: run.config, options: .atomic)
         let arguments = ["train", "--config", run.config.path, "--dist-timeout", String(timeout)] + (resume ? ["--resume"] : [])
             + (backend.map { ["--dist-backend", $0.rawValue] } ?? []) + cpu.forwarded
-        let outcome = try RankLauncher(executable: try RankLauncher.currentExecutable(), arguments: arguments, count: count).run()
+        let outcome = try RankLauncher(executable: try RankLauncher.currentExecutable(), arguments: arguments, count: count)
+            .run(relay: interruption.relay(to:))
         if outcome.status != 0 {
             throw CommandError("training \(run.root.path) on \(count) ranks failed: \(outcome.failure ?? "status \(outcome.status)")")
         }

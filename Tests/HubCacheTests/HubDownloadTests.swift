@@ -129,9 +129,7 @@ import StableDiffusion
         let server = try HubServer(["--rate", "1000000"])
         let cache = try temporaryDirectory()
         func inkwell(stopAfter seconds: Double?) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = ["download", HubServer.repo, "--cache-dir", cache.path]
+            let process = shellProcess(binary, ["download", HubServer.repo, "--cache-dir", cache.path])
             process.environment = ["HF_ENDPOINT": server.url, "HOME": cache.path, "PATH": "/usr/bin:/bin"]
             let out = Pipe()
             process.standardOutput = out

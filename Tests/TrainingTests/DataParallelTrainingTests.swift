@@ -66,11 +66,10 @@ import Torch
         }
     }
 
-    /// Starts `inkwell arguments…` (or `executable arguments…`) with `environment` added, its output going to `log`.
+    /// Starts `inkwell arguments…` (or `executable arguments…`) with `environment` added, its output going to `log`,
+    /// as a shell starts it (shellProcess: signals are sent to these).
     static func start(_ arguments: [String], executable: URL = binary, environment: [String: String] = [:], log: URL) throws -> Process {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        let process = shellProcess(executable, arguments)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -261,16 +260,12 @@ import Torch
         let torchrun = Fixtures.packageRoot.appendingPathComponent(".venv/bin/torchrun")
         try #require(FileManager.default.isExecutableFile(atPath: torchrun.path), "no torchrun in .venv: run scripts/bootstrap.sh")
         let config = try setup.config(steps: 8, batch: 1).path
-        // The test runner's threads block SIGINT and a spawned process inherits that mask, so torchrun would never
-        // see the Ctrl-C; it is started as a shell starts it, with no signal blocked.
-        let unblocked = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"
         func launch(_ name: String, resume: Bool = false) throws -> (Process, URL) {
             let log = setup.dir.appendingPathComponent("\(name)\(resume ? "-resumed" : "").out")
-            let process = try Self.start(["-c", unblocked, torchrun.path, "--nproc-per-node", "2",
-                                          "--master-port", String(try RankLauncher.freePort()), "--no-python",
+            let process = try Self.start(["--nproc-per-node", "2", "--master-port", String(try RankLauncher.freePort()), "--no-python",
                                           Self.binary.path, "train", "--config", config, "--set", "output.name=\(name)",
                                           "--dist-timeout", "120"] + (resume ? ["--resume"] : []),
-                                         executable: Fixtures.packageRoot.appendingPathComponent(".venv/bin/python"), log: log)
+                                         executable: torchrun, log: log)
             return (process, log)
         }
         let (full, fullLog) = try launch("full")
@@ -301,59 +296,81 @@ import Torch
     }
 
     /// `inkwell pipeline --nproc 2`: prepare, caption and compare run once in the pipeline's process, each run's
-    /// training on 2 ranks through the launcher, so it trains as one process with twice the batch would.
+    /// training on 2 ranks through the launcher, so it trains as one process with twice the batch would. SIGTERM to
+    /// the pipeline alone (a scheduler's stop, no terminal) reaches the ranks through the pipeline's own signal
+    /// handling: they save the state, the pipeline exits 130, and the same command again ends as the uninterrupted one.
     @Test func thePipelineTrainsEachRunOnItsRanks() throws {
         let setup = try Setup()
         let runs = setup.dir.appendingPathComponent("runs")
-        let pipeline = setup.dir.appendingPathComponent("pipeline.toml")
-        try """
-            [pipeline]
-            name = "p"
-            input = "\(setup.dir.appendingPathComponent("raw").path)"
-            datasets = "\(setup.dir.appendingPathComponent("pdata").path)"
-            resolution = 64
-            variants = ["vanilla"]
-            compare_scales = [1.0]
-            [model]
-            path = "\(try Fixtures.url("pipeline", "model").path)"
-            device = "cpu"
-            [data]
-            flip = true
-            [training]
-            max_steps = 4
-            batch_size = 1
-            gradient_accumulation = 2
-            noise_offset = 0.05
-            [optimizer]
-            learning_rate = 0.0001
-            [schedule]
-            name = "constant"
-            [validation]
-            every = 2
-            [samples]
-            every = 0
-            prompts = ["a ring"]
-            seeds = [1]
-            steps = 2
-            size = 64
-            [output]
-            dir = "\(runs.path)"
-            """.write(to: pipeline, atomically: true, encoding: .utf8)
-        let log = setup.dir.appendingPathComponent("pipeline.out")
-        let launched = try Self.start(["pipeline", "--config", pipeline.path, "--nproc", "2", "--dist-timeout", "120"], log: log)
-        #expect(Self.finish(launched, within: 600) && launched.terminationStatus == 0, "\(Self.text(log))")
-        let output = Self.text(log)
-        #expect(output.contains("rank 0 of 2: process group (gloo)"), "\(output)")
+        func pipeline(_ name: String) throws -> URL {
+            let url = setup.dir.appendingPathComponent("\(name).toml")
+            try """
+                [pipeline]
+                name = "\(name)"
+                input = "\(setup.dir.appendingPathComponent("raw").path)"
+                datasets = "\(setup.dir.appendingPathComponent("pdata").path)"
+                resolution = 64
+                variants = ["vanilla"]
+                compare_scales = [1.0]
+                [model]
+                path = "\(try Fixtures.url("pipeline", "model").path)"
+                device = "cpu"
+                [data]
+                flip = true
+                [training]
+                max_steps = 8
+                batch_size = 1
+                gradient_accumulation = 2
+                noise_offset = 0.05
+                [optimizer]
+                learning_rate = 0.0001
+                [schedule]
+                name = "constant"
+                [validation]
+                every = 2
+                [samples]
+                every = 0
+                prompts = ["a ring"]
+                seeds = [1]
+                steps = 2
+                size = 64
+                [output]
+                dir = "\(runs.path)"
+                """.write(to: url, atomically: true, encoding: .utf8)
+            return url
+        }
+        func start(_ name: String, _ log: String) throws -> (Process, URL) {
+            let url = setup.dir.appendingPathComponent(log)
+            return (try Self.start(["pipeline", "--config", try pipeline(name).path, "--nproc", "2", "--dist-timeout", "120"], log: url), url)
+        }
+        let (full, fullLog) = try start("p", "p.out")
+        #expect(Self.finish(full, within: 600) && full.terminationStatus == 0, "\(Self.text(fullLog))")
+        #expect(Self.text(fullLog).contains("rank 0 of 2: process group (gloo)"), "\(Self.text(fullLog))")
         let run = RunFolder(runs.appendingPathComponent("p/vanilla"))
-        let state = try #require(TrainerState.read(run), "\(output)")
-        #expect(state.worldSize == 2 && state.step == 4)
-        #expect(FileManager.default.fileExists(atPath: runs.appendingPathComponent("p/compare/grid.png").path), "\(output)")
+        let state = try #require(TrainerState.read(run), "\(Self.text(fullLog))")
+        #expect(state.worldSize == 2 && state.step == 8)
+        #expect(FileManager.default.fileExists(atPath: runs.appendingPathComponent("p/compare/grid.png").path), "\(Self.text(fullLog))")
 
         // The same run in one process with batch 2, from the config the pipeline wrote for its ranks.
         let (status, single) = try TrainCommandStopTests.inkwell(["train", "--config", run.config.path, "--set", "training.batch_size=2",
                                                                   "--set", "output.name=one", "--threads", "1"])
         #expect(status == 0, "\(single)")
         try Self.expectSameTraining(run, RunFolder(runs.appendingPathComponent("p/one")), "pipeline on 2 ranks × batch 1 vs train, 1 rank × batch 2")
+
+        let cutRun = RunFolder(runs.appendingPathComponent("q/vanilla"))
+        let (cut, cutLog) = try start("q", "q.out")
+        Self.waitForStep(2, in: cutRun, while: cut)
+        try #require(cut.isRunning, "the pipeline ended before it could be stopped: \(Self.text(cutLog))")
+        kill(cut.processIdentifier, SIGTERM)
+        #expect(Self.finish(cut, within: 120), "the pipeline did not stop: \(Self.text(cutLog))")
+        #expect(cut.terminationStatus == 130, "\(Self.text(cutLog))")
+        let stopped = try #require(TrainerState.read(cutRun), "no saved state: \(Self.text(cutLog))")
+        #expect(stopped.step >= 2 && stopped.step < 8, "stopped at \(stopped.step): \(Self.text(cutLog))")
+        #expect(Self.text(cutLog).contains("stopped during train vanilla"), "\(Self.text(cutLog))")
+        let (again, againLog) = try start("q", "q-again.out")
+        #expect(Self.finish(again, within: 600) && again.terminationStatus == 0, "\(Self.text(againLog))")
+        // Read again: its LoRA name comes from the config.toml the pipeline has written since.
+        try Self.expectSameTraining(RunFolder(cutRun.root), run, "pipeline stopped at step \(stopped.step) and run again vs uninterrupted")
     }
 
     @Test func ncclForCPURanksIsRefusedBeforeAnyRankStarts() throws {

@@ -60,9 +60,7 @@ import TestSupport
             name = "stopped"
             """.write(to: config, atomically: true, encoding: .utf8)
 
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["train", "--config", config.path]
+        let process = shellProcess(Self.binary, ["train", "--config", config.path])
         let log = dir.appendingPathComponent("train.out")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
