@@ -26,38 +26,53 @@ import Torch
             try #require(status == 0, "\(output)")
         }
 
-        /// train.toml: `steps` steps with per-rank `batch`, flips, a noise offset and accumulation over 2 micro-batches
-        /// (so each step draws several kinds of randomness, and 7 images make short global batches). A LoRA learning
-        /// rate (1e-4): AdamW's near-sign updates turn float rounding into differences proportional to it, and at
-        /// 1e-2 one process alone differs by 6e-5 between 1 and 2 threads, so 1e-6 could not be asked there.
+        /// The sections train.toml and pipeline.toml share: `steps` steps with per-rank `batch`, flips, a noise offset
+        /// and accumulation over 2 micro-batches (so each step draws several kinds of randomness, and 7 images make
+        /// short global batches); `data`, the [data] section's lines. A LoRA learning rate (1e-4): AdamW's near-sign
+        /// updates turn float rounding into differences proportional to it, and at 1e-2 one process alone differs by
+        /// 6e-5 between 1 and 2 threads, so 1e-6 could not be asked there. The sample prompt is for a pipeline's compare.
+        func trainingSections(steps: Int, batch: Int, data: String) throws -> String {
+            """
+            [model]
+            path = "\(try Fixtures.url("pipeline", "model").path)"
+            device = "cpu"
+            [data]
+            \(data)
+            [training]
+            max_steps = \(steps)
+            batch_size = \(batch)
+            gradient_accumulation = 2
+            noise_offset = 0.05
+            [optimizer]
+            learning_rate = 0.0001
+            [schedule]
+            name = "constant"
+            [validation]
+            every = 2
+            [samples]
+            every = 0
+            prompts = ["a ring"]
+            seeds = [1]
+            steps = 2
+            size = 64
+
+            """
+        }
+
+        /// train.toml over the prepared dataset, into runs/run.
         func config(steps: Int, batch: Int) throws -> URL {
             let url = dir.appendingPathComponent("train-\(steps)-\(batch).toml")
-            try """
-                [model]
-                path = "\(try Fixtures.url("pipeline", "model").path)"
-                device = "cpu"
-                [data]
+            let data = """
                 dataset = "\(dir.appendingPathComponent("data/ds").path)"
                 captions = "vanilla"
                 resolution = 64
                 flip = true
-                [training]
-                max_steps = \(steps)
-                batch_size = \(batch)
-                gradient_accumulation = 2
-                noise_offset = 0.05
-                [optimizer]
-                learning_rate = 0.0001
-                [schedule]
-                name = "constant"
-                [validation]
-                every = 2
-                [samples]
-                every = 0
+                """
+            try (try trainingSections(steps: steps, batch: batch, data: data) + """
                 [output]
                 dir = "\(dir.appendingPathComponent("runs").path)"
                 name = "run"
-                """.write(to: url, atomically: true, encoding: .utf8)
+                """).write(to: url, atomically: true, encoding: .utf8)
             return url
         }
 
@@ -304,7 +319,7 @@ import Torch
         let runs = setup.dir.appendingPathComponent("runs")
         func pipeline(_ name: String) throws -> URL {
             let url = setup.dir.appendingPathComponent("\(name).toml")
-            try """
+            try ("""
                 [pipeline]
                 name = "\(name)"
                 input = "\(setup.dir.appendingPathComponent("raw").path)"
@@ -312,31 +327,11 @@ import Torch
                 resolution = 64
                 variants = ["vanilla"]
                 compare_scales = [1.0]
-                [model]
-                path = "\(try Fixtures.url("pipeline", "model").path)"
-                device = "cpu"
-                [data]
-                flip = true
-                [training]
-                max_steps = 8
-                batch_size = 1
-                gradient_accumulation = 2
-                noise_offset = 0.05
-                [optimizer]
-                learning_rate = 0.0001
-                [schedule]
-                name = "constant"
-                [validation]
-                every = 2
-                [samples]
-                every = 0
-                prompts = ["a ring"]
-                seeds = [1]
-                steps = 2
-                size = 64
+
+                """ + (try setup.trainingSections(steps: 8, batch: 1, data: "flip = true")) + """
                 [output]
                 dir = "\(runs.path)"
-                """.write(to: url, atomically: true, encoding: .utf8)
+                """).write(to: url, atomically: true, encoding: .utf8)
             return url
         }
         func start(_ name: String, _ log: String) throws -> (Process, URL) {
