@@ -1,8 +1,8 @@
 // `inkwell train --nproc N`: starts N copies of this program on this machine, each with the environment
 // torchrun would give it (LaunchEnvironment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR=127.0.0.1 and a free
 // MASTER_PORT), and supervises them as torchrun does: when one fails the others are stopped (SIGTERM, then
-// SIGKILL after a grace period), and Ctrl-C / SIGTERM / SIGHUP sent to the launcher reach every rank once,
-// so they stop together at the same step. The ranks get process groups of their own, so a terminal's Ctrl-C
+// SIGKILL after a grace period), and Ctrl-C / SIGTERM / SIGHUP sent to the launcher reach every rank once
+// (relayed by the command's own signal handling), so they stop together at the same step. The ranks get process groups of their own, so a terminal's Ctrl-C
 // reaches them only through the launcher, never twice. A launcher that dies without passing anything on
 // (SIGKILL, OOM killer) takes its ranks with it: each asks the kernel for a signal when its parent dies
 // (PR_SET_PDEATHSIG), and stops as after Ctrl-C, saving its state.
@@ -85,31 +85,16 @@ public final class RankLauncher: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// A command's own signal handling, passing each signal on to the receiver it is given (nil: none any more).
+    /// The command's signal handling (one owner per process: a second handler for a signal would replace the
+    /// first), passing each signal it gets on to the receiver it is given; nil: to nobody any more.
     public typealias SignalRelay = ((@Sendable (Int32) -> Void)?) -> Void
 
-    /// Starts the ranks and waits for all of them. Ctrl-C / SIGTERM / SIGHUP reach the ranks through handlers of
-    /// the launcher's own, or, in a command that already handles them (`inkwell pipeline`), through its `relay`
-    /// while the ranks run. A process has one disposition per signal: a second set of handlers would silence the
-    /// command's, and the ranks would never hear of the stop.
-    public func run(relay: SignalRelay? = nil) throws -> Outcome {
+    /// Starts the ranks and waits for all of them. Ctrl-C / SIGTERM / SIGHUP reach every rank through `relay`,
+    /// the command's own handling, while the ranks run.
+    public func run(relay: SignalRelay) throws -> Outcome {
         let port = try Self.freePort()
-        var sources: [DispatchSourceSignal] = []
-        if let relay {
-            relay { [self] number in signalAll(number) }
-        } else {
-            for number in [SIGINT, SIGTERM, SIGHUP] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler { [self] in signalAll(number) }
-                source.resume()
-                sources.append(source)
-            }
-        }
-        defer {
-            sources.forEach { $0.cancel() }
-            relay?(nil)
-        }
+        relay { [self] number in signalAll(number) }
+        defer { relay(nil) }
         // torchrun's default: the ranks share the cores instead of each taking all of them (OMP_NUM_THREADS, which
         // libtorch's CPU thread pool follows), unless the user fixed the count (INKWELL_THREADS wins over it in the
         // ranks; `--threads` is passed on in their arguments). The marker beside it tells the ranks the count is the

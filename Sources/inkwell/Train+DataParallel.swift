@@ -31,7 +31,10 @@ extension Train {
         let arguments = ["train", "--config", self.config] + overrides.flatMap { ["--set", $0] } + (resume ? ["--resume"] : [])
             + ["--dist-timeout", String(distTimeout), "--dist-backend", backend.rawValue] + cpu.forwarded
         say("starting \(count) data-parallel ranks (\(backend), 127.0.0.1)")
-        let outcome = try RankLauncher(executable: try RankLauncher.currentExecutable(), arguments: arguments, count: count).run()
+        // Quiet: rank 0 says what a signal does, for all; a second one quits the launcher and, relayed, the ranks.
+        let interruption = Interruption.install(quiet: true)
+        let outcome = try RankLauncher(executable: try RankLauncher.currentExecutable(), arguments: arguments, count: count)
+            .run(relay: interruption.relay(to:))
         if outcome.status != 0 { throw ExitCode(outcome.status) }
     }
 

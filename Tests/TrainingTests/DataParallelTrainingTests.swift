@@ -122,6 +122,18 @@ import Torch
         }
     }
 
+    /// Sends `signal` to `process` once `run` has logged step 2, waits for it to end, and returns the state it
+    /// saved, which must lie before the run's last step (`steps`).
+    static func stop(_ process: Process, with signal: Int32, log: URL, run: RunFolder, steps: Int) throws -> TrainerState {
+        waitForStep(2, in: run, while: process)
+        try #require(process.isRunning, "the run ended before it could be stopped: \(text(log))")
+        kill(process.processIdentifier, signal)
+        #expect(finish(process, within: 120), "not stopped: \(text(log))")
+        let state = try #require(TrainerState.read(run), "no saved state: \(text(log))")
+        #expect(state.step >= 2 && state.step < steps, "stopped at \(state.step): \(text(log))")
+        return state
+    }
+
     static func expectSameTraining(_ a: RunFolder, _ b: RunFolder, _ context: String) throws {
         let rowsA = try TrainingLog.read(a.log), rowsB = try TrainingLog.read(b.log)
         #expect(rowsA.map(\.step) == rowsB.map(\.step), "\(context)")
@@ -181,13 +193,8 @@ import Torch
 
         let cutLog = setup.dir.appendingPathComponent("cut.out")
         let cut = try Self.start(["train", "--config", config, "--nproc", "2", "--set", "output.name=cut"], log: cutLog)
-        Self.waitForStep(2, in: setup.run("cut"), while: cut)
-        try #require(cut.isRunning, "the run ended before it could be stopped: \(Self.text(cutLog))")
-        kill(cut.processIdentifier, SIGINT)
-        #expect(Self.finish(cut, within: 120), "not stopped: \(Self.text(cutLog))")
+        let stopped = try Self.stop(cut, with: SIGINT, log: cutLog, run: setup.run("cut"), steps: 6)
         #expect(cut.terminationStatus == 0, "\(Self.text(cutLog))")
-        let stopped = try #require(TrainerState.read(setup.run("cut")), "no saved state: \(Self.text(cutLog))")
-        #expect(stopped.step >= 2 && stopped.step < 6, "stopped at \(stopped.step)")
         #expect(Self.text(cutLog).contains("--resume --nproc 2"), "\(Self.text(cutLog))")
 
         // One rank cannot continue what two saved: refused before anything loads, with the reason.
@@ -294,13 +301,9 @@ import Torch
         try Self.expectSameTraining(setup.run("full"), setup.run("one"), "torchrun, 2 ranks × batch 1 vs 1 rank × batch 2")
 
         let (cut, cutLog) = try launch("cut")
-        Self.waitForStep(2, in: setup.run("cut"), while: cut)
-        try #require(cut.isRunning, "the run ended before it could be stopped: \(Self.text(cutLog))")
-        kill(cut.processIdentifier, SIGINT)
-        #expect(Self.finish(cut, within: 120), "torchrun not stopped: \(Self.text(cutLog))")
+        let stopped = try Self.stop(cut, with: SIGINT, log: cutLog, run: setup.run("cut"), steps: 8)
+        #expect(stopped.worldSize == 2)
         let output = Self.text(cutLog)
-        let stopped = try #require(TrainerState.read(setup.run("cut")), "no saved state: \(output)")
-        #expect(stopped.step >= 2 && stopped.step < 8 && stopped.worldSize == 2, "stopped at \(stopped.step)")
         #expect(output.contains("to continue: torchrun … --no-python inkwell train --config"), "\(output)")
         #expect(output.contains("--resume, with the same 2 ranks"), "\(output)")
         // Rank 0 speaks for both: the stop is said once, though torchrun passed the signal to each worker.
@@ -354,13 +357,8 @@ import Torch
 
         let cutRun = RunFolder(runs.appendingPathComponent("q/vanilla"))
         let (cut, cutLog) = try start("q", "q.out")
-        Self.waitForStep(2, in: cutRun, while: cut)
-        try #require(cut.isRunning, "the pipeline ended before it could be stopped: \(Self.text(cutLog))")
-        kill(cut.processIdentifier, SIGTERM)
-        #expect(Self.finish(cut, within: 120), "the pipeline did not stop: \(Self.text(cutLog))")
+        let stopped = try Self.stop(cut, with: SIGTERM, log: cutLog, run: cutRun, steps: 8)
         #expect(cut.terminationStatus == 130, "\(Self.text(cutLog))")
-        let stopped = try #require(TrainerState.read(cutRun), "no saved state: \(Self.text(cutLog))")
-        #expect(stopped.step >= 2 && stopped.step < 8, "stopped at \(stopped.step): \(Self.text(cutLog))")
         #expect(Self.text(cutLog).contains("stopped during train vanilla"), "\(Self.text(cutLog))")
         let (again, againLog) = try start("q", "q-again.out")
         #expect(Self.finish(again, within: 600) && again.terminationStatus == 0, "\(Self.text(againLog))")

@@ -40,7 +40,7 @@ import Torch
         func given(_ environment: [String: String]) throws -> [String] {
             let script = "echo \"${OMP_NUM_THREADS:-unset} ${INKWELL_THREADS:-unset} ${INKWELL_LAUNCHER_THREADS:-unset}\" > \"$OUT/$RANK\""
             let outcome = try RankLauncher(executable: "/bin/sh", arguments: ["-c", script], count: 2,
-                                           environment: environment.merging(["OUT": dir.path]) { $1 }).run()
+                                           environment: environment.merging(["OUT": dir.path]) { $1 }).run(relay: { _ in })
             #expect(outcome.status == 0)
             return try (0..<2).map { try String(contentsOf: dir.appendingPathComponent("\($0)"), encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines) }
